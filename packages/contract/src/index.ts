@@ -1,0 +1,5 @@
+export * from "./errors.js";
+export * from "./limits.js";
+export * from "./tracking.js";
+export * from "./routes.js";
+export * from "./openapi.js";

@@ -1,0 +1,2 @@
+export * from "./core.js";
+export { CairnError, isCairnError, type ErrorCode } from "@cairn/contract";
