@@ -1,0 +1,67 @@
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+
+/** Everything the server needs to start. Each field has a CLI flag and an environment variable. */
+export interface ServerConfig {
+  host: string;
+  port: number;
+  /** Root for the embedded defaults: `<dataDir>/cairn.db` and `<dataDir>/artifacts`. */
+  dataDir: string;
+  /** `sqlite:///abs/path.db`, `sqlite::memory:` or `postgresql://...`. */
+  backendStoreUri: string;
+  /** `file:///abs/path` or `s3://bucket/prefix`. */
+  artifactsUri: string;
+  /** Bearer tokens accepted when auth is on; empty means auth is off. */
+  authTokens: string[];
+  /** Largest JSON request body in bytes (413 above it). */
+  bodyLimit: number;
+  logLevel: string;
+  /** Directory of the built web UI. */
+  webDir: string;
+}
+
+/** Environment variable for each option. */
+export const CONFIG_ENV = {
+  host: "CAIRN_HOST",
+  port: "CAIRN_PORT",
+  dataDir: "CAIRN_DATA_DIR",
+  backendStoreUri: "CAIRN_BACKEND_STORE_URI",
+  artifactsUri: "CAIRN_ARTIFACTS_URI",
+  authTokens: "CAIRN_AUTH_TOKENS",
+  bodyLimit: "CAIRN_BODY_LIMIT",
+  logLevel: "CAIRN_LOG_LEVEL",
+  webDir: "CAIRN_WEB_DIR",
+} as const;
+
+const DEFAULT_WEB_DIR = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../../../web/dist");
+
+/**
+ * Resolves the full configuration: explicit values first, then environment variables, then defaults.
+ * @throws Error when a numeric option is not a number
+ */
+export function resolveConfig(partial: Partial<ServerConfig> = {}, env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const pick = <K extends keyof ServerConfig>(k: K): string | undefined => {
+    const v = partial[k];
+    if (v !== undefined && v !== null) return Array.isArray(v) ? v.join(",") : String(v);
+    return env[CONFIG_ENV[k]] || undefined;
+  };
+  const num = (k: "port" | "bodyLimit", dflt: number): number => {
+    const raw = pick(k);
+    if (raw === undefined) return dflt;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`Invalid ${k}: ${raw}`);
+    return n;
+  };
+  const dataDir = path.resolve(pick("dataDir") ?? "./cairn-data");
+  return {
+    host: pick("host") ?? "127.0.0.1",
+    port: num("port", 5005),
+    dataDir,
+    backendStoreUri: pick("backendStoreUri") ?? `sqlite://${path.join(dataDir, "cairn.db")}`,
+    artifactsUri: pick("artifactsUri") ?? pathToFileURL(path.join(dataDir, "artifacts")).href,
+    authTokens: (pick("authTokens") ?? "").split(",").map((s) => s.trim()).filter(Boolean),
+    bodyLimit: num("bodyLimit", 16 * 1024 * 1024),
+    logLevel: pick("logLevel") ?? "info",
+    webDir: path.resolve(pick("webDir") ?? DEFAULT_WEB_DIR),
+  };
+}

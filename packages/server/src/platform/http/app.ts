@@ -1,0 +1,149 @@
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { CairnError, isCairnError, type RouteDef, type RouteOutput, BINARY } from "@cairn/contract";
+import type { z } from "zod";
+import type { Logger } from "pino";
+import { parseJsonBody } from "./json-body.js";
+import { validate } from "./validate.js";
+
+export interface HttpOptions {
+  bodyLimit: number;
+  authTokens: string[];
+  logger: Logger;
+}
+
+/** Paths under these prefixes are API paths: JSON errors, auth applies. */
+const API_PREFIXES = ["/api/", "/ajax-api/"];
+
+export function isApiPath(url: string): boolean {
+  return API_PREFIXES.some((p) => url.startsWith(p));
+}
+
+/**
+ * Creates the Fastify instance with Cairn's cross-cutting behaviour: the error table,
+ * JSON parsing that accepts MLflow's NaN tokens, the body limit (413), bearer-token auth
+ * and request ids. Routes are added by the modules afterwards.
+ */
+export function createHttpApp(opts: HttpOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: opts.logger,
+    disableRequestLogging: true,
+    bodyLimit: opts.bodyLimit,
+    genReqId: () => randomBytes(8).toString("hex"),
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 4096 },
+    return503OnClosing: true,
+  });
+
+  app.removeContentTypeParser(["application/json", "text/plain"]);
+  app.addContentTypeParser(["application/json", "text/plain"], { parseAs: "string" }, (_req, body, done) => {
+    const text = body as string;
+    if (text.length === 0) return done(null, undefined);
+    try {
+      done(null, parseJsonBody(text));
+    } catch {
+      done(new CairnError("MALFORMED_REQUEST", "Request body is not valid JSON"), undefined);
+    }
+  });
+  // Unknown content types reach the handler as a raw stream; JSON routes then fail validation with a 400.
+  app.addContentTypeParser("*", (_req, payload, done) => done(null, payload));
+
+  if (opts.authTokens.length > 0) {
+    const tokens = opts.authTokens.map((t) => Buffer.from(t));
+    app.addHook("onRequest", async (req) => {
+      if (!isApiPath(req.url)) return;
+      const presented = tokenFrom(req.headers.authorization);
+      if (presented === undefined) {
+        throw new CairnError("UNAUTHENTICATED", "Authentication required: send 'Authorization: Bearer <token>'");
+      }
+      const p = Buffer.from(presented);
+      if (!tokens.some((t) => t.length === p.length && timingSafeEqual(t, p))) {
+        throw new CairnError("UNAUTHENTICATED", "Invalid token");
+      }
+    });
+  }
+
+  app.setErrorHandler((err, req, reply) => {
+    const e = toCairnError(err, req);
+    if (e.status >= 500) req.log.error({ err, reqId: req.id, url: req.url }, "request failed");
+    if (e.code === "UNAUTHENTICATED") reply.header("www-authenticate", 'Bearer realm="cairn"');
+    reply.status(e.status).send(e.toBody());
+  });
+
+  return app;
+}
+
+function tokenFrom(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const [scheme, value] = header.split(" ", 2);
+  if (!value) return undefined;
+  if (scheme?.toLowerCase() === "bearer") return value.trim();
+  if (scheme?.toLowerCase() === "basic") {
+    // MLflow's username/password auth: the password is the token.
+    const decoded = Buffer.from(value, "base64").toString("utf8");
+    const i = decoded.indexOf(":");
+    return i >= 0 ? decoded.slice(i + 1) : undefined;
+  }
+  return undefined;
+}
+
+/** Maps anything thrown in a request to a CairnError; unexpected errors become INTERNAL_ERROR with the request id. */
+export function toCairnError(err: unknown, req: FastifyRequest): CairnError {
+  if (isCairnError(err)) return err;
+  const fe = err as { code?: string; statusCode?: number; message?: string };
+  switch (fe.code) {
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return new CairnError("PAYLOAD_TOO_LARGE", `Request body is larger than the server's limit`);
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return new CairnError("UNSUPPORTED_MEDIA_TYPE", "Unsupported content type");
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+    case "FST_ERR_CTP_INVALID_JSON_BODY":
+      return new CairnError("MALFORMED_REQUEST", "Request body is not valid JSON");
+    case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
+      return new CairnError("BAD_REQUEST", "Content-Length does not match the body");
+  }
+  if (typeof fe.statusCode === "number" && fe.statusCode >= 400 && fe.statusCode < 500) {
+    if (fe.statusCode === 413) return new CairnError("PAYLOAD_TOO_LARGE", "Request body is too large");
+    if (fe.statusCode === 404) return new CairnError("ENDPOINT_NOT_FOUND", "Not found");
+    return new CairnError("BAD_REQUEST", "Bad request");
+  }
+  return new CairnError("INTERNAL_ERROR", `Internal error (request id ${req.id})`, { requestId: String(req.id) });
+}
+
+/** What a contract route handler receives, already validated. */
+export interface RouteContext<R extends RouteDef> {
+  params: R["params"] extends z.ZodType ? z.output<R["params"]> : Record<string, never>;
+  query: R["query"] extends z.ZodType ? z.output<R["query"]> : Record<string, never>;
+  body: R["body"] extends z.ZodType ? z.output<R["body"]> : R["body"] extends typeof BINARY ? NodeJS.ReadableStream : undefined;
+  req: FastifyRequest;
+  reply: FastifyReply;
+}
+
+/**
+ * Registers one route of the contract: validates params, query and body with the route's
+ * zod schemas (400 INVALID_PARAMETER_VALUE naming each bad field), then calls the handler.
+ * The handler's return value is the JSON response (binary routes send on `reply` themselves).
+ */
+export function registerRoute<R extends RouteDef>(
+  app: FastifyInstance,
+  route: R,
+  handler: (ctx: RouteContext<R>) => Promise<R["response"] extends typeof BINARY ? FastifyReply : RouteOutput<R>>,
+): void {
+  const status = route.status ?? 200;
+  app.route({
+    method: route.method,
+    url: route.path,
+    handler: async (req, reply) => {
+      const ctx = {
+        params: route.params ? validate(route.params, req.params, "path") : {},
+        query: route.query ? validate(route.query, req.query, "query") : {},
+        body: route.body === BINARY ? req.body : route.body ? validate(route.body, req.body ?? {}, "body") : undefined,
+        req,
+        reply,
+      } as RouteContext<R>;
+      const out = await handler(ctx);
+      if (route.response === BINARY) return out;
+      reply.status(status);
+      return out;
+    },
+  });
+}

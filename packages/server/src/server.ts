@@ -1,0 +1,112 @@
+import fs from "node:fs";
+import path from "node:path";
+import fastifyStatic from "@fastify/static";
+import type { FastifyInstance } from "fastify";
+import { apiRoutes, buildOpenApi, CairnError } from "@cairn/contract";
+import { resolveConfig, type ServerConfig } from "./platform/config.js";
+import { createLogger } from "./platform/logger.js";
+import { createHttpApp, isApiPath } from "./platform/http/app.js";
+import { openDatabase, type Database } from "./platform/db/database.js";
+import { openBlobStore } from "./platform/blob/open-blob-store.js";
+import type { BlobStore } from "./platform/blob/blob-store.js";
+import { createTrackingStore } from "./modules/tracking/store/sql-tracking-store.js";
+import { TrackingService } from "./modules/tracking/service.js";
+import { registerTrackingRoutes } from "./modules/tracking/routes.js";
+import { registerMlflowRoutes } from "./modules/tracking/mlflow/routes.js";
+
+export const VERSION = "0.1.0";
+
+/** A started server. */
+export interface RunningServer {
+  /** Base URL, e.g. `http://127.0.0.1:5005`. */
+  url: string;
+  config: ServerConfig;
+  app: FastifyInstance;
+  tracking: TrackingService;
+  /** Stops accepting requests, lets in-flight ones finish, then closes the stores. */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the application (stores, services, routes, UI) without listening.
+ * @throws Error when a backend URI is invalid or a backend cannot be reached
+ */
+export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<{ app: FastifyInstance; config: ServerConfig; tracking: TrackingService; closeStores(): Promise<void> }> {
+  const config = resolveConfig(partial);
+  const logger = createLogger(config.logLevel);
+  fs.mkdirSync(config.dataDir, { recursive: true });
+
+  let db: Database | undefined;
+  let blobs: BlobStore | undefined;
+  try {
+    db = await openDatabase(config.backendStoreUri);
+    blobs = await openBlobStore(config.artifactsUri);
+    const store = await createTrackingStore(db);
+    const tracking = new TrackingService(store, blobs);
+
+    const app = createHttpApp({ bodyLimit: config.bodyLimit, authTokens: config.authTokens, logger });
+    app.get("/health", async () => "OK");
+    app.get("/version", async () => VERSION);
+    const openapi = buildOpenApi(apiRoutes, { title: "Cairn API", version: VERSION });
+    app.get("/api/v1/openapi.json", async () => openapi);
+    registerTrackingRoutes(app, tracking);
+    registerMlflowRoutes(app, tracking);
+    await serveUi(app, config.webDir);
+
+    const closeStores = async () => {
+      await store.close();
+      await blobs?.close();
+      await db?.close();
+    };
+    return { app, config, tracking, closeStores };
+  } catch (e) {
+    await blobs?.close().catch(() => {});
+    await db?.close().catch(() => {});
+    throw e;
+  }
+}
+
+async function serveUi(app: FastifyInstance, webDir: string): Promise<void> {
+  const index = path.join(webDir, "index.html");
+  const hasUi = fs.existsSync(index);
+  if (hasUi) await app.register(fastifyStatic, { root: webDir, prefix: "/", wildcard: false, index: ["index.html"] });
+  app.setNotFoundHandler(async (req, reply) => {
+    if (isApiPath(req.url) || req.method !== "GET") {
+      throw new CairnError("ENDPOINT_NOT_FOUND", `No endpoint ${req.method} ${req.url.split("?")[0]}`);
+    }
+    if (!hasUi) {
+      return reply.type("text/plain").code(404).send("The Cairn web UI is not built. Run `npm run build`, then restart the server.");
+    }
+    return reply.type("text/html").send(fs.createReadStream(index));
+  });
+}
+
+/**
+ * Starts the server and listens. Port 0 picks a free port.
+ * @example const s = await startServer({ port: 0, dataDir: "/tmp/cairn" }); console.log(s.url)
+ */
+export async function startServer(partial: Partial<ServerConfig> = {}): Promise<RunningServer> {
+  const { app, config, tracking, closeStores } = await buildServer(partial);
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (e) {
+    await app.close();
+    await closeStores();
+    throw e;
+  }
+  const addr = app.server.address();
+  const port = typeof addr === "object" && addr ? addr.port : config.port;
+  const host = config.host.includes(":") ? `[${config.host}]` : config.host === "0.0.0.0" ? "127.0.0.1" : config.host;
+  let closed: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${port}`,
+    config: { ...config, port },
+    app,
+    tracking,
+    close: () =>
+      (closed ??= (async () => {
+        await app.close();
+        await closeStores();
+      })()),
+  };
+}

@@ -1,0 +1,183 @@
+import { useEffect, useState } from "react";
+import type { Experiment } from "@cairn/contract";
+import { api } from "../lib/api.js";
+import { formatAgo, formatDate, formatNumber } from "../lib/format.js";
+import { href, navigate } from "../lib/router.js";
+import { ErrorBanner } from "../components/error-banner.js";
+import { SortHeader, type Sort } from "../components/sort-header.js";
+import type { PageProps } from "./registry.js";
+
+const PAGE_SIZE = 1000;
+
+/** `#/experiments?filter=…&deleted=1&order=name+ASC`: every experiment, searchable with MLflow's grammar. */
+export function ExperimentsPage({ query }: PageProps) {
+  const filter = query.get("filter") ?? "";
+  const showDeleted = query.get("deleted") === "1";
+  const order = query.get("order") ?? "";
+  const [draft, setDraft] = useState(filter);
+  const [rows, setRows] = useState<Experiment[]>([]);
+  const [next, setNext] = useState<string | undefined>(undefined);
+  const [error, setError] = useState<unknown>(undefined);
+  const [loading, setLoading] = useState(true);
+  const [more, setMore] = useState(0);
+
+  useEffect(() => setDraft(filter), [filter]);
+
+  const go = (patch: Record<string, string | undefined>) =>
+    navigate("/experiments", { filter: filter || undefined, deleted: showDeleted ? "1" : undefined, order: order || undefined, ...patch }, { replace: true });
+
+  // Reload from the first page whenever the query changes.
+  useEffect(() => {
+    let live = true;
+    setLoading(true);
+    setError(undefined);
+    api
+      .searchExperiments({
+        body: { filter: filter || undefined, orderBy: order ? [order] : undefined, maxResults: PAGE_SIZE, viewType: showDeleted ? "ALL" : "ACTIVE_ONLY" },
+      })
+      .then(
+        (r) => {
+          if (!live) return;
+          setRows(r.experiments);
+          setNext(r.nextPageToken || undefined);
+          setLoading(false);
+        },
+        (e: unknown) => {
+          if (!live) return;
+          setRows([]);
+          setNext(undefined);
+          setError(e);
+          setLoading(false);
+        },
+      );
+    return () => {
+      live = false;
+    };
+  }, [filter, showDeleted, order]);
+
+  useEffect(() => {
+    if (more === 0 || !next) return;
+    let live = true;
+    setLoading(true);
+    api
+      .searchExperiments({
+        body: { filter: filter || undefined, orderBy: order ? [order] : undefined, maxResults: PAGE_SIZE, viewType: showDeleted ? "ALL" : "ACTIVE_ONLY", pageToken: next },
+      })
+      .then(
+        (r) => {
+          if (!live) return;
+          setRows((prev) => [...prev, ...r.experiments]);
+          setNext(r.nextPageToken || undefined);
+          setLoading(false);
+        },
+        (e: unknown) => {
+          if (!live) return;
+          setError(e);
+          setLoading(false);
+        },
+      );
+    return () => {
+      live = false;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [more]);
+
+  const sort: Sort | undefined = order ? { key: order.replace(/\s+(ASC|DESC)$/i, ""), desc: /DESC$/i.test(order) } : undefined;
+  const onSort = (key: string) => {
+    const desc = sort?.key === key ? !sort.desc : key !== "name";
+    go({ order: `${key} ${desc ? "DESC" : "ASC"}` });
+  };
+
+  return (
+    <div className="page">
+      <div className="page-head">
+        <h1>Experiments</h1>
+        <span className="muted">
+          {formatNumber(rows.length)}
+          {next ? "+" : ""} shown
+        </span>
+      </div>
+      <form
+        className="toolbar"
+        onSubmit={(e) => {
+          e.preventDefault();
+          go({ filter: draft.trim() || undefined });
+        }}
+      >
+        <input
+          className="filter-input"
+          data-testid="experiments-filter"
+          placeholder="Filter, e.g. name LIKE 'fraud%' and tags.team = 'risk'"
+          value={draft}
+          onChange={(e) => setDraft(e.target.value)}
+          spellCheck={false}
+        />
+        <button type="submit" className="btn primary">
+          Search
+        </button>
+        {filter && (
+          <button type="button" className="btn" onClick={() => go({ filter: undefined })}>
+            Clear
+          </button>
+        )}
+        <label className="check">
+          <input type="checkbox" data-testid="show-deleted" checked={showDeleted} onChange={(e) => go({ deleted: e.target.checked ? "1" : undefined })} />
+          Show deleted
+        </label>
+      </form>
+      <ErrorBanner error={error} title={filter ? "Search failed" : undefined} />
+      <div className="table-wrap">
+        <table className="table" data-testid="experiments-table">
+          <thead>
+            <tr>
+              <SortHeader label="Name" sortKey="name" sort={sort} onSort={onSort} />
+              <SortHeader label="ID" sortKey="experiment_id" sort={sort} onSort={onSort} />
+              <SortHeader label="Created" sortKey="creation_time" sort={sort} onSort={onSort} />
+              <SortHeader label="Last updated" sortKey="last_update_time" sort={sort} onSort={onSort} />
+              <th className="num">Tags</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((x) => (
+              <tr
+                key={x.experimentId}
+                className={x.lifecycleStage === "deleted" ? "clickable deleted" : "clickable"}
+                data-testid="experiment-row"
+                onClick={(e) => {
+                  if (!(e.target as HTMLElement).closest("a")) navigate(`/experiments/${encodeURIComponent(x.experimentId)}`);
+                }}
+              >
+                <td>
+                  <a href={href(`/experiments/${encodeURIComponent(x.experimentId)}`)}>{x.name}</a>
+                  {x.lifecycleStage === "deleted" && <span className="badge gray">deleted</span>}
+                  {x.tags["mlflow.note.content"] && <div className="muted small ellipsis">{x.tags["mlflow.note.content"]}</div>}
+                </td>
+                <td className="mono">{x.experimentId}</td>
+                <td title={formatAgo(x.creationTime)}>{formatDate(x.creationTime)}</td>
+                <td title={formatAgo(x.lastUpdateTime)}>{formatDate(x.lastUpdateTime)}</td>
+                <td className="num" title={Object.entries(x.tags).map(([k, v]) => `${k}=${v}`).join("\n")}>
+                  {Object.keys(x.tags).length}
+                </td>
+              </tr>
+            ))}
+            {!loading && rows.length === 0 && !error && (
+              <tr>
+                <td colSpan={5} className="empty">
+                  {filter ? "No experiment matches this filter." : "No experiments yet. Log a run with the SDK or MLflow client to create one."}
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </div>
+      <div className="table-foot">
+        {loading && <span className="spinner" />}
+        {next && !loading && (
+          <button type="button" className="btn" onClick={() => setMore((m) => m + 1)}>
+            Load more
+          </button>
+        )}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,40 @@
+import type { ComponentType } from "react";
+import { ExperimentsPage } from "./experiments-page.js";
+import { RunsPage } from "./runs-page.js";
+import { RunPage } from "./run-page.js";
+import { ComparePage } from "./compare-page.js";
+
+/** What every page component receives from the router. */
+export interface PageProps {
+  /** The `:name` segments of the matched path. */
+  params: Record<string, string>;
+  /** The query part of the hash (`#/compare?runs=a,b` → runs=a,b). */
+  query: URLSearchParams;
+}
+
+/** One page of the UI. */
+export interface PageDef {
+  /** A hash path pattern with `:name` segments, e.g. `/runs/:runId`. */
+  path: string;
+  component: ComponentType<PageProps>;
+  /** Shown in the left nav when set; pages without a label are reachable by link only. */
+  label?: string;
+  /** The nav section heading the label sits under (default "Tracking"). */
+  section?: string;
+  /** For a page without a label: the nav path to highlight while it is open. */
+  navParent?: string;
+}
+
+/**
+ * Every page of the UI, in nav order. Adding a capability's page is one line, e.g.
+ * `{ path: "/models", label: "Models", section: "Registry", component: ModelsPage }`.
+ */
+export const pages: PageDef[] = [
+  { path: "/experiments", label: "Experiments", section: "Tracking", component: ExperimentsPage },
+  { path: "/experiments/:experimentId", navParent: "/experiments", component: RunsPage },
+  { path: "/runs/:runId", navParent: "/experiments", component: RunPage },
+  { path: "/compare", navParent: "/experiments", component: ComparePage },
+];
+
+/** Where `#/` goes. */
+export const HOME_PATH = "/experiments";
