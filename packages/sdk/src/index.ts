@@ -1,2 +1,16 @@
+/**
+ * The Cairn SDK for Node: experiments, runs with background batched logging, artifacts.
+ * Browser code should import `@cairn/sdk/core` (the low-level `ApiClient`) instead.
+ */
 export * from "./core.js";
-export { CairnError, isCairnError, type ErrorCode } from "@cairn/contract";
+export { Cairn, DEFAULT_URL, type CairnOptions, type StartRunOptions } from "./cairn.js";
+export { Run, type LogInput } from "./run.js";
+export { Experiments, type CreateExperimentOptions, type SearchExperimentsOptions, type ExperimentsPage } from "./experiments.js";
+export { Runs, type SearchRunsOptions, type RunsPage, type RunPatch, type RunBatch } from "./runs.js";
+export { Artifacts, joinArtifactPath, type TransferOptions, type UploadedArtifact } from "./artifacts.js";
+export { captureRunContext, CONTEXT_TAGS, type CaptureContextOptions } from "./context.js";
+export { BatchLogger, DEFAULT_BATCH_LIMITS, type BatchLimits } from "./batch-logger.js";
+export { withRetry, isRetryable, DEFAULT_RETRY, type RetryOptions } from "./retry.js";
+export { encodeMetricValue, decodeMetricValue } from "./metric-value.js";
+export { CairnError, isCairnError, LIMITS, type ErrorCode, type Experiment, type RunInfo, type RunStatus, type Metric, type ArtifactEntry, type ViewType } from "@cairn/contract";
+export type { Run as RunData } from "@cairn/contract";

@@ -69,7 +69,9 @@ export function App() {
   const Page = page?.component;
   return (
     <div className="shell">
-      <Nav active={page ? (page.label ? page.path : page.navParent) : undefined} />
+      <aside className="nav-rail">
+        <Nav active={page ? (page.label ? page.path : page.navParent) : undefined} />
+      </aside>
       <main className="main">
         <ErrorBoundary resetKey={path}>
           {Page ? (

@@ -8,7 +8,9 @@ export function formatNumber(v: number | string | null | undefined): string {
   const a = Math.abs(n);
   if (Number.isInteger(n) && a < 1e9) return n.toLocaleString("en-US");
   if (a >= 1e6 || a < 1e-4) return n.toExponential(3).replace(/\.?0+e/, "e");
-  return String(Number(n.toPrecision(5)));
+  const short = Number(n.toPrecision(5));
+  // 0.999996 must not read as "1": keep digits until the value no longer looks like an integer.
+  return String(Number.isInteger(short) ? Number(n.toPrecision(7)) : short);
 }
 
 /** Short axis-tick formatting (used by charts). */

@@ -150,7 +150,7 @@ export function ExperimentsPage({ query }: PageProps) {
                 <td>
                   <a href={href(`/experiments/${encodeURIComponent(x.experimentId)}`)}>{x.name}</a>
                   {x.lifecycleStage === "deleted" && <span className="badge gray">deleted</span>}
-                  {x.tags["mlflow.note.content"] && <div className="muted small ellipsis">{x.tags["mlflow.note.content"]}</div>}
+                  {x.tags["mlflow.note.content"] && <span className="muted small block-note">{x.tags["mlflow.note.content"]}</span>}
                 </td>
                 <td className="mono">{x.experimentId}</td>
                 <td title={formatAgo(x.creationTime)}>{formatDate(x.creationTime)}</td>

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import type { Run } from "@cairn/contract";
 import { api, describeError, toNumber } from "../lib/api.js";
@@ -31,7 +31,7 @@ interface Column {
   /** Server order key (without direction); absent when the column cannot be sorted. */
   sortKey?: string;
   className?: string;
-  cell: (r: Row) => React.ReactNode;
+  cell: (r: Row) => ReactNode;
 }
 
 /** Quotes a metric/param key for MLflow's grammar: metrics.`my key`. */
@@ -65,6 +65,10 @@ export function RunsPage({ params, query }: PageProps) {
   const [paramKeys, setParamKeys] = useState<string[]>([]);
   const [selected, setSelected] = useState<Set<string>>(() => new Set());
   const gen = useRef(0);
+  // Refs, not state, guard paging: a query change and a scroll event can land in the same commit,
+  // and the old query's page token must never be used for the new query.
+  const loadingRef = useRef(false);
+  const nextRef = useRef<string | undefined>(undefined);
 
   const go = (patch: Record<string, string | undefined>) =>
     navigate(
@@ -76,6 +80,8 @@ export function RunsPage({ params, query }: PageProps) {
   const fetchPage = useCallback(
     (pageToken: string | undefined) => {
       const my = gen.current;
+      loadingRef.current = true;
+      nextRef.current = undefined;
       setLoading(true);
       api
         .searchRuns({
@@ -111,12 +117,15 @@ export function RunsPage({ params, query }: PageProps) {
             };
             setMetricKeys((prev) => merge(pageToken ? prev : [], mk));
             setParamKeys((prev) => merge(pageToken ? prev : [], pk));
+            nextRef.current = r.nextPageToken || undefined;
+            loadingRef.current = false;
             setNext(r.nextPageToken || undefined);
             setDone(!r.nextPageToken);
             setLoading(false);
           },
           (e: unknown) => {
             if (gen.current !== my) return;
+            loadingRef.current = false;
             setError(e);
             setLoading(false);
             setDone(true);
@@ -129,6 +138,7 @@ export function RunsPage({ params, query }: PageProps) {
   // A new query starts over from the first page.
   useEffect(() => {
     gen.current++;
+    nextRef.current = undefined;
     setRows([]);
     setNext(undefined);
     setDone(false);
@@ -167,7 +177,7 @@ export function RunsPage({ params, query }: PageProps) {
         ),
       },
       { id: "status", label: "Status", width: 92, group: "run", sortKey: "attributes.status", cell: (r) => <StatusBadge status={r.run.info.status} deleted={r.run.info.lifecycleStage === "deleted"} /> },
-      { id: "start", label: "Start time", width: 150, group: "run", sortKey: "attributes.start_time", cell: (r) => formatDate(r.run.info.startTime) },
+      { id: "start", label: "Start time", width: 158, group: "run", sortKey: "attributes.start_time", cell: (r) => formatDate(r.run.info.startTime) },
       {
         id: "duration",
         label: "Duration",
@@ -230,7 +240,8 @@ export function RunsPage({ params, query }: PageProps) {
 
   // Load the next page when the user scrolls near the end of what is loaded.
   useEffect(() => {
-    if (!loading && !done && next && lastIndex >= rows.length - 200) fetchPage(next);
+    const token = nextRef.current;
+    if (!loadingRef.current && token && lastIndex >= rows.length - 200) fetchPage(token);
   }, [lastIndex, rows.length, loading, done, next, fetchPage]);
 
   const sort = parseOrder(order);
@@ -239,7 +250,9 @@ export function RunsPage({ params, query }: PageProps) {
     go({ order: `${key} ${desc ? "DESC" : "ASC"}` });
   };
 
-  const filterError = error !== undefined && filter ? describeError(error) : undefined;
+  const described = error !== undefined ? describeError(error) : undefined;
+  // A 400 while a filter is set is the filter's fault: show the server's message next to the box.
+  const filterError = described && filter && ["INVALID_PARAMETER_VALUE", "BAD_REQUEST", "MALFORMED_REQUEST"].includes(described.code ?? "") ? described : undefined;
   const sel = [...selected];
   const exp = experiment.data?.experiment;
 
@@ -288,7 +301,6 @@ export function RunsPage({ params, query }: PageProps) {
           <input type="checkbox" checked={showDeleted} onChange={(e) => go({ deleted: e.target.checked ? "1" : undefined })} />
           Show deleted
         </label>
-        <span className="spacer" />
         <ColumnPicker
           metricKeys={metricKeys}
           paramKeys={paramKeys}

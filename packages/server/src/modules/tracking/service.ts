@@ -274,7 +274,7 @@ export class TrackingService {
   /** Lists a run's artifacts under `path` (paths in the answer are relative to the run's root). */
   async listRunArtifacts(runId: string, path = ""): Promise<{ rootUri: string; files: ArtifactEntry[] }> {
     const root = await this.runArtifactRoot(runId);
-    const rel = safeBlobPrefix(path);
+    const rel = safeBlobPrefix(path.replace(/^\/+|\/+$/g, ""));
     const entries = await this.#blobs.list(rel ? `${root.key}/${rel}` : root.key);
     return {
       rootUri: root.rootUri,

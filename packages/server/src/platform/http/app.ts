@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { CairnError, isCairnError, type RouteDef, type RouteOutput, BINARY } from "@cairn/contract";
 import type { z } from "zod";
 import type { Logger } from "pino";
@@ -26,8 +26,8 @@ export function isApiPath(url: string): boolean {
  */
 export function createHttpApp(opts: HttpOptions): FastifyInstance {
   const app = Fastify({
-    loggerInstance: opts.logger,
-    disableRequestLogging: true,
+    loggerInstance: opts.logger as unknown as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimit,
     genReqId: () => randomBytes(8).toString("hex"),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 4096 },
@@ -35,13 +35,22 @@ export function createHttpApp(opts: HttpOptions): FastifyInstance {
   });
 
   app.removeContentTypeParser(["application/json", "text/plain"]);
-  app.addContentTypeParser(["application/json", "text/plain"], { parseAs: "string" }, (_req, body, done) => {
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (_req, body, done) => {
     const text = body as string;
     if (text.length === 0) return done(null, undefined);
     try {
       done(null, parseJsonBody(text));
     } catch {
       done(new CairnError("MALFORMED_REQUEST", "Request body is not valid JSON"), undefined);
+    }
+  });
+  // Some clients post JSON as text/plain; anything else stays a string and fails schema validation.
+  app.addContentTypeParser("text/plain", { parseAs: "string" }, (_req, body, done) => {
+    const text = body as string;
+    try {
+      done(null, text.length === 0 ? undefined : parseJsonBody(text));
+    } catch {
+      done(null, text);
     }
   });
   // Unknown content types reach the handler as a raw stream; JSON routes then fail validation with a 400.
