@@ -141,7 +141,7 @@ export type UpdateRunRequest = z.input<typeof UpdateRunRequest>;
 /** A metric value: a finite number, or one of the strings "NaN", "Infinity", "-Infinity". */
 export const MetricValue = z.union([
   z.number(),
-  z.enum(["NaN", "Infinity", "-Infinity", "inf", "-inf", "nan"]).transform((s) => (s.toLowerCase() === "nan" ? NaN : s.startsWith("-") ? -Infinity : Infinity)),
+  z.union([z.literal("NaN"), z.literal("Infinity"), z.literal("-Infinity"), z.literal("inf"), z.literal("-inf"), z.literal("nan")]).transform((s) => (s.toLowerCase() === "nan" ? NaN : s.startsWith("-") ? -Infinity : Infinity)),
 ]);
 
 export const LogMetricItem = z.object({

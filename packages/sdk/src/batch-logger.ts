@@ -71,6 +71,7 @@ interface Waiter {
 }
 
 const BODY_OVERHEAD = 48;
+const EMPTY: never[] = [];
 
 function utf8Length(s: string): number {
   let n = 0;
@@ -133,9 +134,10 @@ export class BatchLogger {
 
   /** Queues the items of one `log()` call (already validated). */
   enqueue(items: { metrics?: QueuedMetric[]; params?: QueuedKeyValue[]; tags?: QueuedKeyValue[] }): void {
-    const metrics = items.metrics ?? [];
-    const params = items.params ?? [];
-    const tags = items.tags ?? [];
+    // Shared empty lists keep a one-metric call small (a busy loop may queue millions).
+    const metrics = items.metrics?.length ? items.metrics : EMPTY;
+    const params = items.params?.length ? items.params : EMPTY;
+    const tags = items.tags?.length ? items.tags : EMPTY;
     if (metrics.length + params.length + tags.length === 0) return;
     let bytes = 0;
     for (const m of metrics) bytes += itemBytes(m);

@@ -14,7 +14,9 @@ import { TrackingService } from "./modules/tracking/service.js";
 import { registerTrackingRoutes } from "./modules/tracking/routes.js";
 import { registerMlflowRoutes } from "./modules/tracking/mlflow/routes.js";
 
-export const VERSION = "0.1.0";
+import { VERSION } from "./version.js";
+
+export { VERSION };
 
 /** A started server. */
 export interface RunningServer {

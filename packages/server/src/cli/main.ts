@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { Command, Option } from "commander";
 import { CONFIG_ENV, type ServerConfig } from "../platform/config.js";
-import { VERSION } from "../server.js";
+import { VERSION } from "../version.js";
+import { usageErrorsExit2 } from "./output.js";
 import { registerTrackingCommands } from "../modules/tracking/cli.js";
 
 /**
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .addOption(new Option("--token <token>", "bearer token, when the server has auth on").env("CAIRN_TOKEN"))
     .option("--json", "print machine-readable JSON instead of tables", false)
     .showHelpAfterError();
+  usageErrorsExit2(program);
 
   program
     .command("server")

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import {
   CairnError,
+  isCairnError,
   LIMITS,
   type ArtifactEntry,
   type DownsampledSeries,
@@ -297,7 +298,13 @@ export class TrackingService {
   /** @throws CairnError RESOURCE_DOES_NOT_EXIST, INVALID_PARAMETER_VALUE */
   async downloadRunArtifact(runId: string, path: string): Promise<{ stream: Readable; size: number }> {
     const root = await this.runArtifactRoot(runId);
-    return this.#blobs.get(safeBlobKey(root.key, safeBlobKey(path)));
+    try {
+      return await this.#blobs.get(safeBlobKey(root.key, safeBlobKey(path)));
+    } catch (e) {
+      // The store's message names its internal key; users know only the run-relative path.
+      if (isCairnError(e) && e.code === "RESOURCE_DOES_NOT_EXIST") throw new CairnError("RESOURCE_DOES_NOT_EXIST", `Run '${runId}' has no artifact file '${path}'`);
+      throw e;
+    }
   }
 
   /** Deletes one artifact file or directory. @throws CairnError INVALID_PARAMETER_VALUE */
