@@ -31,7 +31,7 @@ const PG_NUMERIC_OID = 1700;
  *
  * - `sqlite:///abs/path.db` (parent directories are created), `sqlite:relative.db` or `sqlite::memory:`:
  *   WAL journal, `synchronous=NORMAL` (a killed process loses nothing committed), a busy timeout,
- *   foreign keys on and case-sensitive LIKE (MLflow's LIKE is case-sensitive).
+ *   foreign keys on, case-sensitive LIKE (MLflow's LIKE is case-sensitive), a 64 MiB page cache.
  * - `postgresql://...` or `postgres://...`: a pg Pool of up to 10 connections whose BIGINT and
  *   NUMERIC columns come back as JS numbers (set on this pool only, not globally).
  *
@@ -64,8 +64,9 @@ function openSqlite(uri: string): Database {
   sqlite.pragma("busy_timeout = 10000");
   sqlite.pragma("foreign_keys = ON");
   sqlite.pragma("case_sensitive_like = ON");
-  // Bounded statistics refresh: keeps the planner informed without a full ANALYZE on big files.
-  sqlite.pragma("analysis_limit = 1000");
+  // A server process: a 64 MiB page cache and in-memory temp sorts keep searches off the file system.
+  sqlite.pragma("cache_size = -65536");
+  sqlite.pragma("temp_store = MEMORY");
   const kysely = new Kysely<unknown>({ dialect: new SqliteDialect({ database: sqlite }) });
   let closed = false;
   return {
@@ -76,11 +77,6 @@ function openSqlite(uri: string): Database {
     async close() {
       if (closed) return;
       closed = true;
-      try {
-        if (sqlite.open) sqlite.pragma("optimize");
-      } catch {
-        // Statistics are best effort; closing must not fail because of them.
-      }
       await kysely.destroy();
     },
   };
@@ -125,9 +121,9 @@ const CAIRN_MIGRATION_LOCK = 7_306_145_221_034_811;
  *
  * Names are prefixed by module (`tracking_0001_init`), so modules can be migrated by separate
  * calls: migrations another module already applied are tolerated, and migrations may be applied
- * out of global order. On PostgreSQL a session advisory lock serialises concurrent migrators,
- * so two servers starting at once do not collide. Throws the migration's error (already rolled back
- * on PostgreSQL, where DDL is transactional).
+ * out of global order. Each migration runs in a transaction (DDL is transactional on both backends).
+ * On PostgreSQL a session advisory lock serialises concurrent migrators, so two servers starting at
+ * once do not collide. Throws the failing migration's error, after rolling it back.
  * @example await migrate(db, { tracking_0001_init: { up: async (k) => { ... } } })
  */
 export async function migrate(db: Database, migrations: Record<string, Migration>): Promise<MigrationResultSet> {
@@ -136,9 +132,14 @@ export async function migrate(db: Database, migrations: Record<string, Migration
     const all: Record<string, Migration> = {};
     // Migrations applied by other modules appear as no-ops so Kysely's "missing migration" check passes.
     for (const name of applied) all[name] = { up: async () => {} };
-    Object.assign(all, migrations);
+    for (const [name, m] of Object.entries(migrations)) {
+      // Kysely runs SQLite migrations outside a transaction; SQLite's DDL is transactional, so make each one atomic.
+      all[name] = db.kind === "sqlite" ? { ...m, up: (k) => (k.isTransaction ? m.up(k) : k.transaction().execute((trx) => m.up(trx))) } : m;
+    }
     const provider: MigrationProvider = { getMigrations: async () => all };
-    const migrator = new Migrator({ db: k, provider, allowUnorderedMigrations: true });
+    // Kysely looks for its tables in every schema unless told which; pin it to ours (the search_path's first).
+    const schema = isPostgres(k) ? (await sql<{ s: string }>`select current_schema() as s`.execute(k)).rows[0]?.s : undefined;
+    const migrator = new Migrator({ db: k, provider, allowUnorderedMigrations: true, ...(schema ? { migrationTableSchema: schema } : {}) });
     const result = await migrator.migrateToLatest();
     if (result.error) throw result.error;
     return result;

@@ -9,8 +9,12 @@ import type { DownsampledSeries, MetricBucket } from "@cairn/contract";
  * In memory and in the database NaN is `null`.
  */
 
-/** Step widths of the rollup levels, smallest first. Each divides the next, so blocks nest. */
-export const ROLLUP_WIDTHS = [16, 256, 4096, 65536] as const;
+/**
+ * Step widths of the rollup levels, smallest first. Each divides the next, so blocks nest.
+ * A factor of 8 between levels bounds a query to about 8 rollup rows per output bucket, and
+ * keeps the rows a batch writes few (for 100 steps of one key: about 6 rows).
+ */
+export const ROLLUP_WIDTHS = [64, 512, 4096, 32768] as const;
 
 /**
  * A series keeps rollups once it holds more than this many points. Below it, downsampling reads the
@@ -19,6 +23,13 @@ export const ROLLUP_WIDTHS = [16, 256, 4096, 65536] as const;
  */
 export const ROLLUP_THRESHOLD = 2048;
 
+/**
+ * Buckets narrower than the smallest rollup width are computed from raw points when the range holds
+ * at most this many; beyond it, buckets are widened to the smallest rollup width instead (fewer
+ * buckets than asked for, still exact).
+ */
+export const DOWNSAMPLE_RAW_LIMIT = 20_000;
+
 /** A stored point: `value` null means NaN. */
 export interface StoredPoint {
   step: number;
@@ -26,6 +37,7 @@ export interface StoredPoint {
   value: number | null;
 }
 
+/** One rollup row: the summary of a series' points in one block of one level (width). */
 export interface RollupRow {
   level: number;
   block: number;
@@ -77,40 +89,58 @@ function maxOf(a: number | null, b: number | null): number | null {
   return b > a ? b : a;
 }
 
-/** Aggregates points into rollup rows at every level, one row per (level, block). */
+function mergeRow(into: RollupRow, r: RollupRow): void {
+  into.count += r.count;
+  into.minValue = minOf(into.minValue, r.minValue);
+  into.maxValue = maxOf(into.maxValue, r.maxValue);
+  if (r.minStep < into.minStep) into.minStep = r.minStep;
+  if (isLater(r.lastStep, r.lastTimestamp, r.lastValue, into.lastStep, into.lastTimestamp, into.lastValue)) {
+    into.lastStep = r.lastStep;
+    into.lastTimestamp = r.lastTimestamp;
+    into.lastValue = r.lastValue;
+  }
+}
+
+/**
+ * Aggregates points into rollup rows at every level, one row per (level, block), sorted by level
+ * then block (so concurrent PostgreSQL writers lock rollup rows in the same order). The smallest level
+ * is built from the points and each larger one from the level below.
+ */
 export function aggregateRollups(points: readonly StoredPoint[]): RollupRow[] {
   const out: RollupRow[] = [];
-  for (const width of ROLLUP_WIDTHS) {
+  let previous: RollupRow[] = [];
+  for (let li = 0; li < ROLLUP_WIDTHS.length; li++) {
+    const width = ROLLUP_WIDTHS[li]!;
     const byBlock = new Map<number, RollupRow>();
-    for (const p of points) {
-      const block = Math.floor(p.step / width);
-      const r = byBlock.get(block);
-      if (!r) {
-        byBlock.set(block, {
-          level: width,
-          block,
-          count: 1,
-          minValue: p.value,
-          maxValue: p.value,
-          minStep: p.step,
-          lastStep: p.step,
-          lastTimestamp: p.timestamp,
-          lastValue: p.value,
-        });
-        continue;
+    const add = (block: number, r: RollupRow) => {
+      const cur = byBlock.get(block);
+      if (cur) mergeRow(cur, r);
+      else byBlock.set(block, { ...r, level: width, block });
+    };
+    if (li === 0) {
+      for (const p of points) {
+        const block = Math.floor(p.step / width);
+        const r = byBlock.get(block);
+        if (!r) {
+          byBlock.set(block, { level: width, block, count: 1, minValue: p.value, maxValue: p.value, minStep: p.step, lastStep: p.step, lastTimestamp: p.timestamp, lastValue: p.value });
+          continue;
+        }
+        r.count++;
+        r.minValue = minOf(r.minValue, p.value);
+        r.maxValue = maxOf(r.maxValue, p.value);
+        if (p.step < r.minStep) r.minStep = p.step;
+        if (isLater(p.step, p.timestamp, p.value, r.lastStep, r.lastTimestamp, r.lastValue)) {
+          r.lastStep = p.step;
+          r.lastTimestamp = p.timestamp;
+          r.lastValue = p.value;
+        }
       }
-      r.count++;
-      r.minValue = minOf(r.minValue, p.value);
-      r.maxValue = maxOf(r.maxValue, p.value);
-      if (p.step < r.minStep) r.minStep = p.step;
-      if (isLater(p.step, p.timestamp, p.value, r.lastStep, r.lastTimestamp, r.lastValue)) {
-        r.lastStep = p.step;
-        r.lastTimestamp = p.timestamp;
-        r.lastValue = p.value;
-      }
+    } else {
+      const factor = width / ROLLUP_WIDTHS[li - 1]!;
+      for (const r of previous) add(Math.floor(r.block / factor), r);
     }
-    // Sorted so concurrent PostgreSQL writers lock rollup rows in the same order.
-    out.push(...[...byBlock.values()].sort((a, b) => a.block - b.block));
+    previous = [...byBlock.values()].sort((x, y) => x.block - y.block);
+    out.push(...previous);
   }
   return out;
 }
@@ -125,31 +155,41 @@ export type DownsamplePlan =
       lo: number;
       hi: number;
       bucketWidth: number;
-      origin: 0;
+      /** Buckets start at origin + i * bucketWidth; origin is a multiple of every rollup width in use. */
+      origin: number;
       /** Whole rollup blocks to read, per level, inclusive block ranges. */
       blocks: { level: number; fromBlock: number; toBlock: number }[];
       /** Raw step ranges (inclusive) at the edges, narrower than the smallest level. */
       raw: { from: number; to: number }[];
     };
 
+/** Whether `planDownsample` needs the number of points in the range to choose its plan. */
+export function needsRangeCount(lo: number, hi: number, buckets: number, hasRollups: boolean): boolean {
+  return hasRollups && Math.max(1, Math.ceil((hi - lo + 1) / buckets)) < ROLLUP_WIDTHS[0];
+}
+
 /**
  * Plans a downsample of the steps `[lo, hi]` into at most `buckets` buckets.
  *
- * Small series (no rollups) and narrow buckets read raw points. Otherwise the bucket width is a
- * multiple of the largest rollup width not above the ideal width, aligned to it, so every rollup
- * block lies wholly inside one bucket and the answer is exact. The range is covered by whole blocks
- * (largest level in the middle, finer levels towards the edges) plus raw points for the last
- * fewer-than-16 steps at each edge.
+ * Series without rollups read raw points, in buckets of the ideal width `ceil((hi - lo + 1) / buckets)`.
+ * So do buckets narrower than the smallest rollup width when the range holds at most
+ * DOWNSAMPLE_RAW_LIMIT points (`pointsInRange`, an upper bound, see `needsRangeCount`). Otherwise the
+ * bucket width is a multiple of the largest rollup width W not above the ideal width (or W itself when
+ * the ideal is narrower), and buckets start at a multiple of W at or below `lo`, so every rollup block
+ * lies wholly inside one bucket and the answer is exact. The range is covered by whole blocks
+ * (largest level in the middle, finer ones towards the edges) plus raw points for the last steps at each
+ * edge, fewer than the smallest width.
  */
-export function planDownsample(lo: number, hi: number, buckets: number, hasRollups: boolean): DownsamplePlan {
+export function planDownsample(lo: number, hi: number, buckets: number, hasRollups: boolean, pointsInRange?: number): DownsamplePlan {
   const ideal = Math.max(1, Math.ceil((hi - lo + 1) / buckets));
   const smallest = ROLLUP_WIDTHS[0];
-  if (!hasRollups || ideal < smallest) return { mode: "raw", lo, hi, bucketWidth: ideal, origin: lo };
+  if (!hasRollups || (ideal < smallest && (pointsInRange ?? 0) <= DOWNSAMPLE_RAW_LIMIT)) return { mode: "raw", lo, hi, bucketWidth: ideal, origin: lo };
   let levelIndex = 0;
   for (let i = 0; i < ROLLUP_WIDTHS.length; i++) if (ROLLUP_WIDTHS[i]! <= ideal) levelIndex = i;
   const width = ROLLUP_WIDTHS[levelIndex]!;
+  const origin = Math.floor(lo / width) * width;
   let k = Math.ceil(ideal / width);
-  while (Math.floor(hi / (k * width)) - Math.floor(lo / (k * width)) + 1 > buckets) k++;
+  while (Math.floor((hi - origin) / (k * width)) + 1 > buckets) k++;
   const blocks: { level: number; fromBlock: number; toBlock: number }[] = [];
   const raw: { from: number; to: number }[] = [];
   const cover = (a: number, b: number, li: number): void => {
@@ -159,7 +199,8 @@ export function planDownsample(lo: number, hi: number, buckets: number, hasRollu
       return;
     }
     const w = ROLLUP_WIDTHS[li]!;
-    const first = Math.ceil(a / w);
+    // "+ 0" turns -0 (Math.ceil of a small negative fraction) into 0.
+    const first = Math.ceil(a / w) + 0;
     const last = Math.floor((b + 1) / w) - 1;
     if (first > last) {
       cover(a, b, li - 1);
@@ -170,62 +211,93 @@ export function planDownsample(lo: number, hi: number, buckets: number, hasRollu
     cover((last + 1) * w, b, li - 1);
   };
   cover(lo, hi, levelIndex);
-  return { mode: "rollup", lo, hi, bucketWidth: k * width, origin: 0, blocks, raw };
+  return { mode: "rollup", lo, hi, bucketWidth: k * width, origin, blocks, raw };
 }
 
-/** Accumulates rollup rows and raw points into output buckets. */
+/**
+ * Accumulates rollup rows and raw points into output buckets. Buckets are dense (at most
+ * `buckets + 1` of them), so the state lives in typed arrays; NaN stands for "no value" in min/max
+ * and for a NaN last value.
+ */
 export class BucketAccumulator {
   #width: number;
   #origin: number;
-  #buckets = new Map<number, RollupRow>();
+  #count: Float64Array;
+  #min: Float64Array;
+  #max: Float64Array;
+  #minStep: Float64Array;
+  #lastStep: Float64Array;
+  #lastTs: Float64Array;
+  #lastVal: Float64Array;
   total = 0;
 
   constructor(plan: DownsamplePlan) {
     this.#width = plan.bucketWidth;
     this.#origin = plan.origin;
+    const n = Math.floor((plan.hi - plan.origin) / plan.bucketWidth) + 1;
+    this.#count = new Float64Array(n);
+    this.#min = new Float64Array(n).fill(NaN);
+    this.#max = new Float64Array(n).fill(NaN);
+    this.#minStep = new Float64Array(n);
+    this.#lastStep = new Float64Array(n);
+    this.#lastTs = new Float64Array(n);
+    this.#lastVal = new Float64Array(n);
   }
 
-  #merge(index: number, r: RollupRow): void {
-    this.total += r.count;
-    const b = this.#buckets.get(index);
-    if (!b) {
-      this.#buckets.set(index, { ...r });
+  /** Merges one summary (a point is a summary of count 1) into bucket `i`; null values mean NaN. */
+  #merge(i: number, count: number, min: number | null, max: number | null, minStep: number, lastStep: number, lastTs: number, lastVal: number | null): void {
+    this.total += count;
+    const lv = lastVal === null ? NaN : lastVal;
+    if (this.#count[i] === 0) {
+      this.#count[i] = count;
+      this.#min[i] = min === null ? NaN : min;
+      this.#max[i] = max === null ? NaN : max;
+      this.#minStep[i] = minStep;
+      this.#lastStep[i] = lastStep;
+      this.#lastTs[i] = lastTs;
+      this.#lastVal[i] = lv;
       return;
     }
-    b.count += r.count;
-    b.minValue = minOf(b.minValue, r.minValue);
-    b.maxValue = maxOf(b.maxValue, r.maxValue);
-    if (r.minStep < b.minStep) b.minStep = r.minStep;
-    if (isLater(r.lastStep, r.lastTimestamp, r.lastValue, b.lastStep, b.lastTimestamp, b.lastValue)) {
-      b.lastStep = r.lastStep;
-      b.lastTimestamp = r.lastTimestamp;
-      b.lastValue = r.lastValue;
+    this.#count[i]! += count;
+    if (min !== null && !(min >= this.#min[i]!)) this.#min[i] = min;
+    if (max !== null && !(max <= this.#max[i]!)) this.#max[i] = max;
+    if (minStep < this.#minStep[i]!) this.#minStep[i] = minStep;
+    const cur = this.#lastVal[i]!;
+    if (isLater(lastStep, lastTs, Number.isNaN(lv) ? null : lv, this.#lastStep[i]!, this.#lastTs[i]!, Number.isNaN(cur) ? null : cur)) {
+      this.#lastStep[i] = lastStep;
+      this.#lastTs[i] = lastTs;
+      this.#lastVal[i] = lv;
     }
   }
 
   addPoint(step: number, timestamp: number, value: number | null): void {
-    const index = Math.floor((step - this.#origin) / this.#width);
-    this.#merge(index, { level: 0, block: 0, count: 1, minValue: value, maxValue: value, minStep: step, lastStep: step, lastTimestamp: timestamp, lastValue: value });
+    this.#merge(Math.floor((step - this.#origin) / this.#width), 1, value, value, step, step, timestamp, value);
   }
 
-  /** Adds a rollup row; its block lies wholly inside one bucket by construction of the plan. */
+  /** Adds a rollup row of `level` (width); its block lies wholly inside one bucket by construction of the plan. */
+  addRollupFields(level: number, block: number, count: number, min: number | null, max: number | null, minStep: number, lastStep: number, lastTs: number, lastVal: number | null): void {
+    this.#merge(Math.floor((block * level - this.#origin) / this.#width), count, min, max, minStep, lastStep, lastTs, lastVal);
+  }
+
   addRollup(r: RollupRow): void {
-    this.#merge(Math.floor((r.block * r.level - this.#origin) / this.#width), r);
+    this.addRollupFields(r.level, r.block, r.count, r.minValue, r.maxValue, r.minStep, r.lastStep, r.lastTimestamp, r.lastValue);
   }
 
   result(runId: string, key: string): DownsampledSeries {
-    const buckets: MetricBucket[] = [...this.#buckets.entries()]
-      .sort((a, b) => a[0] - b[0])
-      .map(([, b]) => ({
-        stepStart: b.minStep,
-        stepEnd: b.lastStep,
-        count: b.count,
-        min: b.minValue ?? NaN,
-        max: b.maxValue ?? NaN,
-        last: b.lastValue ?? NaN,
-        lastStep: b.lastStep,
-        lastTimestamp: b.lastTimestamp,
-      }));
+    const buckets: MetricBucket[] = [];
+    for (let i = 0; i < this.#count.length; i++) {
+      if (this.#count[i] === 0) continue;
+      buckets.push({
+        stepStart: this.#minStep[i]!,
+        stepEnd: this.#lastStep[i]!,
+        count: this.#count[i]!,
+        min: this.#min[i]!,
+        max: this.#max[i]!,
+        last: this.#lastVal[i]!,
+        lastStep: this.#lastStep[i]!,
+        lastTimestamp: this.#lastTs[i]!,
+      });
+    }
     return { runId, key, totalPoints: this.total, buckets };
   }
 }

@@ -27,14 +27,13 @@ import {
   runNotFound,
 } from "./batch.js";
 import type { PreparedBatch } from "./batch.js";
-import { BucketAccumulator, ROLLUP_THRESHOLD, aggregateRollups, planDownsample } from "./rollups.js";
+import { BucketAccumulator, ROLLUP_THRESHOLD, ROLLUP_WIDTHS, aggregateRollups, needsRangeCount, planDownsample } from "./rollups.js";
 import type { RollupRow, StoredPoint } from "./rollups.js";
 import { generateRunName } from "./run-names.js";
-import { buildExperimentSearchSql, buildRunSearchSql } from "./search-sql.js";
-import type { ExperimentRow, RunRow } from "./search-sql.js";
+import { buildExperimentSearchSql, buildRunSearch } from "./search-sql.js";
+import type { ExperimentRow, RunRow, RunSearch } from "./search-sql.js";
 
 // The store's tables are described by its migrations; rows are mapped by hand below.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Db = Kysely<any>;
 
 /** Rows per IN (...) list, well under SQLite's and PostgreSQL's bound-parameter limits. */
@@ -42,6 +41,7 @@ const IN_CHUNK = 500;
 /** Rows per multi-row INSERT (4 to 10 columns each). */
 const INSERT_CHUNK = 1000;
 
+/** The `runs` columns that make a RunInfo. */
 export const RUN_COLUMNS = ["run_id", "experiment_id", "name", "user_id", "status", "start_time", "end_time", "artifact_uri", "lifecycle_stage"] as const;
 
 /** Maps a `runs` row to the API's RunInfo. */
@@ -407,8 +407,28 @@ export abstract class SqlTrackingStore implements TrackingStore {
   }
 
   async searchRuns(query: SearchRunsQuery): Promise<Run[]> {
-    const rows = (await buildRunSearchSql(query, this.pg).execute(this.k)).rows;
+    const search = buildRunSearch(query, this.pg);
+    const want = query.limit + 1;
+    const forceWalk = await this.chooseOrderWalk(query, search);
+    let rows = (await search.first(query.offset, want, forceWalk).execute(this.k)).rows;
+    if (search.rest && rows.length < want) {
+      // The page runs past the runs that have a value for the first order key into those without.
+      let restOffset = 0;
+      if (rows.length === 0 && query.offset > 0) {
+        const counted = (await search.rest.countFirst().execute(this.k)).rows[0];
+        restOffset = Math.max(0, query.offset - Number(counted?.n ?? 0));
+      }
+      rows = rows.concat((await search.rest.page(restOffset, want - rows.length).execute(this.k)).rows);
+    }
     return this.#withRunData(rows);
+  }
+
+  /**
+   * Whether to force the order walk of a run search (see `buildRunSearch`). PostgreSQL's planner
+   * weighs LIMIT against an ordered index itself, so the default is no.
+   */
+  protected async chooseOrderWalk(_query: SearchRunsQuery, _search: RunSearch): Promise<boolean> {
+    return false;
   }
 
   /** Loads tags, params, latest metrics and inputs of many runs with a few IN queries. */
@@ -602,7 +622,21 @@ export abstract class SqlTrackingStore implements TrackingStore {
       }
       const hi = opts.maxStep ?? Number(series.step);
       if (lo > hi) return empty;
-      const plan = planDownsample(lo, hi, opts.buckets, Number(series.point_count) > ROLLUP_THRESHOLD);
+      const hasRollups = Number(series.point_count) > ROLLUP_THRESHOLD;
+      let inRange: number | undefined;
+      if (needsRangeCount(lo, hi, opts.buckets, hasRollups)) {
+        const w = ROLLUP_WIDTHS[0];
+        const c = await trx
+          .selectFrom("metric_rollups")
+          .select((eb) => eb.fn.sum("point_count").as("n"))
+          .where("series_id", "=", seriesId)
+          .where("level", "=", w)
+          .where("block", ">=", Math.floor(lo / w))
+          .where("block", "<=", Math.floor(hi / w))
+          .executeTakeFirst();
+        inRange = Number(c?.n ?? 0);
+      }
+      const plan = planDownsample(lo, hi, opts.buckets, hasRollups, inRange);
       const acc = new BucketAccumulator(plan);
       const readRaw = async (from: number, to: number) => {
         const rows = await trx.selectFrom("metrics").select(["step", "timestamp", "value"]).where("series_id", "=", seriesId).where("step", ">=", from).where("step", "<=", to).execute();

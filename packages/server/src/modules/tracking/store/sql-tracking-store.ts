@@ -1,4 +1,3 @@
-import { sql } from "kysely";
 import { migrate } from "../../../platform/db/database.js";
 import type { Database } from "../../../platform/db/database.js";
 import { trackingMigrations } from "./migrations.js";
@@ -23,7 +22,5 @@ export { trackingMigrations } from "./migrations.js";
 export async function createTrackingStore(db: Database): Promise<TrackingStore> {
   await migrate(db, trackingMigrations);
   if (db.kind === "postgres") return new PostgresTrackingStore(db);
-  // Fresh planner statistics (bounded by analysis_limit) for the search indexes.
-  await sql`PRAGMA optimize = 0x10002`.execute(db.kysely);
   return new SqliteTrackingStore(db);
 }

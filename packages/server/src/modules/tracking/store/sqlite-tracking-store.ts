@@ -1,24 +1,56 @@
 import type BetterSqlite3 from "better-sqlite3";
+import type { RawBuilder } from "kysely";
 import type { DownsampledSeries, Metric, RunInfo } from "@cairn/contract";
 import type { Database } from "../../../platform/db/database.js";
-import type { DownsampleOptions, LogBatchInput } from "./tracking-store.js";
+import type { DownsampleOptions, LogBatchInput, SearchRunsQuery } from "./tracking-store.js";
 import { paramConflict, prepareBatch, runNotActive, runNotFound } from "./batch.js";
 import type { PreparedBatch } from "./batch.js";
-import { BucketAccumulator, ROLLUP_THRESHOLD, aggregateRollups, planDownsample } from "./rollups.js";
+import { BucketAccumulator, ROLLUP_THRESHOLD, ROLLUP_WIDTHS, aggregateRollups, needsRangeCount, planDownsample } from "./rollups.js";
 import type { StoredPoint } from "./rollups.js";
-import type { RunRow } from "./search-sql.js";
+import { candidateRunsCountSql, keyCountSql, keyFilterCountSql } from "./search-sql.js";
+import type { RunRow, RunSearch } from "./search-sql.js";
 import { RUN_COLUMNS, SqlTrackingStore, toRunInfo } from "./sql-store-base.js";
+
+/**
+ * Rows counted at most per selectivity estimate: a fifth of the candidate runs, within bounds
+ * (10,000 index entries count in about a millisecond). A capped count makes the walk look costlier,
+ * which errs towards the planner's own plan.
+ */
+const estimateCap = (candidates: number) => Math.min(50_000, Math.max(5_000, Math.ceil(candidates / 5)));
+/** Candidate runs counted at most, and how long that count is reused. */
+const CANDIDATES_CAP = 500_000;
+const CANDIDATES_TTL_MS = 30_000;
+/** How often a search checks whether planner statistics are stale. */
+const STATS_CHECK_MS = 60_000;
+/** Tables the run search reads; their statistics are refreshed when `runs` doubles. */
+const SEARCH_TABLES = ["runs", "params", "run_tags", "latest_metrics", "experiment_tags", "experiments"];
 
 /** Points per multi-row INSERT: amortises the per-statement cost (about 1.6x faster than one row each). */
 const POINTS_PER_INSERT = 100;
+/** Rollup rows per multi-row upsert. */
+const ROLLUPS_PER_UPSERT = 16;
 
 const LATER = (a: string, b: string, step: string, ts: string, value: string) =>
   `(${a}.${step} > ${b}.${step} OR (${a}.${step} = ${b}.${step} AND (${a}.${ts} > ${b}.${ts} OR (${a}.${ts} = ${b}.${ts} AND (${a}.${value} IS NULL OR (${b}.${value} IS NOT NULL AND ${a}.${value} >= ${b}.${value}))))))`;
 const MERGE_EXTREME = (a: string, b: string, op: "<" | ">") => `CASE WHEN ${a} IS NULL THEN ${b} WHEN ${b} IS NULL THEN ${a} WHEN ${b} ${op} ${a} THEN ${b} ELSE ${a} END`;
 
+/** The rollup merge: insert, or combine with the stored row (count adds, extremes, the later "last"). */
+function rollupUpsertSql(rows: number): string {
+  const later = LATER("excluded", "metric_rollups", "last_step", "last_timestamp", "last_value");
+  return `INSERT INTO metric_rollups (series_id, level, block, point_count, min_value, max_value, min_step, last_step, last_timestamp, last_value)
+    VALUES ${Array(rows).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}
+    ON CONFLICT (series_id, level, block) DO UPDATE SET
+      point_count = metric_rollups.point_count + excluded.point_count,
+      min_value = ${MERGE_EXTREME("metric_rollups.min_value", "excluded.min_value", "<")},
+      max_value = ${MERGE_EXTREME("metric_rollups.max_value", "excluded.max_value", ">")},
+      min_step = CASE WHEN excluded.min_step < metric_rollups.min_step THEN excluded.min_step ELSE metric_rollups.min_step END,
+      last_step = CASE WHEN ${later} THEN excluded.last_step ELSE metric_rollups.last_step END,
+      last_timestamp = CASE WHEN ${later} THEN excluded.last_timestamp ELSE metric_rollups.last_timestamp END,
+      last_value = CASE WHEN ${later} THEN excluded.last_value ELSE metric_rollups.last_value END`;
+}
+
 function prepareStatements(db: BetterSqlite3.Database) {
   const latestLater = LATER("excluded", "latest_metrics", "step", "timestamp", "value");
-  const rollupLater = LATER("excluded", "metric_rollups", "last_step", "last_timestamp", "last_value");
   return {
     run: db.prepare(`SELECT ${RUN_COLUMNS.join(", ")} FROM runs WHERE run_id = ?`),
     runStage: db.prepare(`SELECT lifecycle_stage FROM runs WHERE run_id = ?`).pluck(),
@@ -35,23 +67,12 @@ function prepareStatements(db: BetterSqlite3.Database) {
          point_count = latest_metrics.point_count + excluded.point_count
        RETURNING series_id, point_count`,
     ).raw(),
-    upsertRollup: db.prepare(
-      `INSERT INTO metric_rollups (series_id, level, block, point_count, min_value, max_value, min_step, last_step, last_timestamp, last_value)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (series_id, level, block) DO UPDATE SET
-         point_count = metric_rollups.point_count + excluded.point_count,
-         min_value = ${MERGE_EXTREME("metric_rollups.min_value", "excluded.min_value", "<")},
-         max_value = ${MERGE_EXTREME("metric_rollups.max_value", "excluded.max_value", ">")},
-         min_step = CASE WHEN excluded.min_step < metric_rollups.min_step THEN excluded.min_step ELSE metric_rollups.min_step END,
-         last_step = CASE WHEN ${rollupLater} THEN excluded.last_step ELSE metric_rollups.last_step END,
-         last_timestamp = CASE WHEN ${rollupLater} THEN excluded.last_timestamp ELSE metric_rollups.last_timestamp END,
-         last_value = CASE WHEN ${rollupLater} THEN excluded.last_value ELSE metric_rollups.last_value END`,
-    ),
     seriesPoints: db.prepare(`SELECT step, timestamp, value FROM metrics WHERE series_id = ?`).raw(),
     series: db.prepare(`SELECT series_id, point_count, step FROM latest_metrics WHERE run_id = ? AND key = ?`).raw(),
     seriesMinStep: db.prepare(`SELECT min(step) FROM metrics WHERE series_id = ?`).pluck(),
     history: db.prepare(`SELECT step, timestamp, value FROM metrics WHERE series_id = ? ORDER BY step, timestamp LIMIT ? OFFSET ?`).raw(),
     rawRange: db.prepare(`SELECT step, timestamp, value FROM metrics WHERE series_id = ? AND step >= ? AND step <= ?`).raw(),
+    rollupCount: db.prepare(`SELECT sum(point_count) FROM metric_rollups WHERE series_id = ? AND level = ? AND block >= ? AND block <= ?`).pluck(),
     rollupRange: db
       .prepare(
         `SELECT block, point_count, min_value, max_value, min_step, last_step, last_timestamp, last_value
@@ -77,8 +98,11 @@ export class SqliteTrackingStore extends SqlTrackingStore {
   #sqlite: BetterSqlite3.Database;
   #s: Statements;
   #insertPoints = new Map<number, BetterSqlite3.Statement>();
+  #upsertRollups = new Map<number, BetterSqlite3.Statement>();
   #logBatchTx: BetterSqlite3.Transaction<(runId: string, prep: PreparedBatch) => void>;
   #readTx: BetterSqlite3.Transaction<(fn: () => unknown) => unknown>;
+  #candidates = new Map<string, { n: number; at: number }>();
+  #statsCheckedAt = 0;
 
   /** Expects a migrated database (see `createTrackingStore`). */
   constructor(db: Database) {
@@ -88,6 +112,65 @@ export class SqliteTrackingStore extends SqlTrackingStore {
     this.#s = prepareStatements(this.#sqlite);
     this.#logBatchTx = this.#sqlite.transaction((runId: string, prep: PreparedBatch) => this.#writeBatch(runId, prep));
     this.#readTx = this.#sqlite.transaction((fn: () => unknown) => fn());
+    this.#refreshStatistics();
+  }
+
+  /**
+   * Runs ANALYZE on the search tables when `runs` has at least doubled since the last one, so the
+   * planner's statistics stay representative at a total cost proportional to the data (geometric steps).
+   * Small databases (under 500 runs) plan well without statistics.
+   */
+  #refreshStatistics(): void {
+    this.#statsCheckedAt = Date.now();
+    const runs = (this.#sqlite.prepare("SELECT max(rowid) FROM runs").pluck().get() as number | null) ?? 0;
+    let analyzed = 0;
+    try {
+      const stat = this.#sqlite.prepare("SELECT stat FROM sqlite_stat1 WHERE tbl = 'runs' AND idx = 'sqlite_autoindex_runs_1'").pluck().get() as string | undefined;
+      analyzed = Number(stat?.split(" ")[0] ?? 0);
+    } catch {
+      // No sqlite_stat1 table yet: never analyzed.
+    }
+    if (runs < 2 * Math.max(analyzed, 250)) return;
+    for (const table of SEARCH_TABLES) this.#sqlite.exec(`ANALYZE ${table}`);
+  }
+
+  /**
+   * SQLite's planner does not weigh an ORDER BY ... LIMIT that an index walk satisfies, so it sorts every
+   * candidate even when walking the first order key's index would stop after one page. Walk when the
+   * estimated rows walked (page size / joint selectivity of the filters) are fewer than the rows the
+   * most selective filter yields. Estimates are bounded index counts, assuming independent filters.
+   */
+  protected override async chooseOrderWalk(q: SearchRunsQuery, s: RunSearch): Promise<boolean> {
+    if (!s.walk || s.pinsRunIds) return false;
+    if (Date.now() - this.#statsCheckedAt > STATS_CHECK_MS) await this.#whenIdle(() => this.#refreshStatistics());
+    const count = async (query: RawBuilder<{ n: number }>) => Number((await query.execute(this.k)).rows[0]?.n ?? 0);
+    const cacheKey = `${q.viewType}:${[...q.experimentIds].sort().join(",")}`;
+    let cached = this.#candidates.get(cacheKey);
+    if (!cached || Date.now() - cached.at > CANDIDATES_TTL_MS) {
+      cached = { n: await count(candidateRunsCountSql(q.experimentIds, q.viewType, CANDIDATES_CAP)), at: Date.now() };
+      this.#candidates.set(cacheKey, cached);
+    }
+    const candidates = cached.n;
+    if (candidates === 0) return false;
+    const walkFilter = s.walk.kind === "key" ? s.walk.filter : undefined;
+    let driveRows = candidates;
+    let selectivity = 0.5 ** s.otherTerms;
+    for (const f of s.keyFilters) {
+      if (f === walkFilter) continue;
+      if (!f.sargable) {
+        selectivity *= 0.5;
+        continue;
+      }
+      const c = await count(keyFilterCountSql(f, estimateCap(candidates)));
+      selectivity *= Math.min(1, Math.max(c, 0.5) / candidates);
+      driveRows = Math.min(driveRows, c);
+    }
+    if ((q.offset + q.limit + 1) / selectivity < driveRows) return true;
+    // A walk may still read fewer rows when its whole range is no longer than the best drive.
+    if (s.walk.kind === "runs") return false;
+    const cap = driveRows + 1;
+    const range = walkFilter?.sargable ? await count(keyFilterCountSql(walkFilter, cap)) : await count(keyCountSql(s.walk.type, s.walk.key, cap));
+    return range <= driveRows;
   }
 
   /**
@@ -129,6 +212,15 @@ export class SqliteTrackingStore extends SqlTrackingStore {
     return st;
   }
 
+  #upsertRollupsStatement(rows: number): BetterSqlite3.Statement {
+    let st = this.#upsertRollups.get(rows);
+    if (!st) {
+      st = this.#sqlite.prepare(rollupUpsertSql(rows));
+      this.#upsertRollups.set(rows, st);
+    }
+    return st;
+  }
+
   #writeBatch(runId: string, prep: PreparedBatch): void {
     const s = this.#s;
     const stage = s.runStage.get(runId) as string | undefined;
@@ -141,20 +233,31 @@ export class SqliteTrackingStore extends SqlTrackingStore {
     }
     for (const t of prep.tags) s.upsertTag.run(runId, t.key, t.value);
     if (prep.runName !== undefined) s.renameRun.run(prep.runName, runId);
+    const ids: [seriesId: number, count: number][] = [];
     for (const ser of prep.series) {
       const l = ser.latest;
-      const [seriesId, count] = s.upsertLatest.get(runId, ser.key, l.value, l.timestamp, l.step, ser.points.length) as [number, number];
-      const pts = ser.points;
-      const args: (number | null)[] = [];
-      for (let i = 0; i < pts.length; i += POINTS_PER_INSERT) {
-        const end = Math.min(pts.length, i + POINTS_PER_INSERT);
-        args.length = 0;
-        for (let j = i; j < end; j++) {
-          const p = pts[j]!;
-          args.push(seriesId, p.step, p.timestamp, p.value);
+      ids.push(s.upsertLatest.get(runId, ser.key, l.value, l.timestamp, l.step, ser.points.length) as [number, number]);
+    }
+    // All points of the batch in multi-row statements, across series (many keys of one step each is common).
+    const args: (number | null)[] = [];
+    let rows = 0;
+    for (let i = 0; i < prep.series.length; i++) {
+      const seriesId = ids[i]![0];
+      for (const p of prep.series[i]!.points) {
+        args.push(seriesId, p.step, p.timestamp, p.value);
+        if (++rows === POINTS_PER_INSERT) {
+          this.#insertPointsStatement(rows).run(args);
+          args.length = 0;
+          rows = 0;
         }
-        this.#insertPointsStatement(end - i).run(args);
       }
+    }
+    if (rows) this.#insertPointsStatement(rows).run(args);
+    const rollupArgs: (number | null)[] = [];
+    let rollupRows = 0;
+    for (let i = 0; i < prep.series.length; i++) {
+      const [seriesId, count] = ids[i]!;
+      const pts = prep.series[i]!.points;
       if (count <= ROLLUP_THRESHOLD) continue;
       let source: StoredPoint[] = pts;
       if (count - pts.length <= ROLLUP_THRESHOLD) {
@@ -162,9 +265,15 @@ export class SqliteTrackingStore extends SqlTrackingStore {
         source = (s.seriesPoints.all(seriesId) as [number, number, number | null][]).map(([step, timestamp, value]) => ({ step, timestamp, value }));
       }
       for (const r of aggregateRollups(source)) {
-        s.upsertRollup.run(seriesId, r.level, r.block, r.count, r.minValue, r.maxValue, r.minStep, r.lastStep, r.lastTimestamp, r.lastValue);
+        rollupArgs.push(seriesId, r.level, r.block, r.count, r.minValue, r.maxValue, r.minStep, r.lastStep, r.lastTimestamp, r.lastValue);
+        if (++rollupRows === ROLLUPS_PER_UPSERT) {
+          this.#upsertRollupsStatement(rollupRows).run(rollupArgs);
+          rollupArgs.length = 0;
+          rollupRows = 0;
+        }
       }
     }
+    if (rollupRows) this.#upsertRollupsStatement(rollupRows).run(rollupArgs);
   }
 
   override getRunInfo(runId: string): Promise<RunInfo | undefined> {
@@ -200,10 +309,13 @@ export class SqliteTrackingStore extends SqlTrackingStore {
     const lo = opts.minStep ?? ((s.seriesMinStep.get(seriesId) as number | null) ?? 0);
     const hi = opts.maxStep ?? maxStep;
     if (lo > hi) return empty;
-    const plan = planDownsample(lo, hi, opts.buckets, count > ROLLUP_THRESHOLD);
+    const hasRollups = count > ROLLUP_THRESHOLD;
+    const w = ROLLUP_WIDTHS[0];
+    const inRange = needsRangeCount(lo, hi, opts.buckets, hasRollups) ? ((s.rollupCount.get(seriesId, w, Math.floor(lo / w), Math.floor(hi / w)) as number | null) ?? 0) : undefined;
+    const plan = planDownsample(lo, hi, opts.buckets, hasRollups, inRange);
     const acc = new BucketAccumulator(plan);
     const readRaw = (from: number, to: number) => {
-      for (const [step, timestamp, value] of s.rawRange.iterate(seriesId, from, to) as IterableIterator<[number, number, number | null]>) acc.addPoint(step, timestamp, value);
+      for (const [step, timestamp, value] of s.rawRange.all(seriesId, from, to) as [number, number, number | null][]) acc.addPoint(step, timestamp, value);
     };
     if (plan.mode === "raw") {
       readRaw(plan.lo, plan.hi);
@@ -212,7 +324,7 @@ export class SqliteTrackingStore extends SqlTrackingStore {
     for (const b of plan.blocks) {
       const rows = s.rollupRange.all(seriesId, b.level, b.fromBlock, b.toBlock) as [number, number, number | null, number | null, number, number, number, number | null][];
       for (const [block, c, minValue, maxValue, minStep, lastStep, lastTimestamp, lastValue] of rows) {
-        acc.addRollup({ level: b.level, block, count: c, minValue, maxValue, minStep, lastStep, lastTimestamp, lastValue });
+        acc.addRollupFields(b.level, block, c, minValue, maxValue, minStep, lastStep, lastTimestamp, lastValue);
       }
     }
     for (const r of plan.raw) readRaw(r.from, r.to);

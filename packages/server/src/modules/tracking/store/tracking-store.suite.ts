@@ -439,6 +439,33 @@ export function describeTrackingStore(name: string, makeStore: () => Promise<{ s
         expect(full).toHaveLength(activeInExp().length);
       });
 
+      it("pages identically to one full query, for every order shape", async () => {
+        // Small pages make the SQLite store walk the order index; pages of one row also land
+        // exactly on the boundary between runs with and without a value for the first order key.
+        const shapes: [string, string[]][] = [
+          ["", ["metrics.acc DESC", "params.lr"]],
+          ["", ["metrics.acc ASC"]],
+          ["params.lr != '0.1'", ["metrics.acc DESC"]],
+          ["metrics.acc >= 0.2", ["metrics.acc ASC", "attributes.run_name DESC"]],
+          ["params.opt = 'adam'", ["params.lr DESC", "metrics.loss"]],
+          ["", ["tags.group DESC"]],
+          ["metrics.loss > 0.8", []],
+          ["", ["attributes.end_time", "start_time ASC"]],
+        ];
+        for (const [filter, orderBy] of shapes) {
+          const full = ids(await search(filter, orderBy));
+          for (const limit of [1, 4]) {
+            const walked: string[] = [];
+            for (let offset = 0; offset <= full.length; offset += limit) {
+              const page = await search(filter, orderBy, { offset, limit });
+              expect(ids(page), `${filter} ${orderBy.join(",")} @${offset}+${limit}`).toEqual(full.slice(offset, offset + limit + 1));
+              walked.push(...ids(page.slice(0, limit)));
+            }
+            expect(walked).toEqual(full);
+          }
+        }
+      });
+
       it("filters on attributes, tags, datasets and null checks", async () => {
         const check = async (filter: string, pred: (r: Run) => boolean) => {
           expect(ids(await search(filter)), filter).toEqual(ids(activeInExp().filter(pred).sort(byDefault)));
@@ -590,6 +617,30 @@ export function describeTrackingStore(name: string, makeStore: () => Promise<{ s
         const got = await store.getRun(run.info.runId);
         expect(got?.data.metrics.find((m) => m.key === "shared")).toEqual({ key: "shared", step: total - 1, timestamp: total - 1, value: total - 1 });
         expect(Object.keys(got!.data.params)).toHaveLength(writers + 1);
+      });
+
+      it("interleaves batches with multi-statement writes without mixing them", async () => {
+        const exp = await newExperiment();
+        const run = await newRun(exp.experimentId);
+        let conflicts = 0;
+        // Independent loops, so each write starts while the others are between statements.
+        const loop = (fn: (i: number) => Promise<unknown>) =>
+          (async () => {
+            for (let i = 0; i < 40; i++) await fn(i);
+          })();
+        await Promise.all([
+          loop((i) => store.logBatch(run.info.runId, { metrics: [{ key: "x", step: i, timestamp: i, value: i }], params: [], tags: [] })),
+          loop((i) => store.setExperimentTag(exp.experimentId, `t${i % 5}`, String(i))),
+          loop((i) => store.updateRun(run.info.runId, { status: i % 2 ? "RUNNING" : "FINISHED" })),
+          loop(() => newRun(exp.experimentId)),
+          // A failing batch must roll back alone, not take the neighbouring writes with it.
+          loop((i) => store.logBatch(run.info.runId, { metrics: [{ key: "x", step: 1000 + i, timestamp: 0, value: 0 }], params: [{ key: "p", value: String(i) }], tags: [] }).catch(() => conflicts++)),
+        ]);
+        expect(conflicts).toBe(39);
+        const history = await store.getMetricHistory(run.info.runId, "x", { offset: 0, limit: 1000 });
+        expect(history).toHaveLength(41);
+        const created = await store.searchRuns({ experimentIds: [exp.experimentId], filter: [], orderBy: [], viewType: "ALL", offset: 0, limit: 100 });
+        expect(created).toHaveLength(41);
       });
     });
   });
