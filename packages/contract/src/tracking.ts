@@ -171,6 +171,56 @@ export const LogBatchRequest = z
 export type LogBatchRequest = z.input<typeof LogBatchRequest>;
 export type LogBatch = z.output<typeof LogBatchRequest>;
 
+const LogBatchExtras = z.object({ params: LogBatchRequest.shape.params, tags: LogBatchRequest.shape.tags });
+const validKeys = new Set<string>();
+
+/** Whether a key is valid per the `Key` schema; valid keys are remembered (bounded), as batches repeat them. */
+function isValidKey(k: unknown): k is string {
+  if (typeof k !== "string") return false;
+  if (validKeys.has(k)) return true;
+  if (!Key.safeParse(k).success) return false;
+  if (validKeys.size >= 10_000) validKeys.clear();
+  validKeys.add(k);
+  return true;
+}
+
+const isInt = (v: unknown): v is number | undefined => v === undefined || (typeof v === "number" && Number.isSafeInteger(v));
+
+/**
+ * Parses a log-batch body whose metrics are in the canonical shape (numeric values, integer
+ * steps and timestamps, valid keys) without building zod's intermediate objects: large metric
+ * batches are the hottest request there is. Returns undefined for anything else, and the caller
+ * then parses with `LogBatchRequest` (which also produces the error messages). For inputs it
+ * accepts, the result equals `LogBatchRequest.parse(input)`.
+ */
+export function parseCanonicalLogBatch(input: unknown): LogBatch | undefined {
+  if (typeof input !== "object" || input === null) return undefined;
+  const { metrics, params, tags } = input as Record<string, unknown>;
+  if (metrics !== undefined && (!Array.isArray(metrics) || metrics.length > LIMITS.batchMetrics)) return undefined;
+  const out: LogBatch = {};
+  if (metrics) {
+    const ms: LogBatch["metrics"] & object = new Array(metrics.length);
+    for (let i = 0; i < metrics.length; i++) {
+      const m = metrics[i] as Record<string, unknown> | null;
+      if (typeof m !== "object" || m === null) return undefined;
+      const { key, value, timestamp, step } = m;
+      if (typeof value !== "number" || !Number.isFinite(value) || !isInt(timestamp) || !isInt(step) || !isValidKey(key)) return undefined;
+      const item: { key: string; value: number; timestamp?: number; step?: number } = { key, value };
+      if (timestamp !== undefined) item.timestamp = timestamp;
+      if (step !== undefined) item.step = step;
+      ms[i] = item;
+    }
+    out.metrics = ms;
+  }
+  const rest = LogBatchExtras.safeParse({ params, tags });
+  if (!rest.success) return undefined;
+  if (rest.data.params) out.params = rest.data.params;
+  if (rest.data.tags) out.tags = rest.data.tags;
+  if ((out.metrics?.length ?? 0) + (out.params?.length ?? 0) + (out.tags?.length ?? 0) > LIMITS.batchTotal) return undefined;
+  return out;
+}
+
+
 export const LogInputsRequest = z.object({
   datasets: z
     .array(

@@ -12,6 +12,13 @@ export interface HttpOptions {
   logger: Logger;
 }
 
+// Request ids: a random per-process prefix and a counter (a random id per request costs a syscall).
+const ID_PREFIX = randomBytes(4).toString("hex");
+let idCounter = 0;
+function nextRequestId(): string {
+  return `${ID_PREFIX}-${(++idCounter).toString(36)}`;
+}
+
 /** Paths under these prefixes are API paths: JSON errors, auth applies. */
 const API_PREFIXES = ["/api/", "/ajax-api/"];
 
@@ -29,7 +36,7 @@ export function createHttpApp(opts: HttpOptions): FastifyInstance {
     loggerInstance: opts.logger as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimit,
-    genReqId: () => randomBytes(8).toString("hex"),
+    genReqId: nextRequestId,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 4096 },
     return503OnClosing: true,
   });

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Readable } from "node:stream";
-import { CairnError, LogBatchRequest, type RunStatus } from "@cairn/contract";
+import { CairnError, type RunStatus } from "@cairn/contract";
 import * as C from "@cairn/contract";
 import { z } from "zod";
 import { validate } from "../../../platform/http/validate.js";
@@ -127,7 +127,7 @@ export function registerMlflowRoutes(app: FastifyInstance, svc: TrackingService)
   });
   on(["POST"], "runs/log-batch", async (input) => {
     const { run_id } = validate(RunIdField, input, "body");
-    await svc.logBatch(run_id, validate(LogBatchRequest, input, "body"));
+    await svc.logBatch(run_id, validate(C.LogBatchRequest, input, "body"));
     return {};
   });
   on(["POST"], "runs/log-inputs", async (input) => {

@@ -89,7 +89,8 @@ function maxOf(a: number | null, b: number | null): number | null {
   return b > a ? b : a;
 }
 
-function mergeRow(into: RollupRow, r: RollupRow): void {
+/** Merges rollup row `r` into `into` (same series, level and block). */
+export function mergeRollupRow(into: RollupRow, r: RollupRow): void {
   into.count += r.count;
   into.minValue = minOf(into.minValue, r.minValue);
   into.maxValue = maxOf(into.maxValue, r.maxValue);
@@ -114,7 +115,7 @@ export function aggregateRollups(points: readonly StoredPoint[]): RollupRow[] {
     const byBlock = new Map<number, RollupRow>();
     const add = (block: number, r: RollupRow) => {
       const cur = byBlock.get(block);
-      if (cur) mergeRow(cur, r);
+      if (cur) mergeRollupRow(cur, r);
       else byBlock.set(block, { ...r, level: width, block });
     };
     if (li === 0) {

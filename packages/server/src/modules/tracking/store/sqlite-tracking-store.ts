@@ -5,11 +5,26 @@ import type { Database } from "../../../platform/db/database.js";
 import type { DownsampleOptions, LogBatchInput, SearchRunsQuery } from "./tracking-store.js";
 import { paramConflict, prepareBatch, runNotActive, runNotFound } from "./batch.js";
 import type { PreparedBatch } from "./batch.js";
-import { BucketAccumulator, ROLLUP_THRESHOLD, ROLLUP_WIDTHS, aggregateRollups, needsRangeCount, planDownsample } from "./rollups.js";
-import type { StoredPoint } from "./rollups.js";
+import { BucketAccumulator, ROLLUP_THRESHOLD, ROLLUP_WIDTHS, aggregateRollups, mergeRollupRow, needsRangeCount, planDownsample } from "./rollups.js";
+import type { RollupRow, StoredPoint } from "./rollups.js";
 import { candidateRunsCountSql, keyCountSql, keyFilterCountSql } from "./search-sql.js";
 import type { RunRow, RunSearch } from "./search-sql.js";
 import { RUN_COLUMNS, SqlTrackingStore, toRunInfo } from "./sql-store-base.js";
+
+/** A rollup row of one series, as a batch contributes it. */
+interface SeriesRollup {
+  seriesId: number;
+  row: RollupRow;
+}
+
+/** A batch waiting for the next group commit. */
+interface PendingBatch {
+  runId: string;
+  prep: PreparedBatch;
+  resolve(): void;
+  reject(e: unknown): void;
+  error?: unknown;
+}
 
 /**
  * Rows counted at most per selectivity estimate: a fifth of the candidate runs, within bounds
@@ -100,6 +115,8 @@ export class SqliteTrackingStore extends SqlTrackingStore {
   #insertPoints = new Map<number, BetterSqlite3.Statement>();
   #upsertRollups = new Map<number, BetterSqlite3.Statement>();
   #logBatchTx: BetterSqlite3.Transaction<(runId: string, prep: PreparedBatch) => void>;
+  #groupTx: BetterSqlite3.Transaction<(group: PendingBatch[]) => void>;
+  #pending: PendingBatch[] = [];
   #readTx: BetterSqlite3.Transaction<(fn: () => unknown) => unknown>;
   #candidates = new Map<string, { n: number; at: number }>();
   #statsCheckedAt = 0;
@@ -110,7 +127,27 @@ export class SqliteTrackingStore extends SqlTrackingStore {
     if (db.kind !== "sqlite" || !db.sqlite) throw new Error("SqliteTrackingStore needs a SQLite database");
     this.#sqlite = db.sqlite;
     this.#s = prepareStatements(this.#sqlite);
-    this.#logBatchTx = this.#sqlite.transaction((runId: string, prep: PreparedBatch) => this.#writeBatch(runId, prep));
+    this.#logBatchTx = this.#sqlite.transaction((runId: string, prep: PreparedBatch) => this.#writeRollups(this.#writeBatch(runId, prep)));
+    const savepoint = this.#sqlite.transaction((runId: string, prep: PreparedBatch) => this.#writeBatch(runId, prep));
+    // Inside #groupTx each batch runs as a nested transaction, i.e. a SAVEPOINT: a failing batch
+    // rolls back alone while the others in the group commit together. Rollup rows are mergeable, so
+    // the group's rows for one block are merged in memory and written once, after every savepoint.
+    this.#groupTx = this.#sqlite.transaction((group: PendingBatch[]) => {
+      const merged = new Map<string, SeriesRollup>();
+      for (const b of group) {
+        try {
+          for (const r of savepoint(b.runId, b.prep)) {
+            const id = `${r.seriesId}:${r.row.level}:${r.row.block}`;
+            const cur = merged.get(id);
+            if (cur) mergeRollupRow(cur.row, r.row);
+            else merged.set(id, { seriesId: r.seriesId, row: { ...r.row } });
+          }
+        } catch (e) {
+          b.error = e;
+        }
+      }
+      this.#writeRollups(merged.values());
+    });
     this.#readTx = this.#sqlite.transaction((fn: () => unknown) => fn());
     this.#refreshStatistics();
   }
@@ -200,7 +237,28 @@ export class SqliteTrackingStore extends SqlTrackingStore {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.#whenIdle(() => this.#logBatchTx.immediate(runId, prep));
+    // Group commit: batches that arrive in the same event-loop turn share one transaction, so the
+    // commit (a WAL write, the dominant cost of a small batch) is paid once for all of them. Each
+    // batch is still atomic on its own (a savepoint), and every caller is answered only after the
+    // commit that holds its batch has returned.
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.push({ runId, prep, resolve, reject });
+      if (this.#pending.length === 1) setImmediate(() => void this.#flushGroup());
+    });
+  }
+
+  async #flushGroup(): Promise<void> {
+    const group = this.#pending;
+    this.#pending = [];
+    try {
+      await this.#whenIdle(() => (group.length === 1 ? this.#logBatchTx.immediate(group[0]!.runId, group[0]!.prep) : this.#groupTx.immediate(group)));
+    } catch (e) {
+      for (const b of group) if (b.error === undefined) b.error = e;
+    }
+    for (const b of group) {
+      if (b.error === undefined) b.resolve();
+      else b.reject(b.error);
+    }
   }
 
   #insertPointsStatement(rows: number): BetterSqlite3.Statement {
@@ -221,7 +279,7 @@ export class SqliteTrackingStore extends SqlTrackingStore {
     return st;
   }
 
-  #writeBatch(runId: string, prep: PreparedBatch): void {
+  #writeBatch(runId: string, prep: PreparedBatch): SeriesRollup[] {
     const s = this.#s;
     const stage = s.runStage.get(runId) as string | undefined;
     if (stage === undefined) throw runNotFound(runId);
@@ -253,8 +311,7 @@ export class SqliteTrackingStore extends SqlTrackingStore {
       }
     }
     if (rows) this.#insertPointsStatement(rows).run(args);
-    const rollupArgs: (number | null)[] = [];
-    let rollupRows = 0;
+    const rollups: SeriesRollup[] = [];
     for (let i = 0; i < prep.series.length; i++) {
       const [seriesId, count] = ids[i]!;
       const pts = prep.series[i]!.points;
@@ -264,13 +321,21 @@ export class SqliteTrackingStore extends SqlTrackingStore {
         // This batch takes the series over the threshold: build its rollups from every raw point.
         source = (s.seriesPoints.all(seriesId) as [number, number, number | null][]).map(([step, timestamp, value]) => ({ step, timestamp, value }));
       }
-      for (const r of aggregateRollups(source)) {
-        rollupArgs.push(seriesId, r.level, r.block, r.count, r.minValue, r.maxValue, r.minStep, r.lastStep, r.lastTimestamp, r.lastValue);
-        if (++rollupRows === ROLLUPS_PER_UPSERT) {
-          this.#upsertRollupsStatement(rollupRows).run(rollupArgs);
-          rollupArgs.length = 0;
-          rollupRows = 0;
-        }
+      for (const r of aggregateRollups(source)) rollups.push({ seriesId, row: r });
+    }
+    return rollups;
+  }
+
+  /** Merges rollup rows into the table (rows for one block may repeat; the upsert merges them). */
+  #writeRollups(rollups: Iterable<SeriesRollup>): void {
+    const rollupArgs: (number | null)[] = [];
+    let rollupRows = 0;
+    for (const { seriesId, row: r } of rollups) {
+      rollupArgs.push(seriesId, r.level, r.block, r.count, r.minValue, r.maxValue, r.minStep, r.lastStep, r.lastTimestamp, r.lastValue);
+      if (++rollupRows === ROLLUPS_PER_UPSERT) {
+        this.#upsertRollupsStatement(rollupRows).run(rollupArgs);
+        rollupArgs.length = 0;
+        rollupRows = 0;
       }
     }
     if (rollupRows) this.#upsertRollupsStatement(rollupRows).run(rollupArgs);

@@ -619,6 +619,34 @@ export function describeTrackingStore(name: string, makeStore: () => Promise<{ s
         expect(Object.keys(got!.data.params)).toHaveLength(writers + 1);
       });
 
+      it("keeps each of many simultaneous batches atomic on its own", async () => {
+        const exp = await newExperiment();
+        const run = await newRun(exp.experimentId);
+        await store.logBatch(run.info.runId, { metrics: [], params: [{ key: "fixed", value: "1" }], tags: [] });
+        // Started in one tick, so a store that commits them as a group must still fail only the bad ones.
+        const results = await Promise.allSettled(
+          Array.from({ length: 30 }, (_, i) => {
+            const points: MetricPoint[] = Array.from({ length: 100 }, (_, j) => ({ key: "g", step: i * 100 + j, timestamp: 1, value: j }));
+            const params = i % 3 === 0 ? [{ key: "fixed", value: "2" }] : [{ key: `ok${i}`, value: "1" }];
+            return store.logBatch(i % 7 === 6 ? "no-such-run" : run.info.runId, { metrics: points, params, tags: [{ key: `t${i}`, value: "v" }] });
+          }),
+        );
+        const ok = results.map((r, i) => (r.status === "fulfilled" ? i : -1)).filter((i) => i >= 0);
+        expect(ok).toEqual(Array.from({ length: 30 }, (_, i) => i).filter((i) => i % 3 !== 0 && i % 7 !== 6));
+        for (const [i, r] of results.entries()) {
+          if (r.status === "rejected") expect((r.reason as { code?: string }).code).toBe(i % 7 === 6 ? "RESOURCE_DOES_NOT_EXIST" : "INVALID_PARAMETER_VALUE");
+        }
+        const all = await store.getMetricHistory(run.info.runId, "g", { offset: 0, limit: 10_000 });
+        expect(all).toHaveLength(ok.length * 100);
+        expect(new Set(all.map((m) => Math.floor(m.step / 100)))).toEqual(new Set(ok));
+        const got = await store.getRun(run.info.runId);
+        expect(Object.keys(got!.data.tags).filter((k) => k.startsWith("t")).sort()).toEqual(ok.map((i) => `t${i}`).sort());
+        const ds = await store.downsampleMetric(run.info.runId, "g", { buckets: 10 });
+        expect(ds.totalPoints).toBe(ok.length * 100);
+        const plan = planDownsample(Math.min(...all.map((m) => m.step)), Math.max(...all.map((m) => m.step)), 10, all.length > ROLLUP_THRESHOLD);
+        expect(ds).toEqual(downsampleBruteForce(run.info.runId, "g", all, { buckets: 10 }, plan));
+      });
+
       it("interleaves batches with multi-statement writes without mixing them", async () => {
         const exp = await newExperiment();
         const run = await newRun(exp.experimentId);
