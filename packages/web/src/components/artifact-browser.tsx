@@ -25,7 +25,6 @@ function kindOf(e: ArtifactEntry): "text" | "image" | "other" {
 
 interface DirState {
   entries: ArtifactEntry[];
-  next: string | undefined;
   error: unknown;
   loading: boolean;
 }
@@ -39,24 +38,21 @@ export function ArtifactBrowser({ runId }: { runId: string }) {
   const [open, setOpen] = useState<Set<string>>(() => new Set([""]));
   const [selected, setSelected] = useState<ArtifactEntry | undefined>(undefined);
 
-  const load = (path: string, pageToken?: string) => {
-    setDirs((d) => ({ ...d, [path]: { entries: d[path]?.entries ?? [], next: undefined, error: undefined, loading: true } }));
-    const query: { path?: string; pageToken?: string } = {};
+  const load = (path: string) => {
+    setDirs((d) => ({ ...d, [path]: { entries: d[path]?.entries ?? [], error: undefined, loading: true } }));
+    const query: { path?: string } = {};
     if (path) query.path = path;
-    // The contract's list query has only `path`; a page token is passed through when the server pages.
-    if (pageToken) query.pageToken = pageToken;
-    api.listArtifacts({ params: { id: runId }, query: query as { path?: string } }).then(
+    api.listArtifacts({ params: { id: runId }, query }).then(
       (r) =>
         setDirs((d) => ({
           ...d,
           [path]: {
-            entries: [...(pageToken ? (d[path]?.entries ?? []) : []), ...r.files].sort((a, b) => Number(b.isDir) - Number(a.isDir) || a.path.localeCompare(b.path)),
-            next: r.nextPageToken || undefined,
+            entries: [...r.files].sort((a, b) => Number(b.isDir) - Number(a.isDir) || a.path.localeCompare(b.path)),
             error: undefined,
             loading: false,
           },
         })),
-      (error: unknown) => setDirs((d) => ({ ...d, [path]: { entries: d[path]?.entries ?? [], next: undefined, error, loading: false } })),
+      (error: unknown) => setDirs((d) => ({ ...d, [path]: { entries: d[path]?.entries ?? [], error, loading: false } })),
     );
   };
 
@@ -113,13 +109,6 @@ export function ArtifactBrowser({ runId }: { runId: string }) {
         {d.loading && (
           <div className="tree-item muted" style={{ paddingLeft: 8 + depth * 16 }}>
             <span className="spinner" /> loading…
-          </div>
-        )}
-        {d.next && !d.loading && (
-          <div className="tree-item" style={{ paddingLeft: 8 + depth * 16 }}>
-            <button type="button" className="link-btn" onClick={() => load(path, d.next)}>
-              load more…
-            </button>
           </div>
         )}
         {!d.loading && d.error === undefined && d.entries.length === 0 && (

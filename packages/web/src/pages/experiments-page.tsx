@@ -4,6 +4,7 @@ import { api } from "../lib/api.js";
 import { formatAgo, formatDate, formatNumber } from "../lib/format.js";
 import { href, navigate } from "../lib/router.js";
 import { ErrorBanner } from "../components/error-banner.js";
+import { FilterBar } from "../components/filter-bar.js";
 import { SortHeader, type Sort } from "../components/sort-header.js";
 import type { PageProps } from "./registry.js";
 
@@ -14,14 +15,12 @@ export function ExperimentsPage({ query }: PageProps) {
   const filter = query.get("filter") ?? "";
   const showDeleted = query.get("deleted") === "1";
   const order = query.get("order") ?? "";
-  const [draft, setDraft] = useState(filter);
   const [rows, setRows] = useState<Experiment[]>([]);
   const [next, setNext] = useState<string | undefined>(undefined);
   const [error, setError] = useState<unknown>(undefined);
   const [loading, setLoading] = useState(true);
   const [more, setMore] = useState(0);
 
-  useEffect(() => setDraft(filter), [filter]);
 
   const go = (patch: Record<string, string | undefined>) =>
     navigate("/experiments", { filter: filter || undefined, deleted: showDeleted ? "1" : undefined, order: order || undefined, ...patch }, { replace: true });
@@ -97,34 +96,14 @@ export function ExperimentsPage({ query }: PageProps) {
           {next ? "+" : ""} shown
         </span>
       </div>
-      <form
-        className="toolbar"
-        onSubmit={(e) => {
-          e.preventDefault();
-          go({ filter: draft.trim() || undefined });
-        }}
-      >
-        <input
-          className="filter-input"
-          data-testid="experiments-filter"
-          placeholder="Filter, e.g. name LIKE 'fraud%' and tags.team = 'risk'"
-          value={draft}
-          onChange={(e) => setDraft(e.target.value)}
-          spellCheck={false}
-        />
-        <button type="submit" className="btn primary">
-          Search
-        </button>
-        {filter && (
-          <button type="button" className="btn" onClick={() => go({ filter: undefined })}>
-            Clear
-          </button>
-        )}
-        <label className="check">
-          <input type="checkbox" data-testid="show-deleted" checked={showDeleted} onChange={(e) => go({ deleted: e.target.checked ? "1" : undefined })} />
-          Show deleted
-        </label>
-      </form>
+      <FilterBar
+        filter={filter}
+        testId="experiments-filter"
+        placeholder="Filter, e.g. name LIKE 'fraud%' and tags.team = 'risk'"
+        showDeleted={showDeleted}
+        onFilter={(f) => go({ filter: f })}
+        onShowDeleted={(d) => go({ deleted: d ? "1" : undefined })}
+      />
       <ErrorBanner error={error} title={filter ? "Search failed" : undefined} />
       <div className="table-wrap">
         <table className="table" data-testid="experiments-table">

@@ -6,6 +6,7 @@ import { formatDate, formatDuration, formatNumber } from "../lib/format.js";
 import { href, navigate } from "../lib/router.js";
 import { useAsync, useStoredState } from "../lib/use-async.js";
 import { ErrorBanner } from "../components/error-banner.js";
+import { FilterBar } from "../components/filter-bar.js";
 import { StatusBadge } from "../components/status-badge.js";
 import { ColumnPicker, type ColumnChoice } from "../components/column-picker.js";
 import type { PageProps } from "./registry.js";
@@ -53,8 +54,6 @@ export function RunsPage({ params, query }: PageProps) {
 
   const experiment = useAsync(() => api.getExperiment({ params: { id: experimentId } }), [experimentId]);
 
-  const [draft, setDraft] = useState(filter);
-  useEffect(() => setDraft(filter), [filter]);
 
   const [rows, setRows] = useState<Row[]>([]);
   const [next, setNext] = useState<string | undefined>(undefined);
@@ -274,33 +273,15 @@ export function RunsPage({ params, query }: PageProps) {
         {exp?.lifecycleStage === "deleted" && <span className="badge gray">deleted</span>}
       </div>
       <ErrorBanner error={experiment.error} title="Could not load the experiment" />
-      <form
-        className="toolbar"
-        onSubmit={(e) => {
-          e.preventDefault();
-          go({ filter: draft.trim() || undefined });
-        }}
+      <FilterBar
+        filter={filter}
+        testId="runs-filter"
+        invalid={Boolean(filterError)}
+        placeholder="Filter, e.g. metrics.acc > 0.9 and params.lr = '0.01' and status = 'FINISHED'"
+        showDeleted={showDeleted}
+        onFilter={(f) => go({ filter: f })}
+        onShowDeleted={(d) => go({ deleted: d ? "1" : undefined })}
       >
-        <input
-          className={filterError ? "filter-input invalid" : "filter-input"}
-          data-testid="runs-filter"
-          placeholder="Filter, e.g. metrics.acc > 0.9 and params.lr = '0.01' and status = 'FINISHED'"
-          value={draft}
-          onChange={(e) => setDraft(e.target.value)}
-          spellCheck={false}
-        />
-        <button type="submit" className="btn primary">
-          Search
-        </button>
-        {filter && (
-          <button type="button" className="btn" onClick={() => go({ filter: undefined })}>
-            Clear
-          </button>
-        )}
-        <label className="check">
-          <input type="checkbox" checked={showDeleted} onChange={(e) => go({ deleted: e.target.checked ? "1" : undefined })} />
-          Show deleted
-        </label>
         <ColumnPicker
           metricKeys={metricKeys}
           paramKeys={paramKeys}
@@ -319,7 +300,7 @@ export function RunsPage({ params, query }: PageProps) {
         >
           Compare{sel.length ? ` (${sel.length})` : ""}
         </button>
-      </form>
+      </FilterBar>
       {filterError ? (
         <div className="filter-error" role="alert" data-testid="filter-error">
           <strong>Invalid filter</strong>

@@ -91,14 +91,19 @@ function maxOf(a: number | null, b: number | null): number | null {
 
 /** Merges rollup row `r` into `into` (same series, level and block). */
 export function mergeRollupRow(into: RollupRow, r: RollupRow): void {
-  into.count += r.count;
-  into.minValue = minOf(into.minValue, r.minValue);
-  into.maxValue = maxOf(into.maxValue, r.maxValue);
-  if (r.minStep < into.minStep) into.minStep = r.minStep;
-  if (isLater(r.lastStep, r.lastTimestamp, r.lastValue, into.lastStep, into.lastTimestamp, into.lastValue)) {
-    into.lastStep = r.lastStep;
-    into.lastTimestamp = r.lastTimestamp;
-    into.lastValue = r.lastValue;
+  mergeSummary(into, r.count, r.minValue, r.maxValue, r.minStep, r.lastStep, r.lastTimestamp, r.lastValue);
+}
+
+// Scalar arguments so that merging a single point allocates nothing (it runs once per logged point).
+function mergeSummary(into: RollupRow, count: number, min: number | null, max: number | null, minStep: number, lastStep: number, lastTimestamp: number, lastValue: number | null): void {
+  into.count += count;
+  into.minValue = minOf(into.minValue, min);
+  into.maxValue = maxOf(into.maxValue, max);
+  if (minStep < into.minStep) into.minStep = minStep;
+  if (isLater(lastStep, lastTimestamp, lastValue, into.lastStep, into.lastTimestamp, into.lastValue)) {
+    into.lastStep = lastStep;
+    into.lastTimestamp = lastTimestamp;
+    into.lastValue = lastValue;
   }
 }
 
@@ -126,15 +131,7 @@ export function aggregateRollups(points: readonly StoredPoint[]): RollupRow[] {
           byBlock.set(block, { level: width, block, count: 1, minValue: p.value, maxValue: p.value, minStep: p.step, lastStep: p.step, lastTimestamp: p.timestamp, lastValue: p.value });
           continue;
         }
-        r.count++;
-        r.minValue = minOf(r.minValue, p.value);
-        r.maxValue = maxOf(r.maxValue, p.value);
-        if (p.step < r.minStep) r.minStep = p.step;
-        if (isLater(p.step, p.timestamp, p.value, r.lastStep, r.lastTimestamp, r.lastValue)) {
-          r.lastStep = p.step;
-          r.lastTimestamp = p.timestamp;
-          r.lastValue = p.value;
-        }
+        mergeSummary(r, 1, p.value, p.value, p.step, p.step, p.timestamp, p.value);
       }
     } else {
       const factor = width / ROLLUP_WIDTHS[li - 1]!;

@@ -1,0 +1,53 @@
+import { useEffect, useState, type ReactNode } from "react";
+
+export interface FilterBarProps {
+  /** The filter in force (from the URL). */
+  filter: string;
+  placeholder: string;
+  testId: string;
+  /** Marks the input red, e.g. after the server rejected the filter. */
+  invalid?: boolean;
+  showDeleted: boolean;
+  /** Called with the new filter (undefined to clear) when the user searches or clears. */
+  onFilter(filter: string | undefined): void;
+  onShowDeleted(show: boolean): void;
+  /** Extra controls after the built-in ones. */
+  children?: ReactNode;
+}
+
+/** The search toolbar of list pages: an MLflow-grammar filter box, Search/Clear and a show-deleted toggle. */
+export function FilterBar(props: FilterBarProps) {
+  const [draft, setDraft] = useState(props.filter);
+  useEffect(() => setDraft(props.filter), [props.filter]);
+  return (
+    <form
+      className="toolbar"
+      onSubmit={(e) => {
+        e.preventDefault();
+        props.onFilter(draft.trim() || undefined);
+      }}
+    >
+      <input
+        className={props.invalid ? "filter-input invalid" : "filter-input"}
+        data-testid={props.testId}
+        placeholder={props.placeholder}
+        value={draft}
+        onChange={(e) => setDraft(e.target.value)}
+        spellCheck={false}
+      />
+      <button type="submit" className="btn primary">
+        Search
+      </button>
+      {props.filter && (
+        <button type="button" className="btn" onClick={() => props.onFilter(undefined)}>
+          Clear
+        </button>
+      )}
+      <label className="check">
+        <input type="checkbox" data-testid="show-deleted" checked={props.showDeleted} onChange={(e) => props.onShowDeleted(e.target.checked)} />
+        Show deleted
+      </label>
+      {props.children}
+    </form>
+  );
+}
