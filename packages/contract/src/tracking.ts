@@ -93,7 +93,7 @@ export type Run = z.infer<typeof Run>;
 // ---------- requests ----------
 
 export const CreateExperimentRequest = z.object({
-  name: z.string().trim().min(1, "must not be empty").max(LIMITS.experimentNameLength, `must be at most ${LIMITS.experimentNameLength} characters`),
+  name: z.string().min(1, "must not be empty").max(LIMITS.experimentNameLength, `must be at most ${LIMITS.experimentNameLength} characters`),
   artifactLocation: z.string().max(2000).optional(),
   tags: tagMap(LIMITS.experimentTagValueLength).optional(),
 });
@@ -109,7 +109,7 @@ export const SearchExperimentsRequest = z.object({
 export type SearchExperimentsRequest = z.input<typeof SearchExperimentsRequest>;
 
 export const UpdateExperimentRequest = z.object({
-  name: z.string().trim().min(1).max(LIMITS.experimentNameLength, `must be at most ${LIMITS.experimentNameLength} characters`),
+  name: z.string().min(1, "must not be empty").max(LIMITS.experimentNameLength, `must be at most ${LIMITS.experimentNameLength} characters`),
 });
 
 export const SetExperimentTagRequest = z.object({

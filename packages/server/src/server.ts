@@ -5,7 +5,7 @@ import type { FastifyInstance } from "fastify";
 import { apiRoutes, buildOpenApi, CairnError } from "@cairn/contract";
 import { resolveConfig, type ServerConfig } from "./platform/config.js";
 import { createLogger } from "./platform/logger.js";
-import { createHttpApp, isApiPath } from "./platform/http/app.js";
+import { createHttpApp, isApiPath, isLoopbackAddress } from "./platform/http/app.js";
 import { openDatabase, type Database } from "./platform/db/database.js";
 import { openBlobStore } from "./platform/blob/open-blob-store.js";
 import type { BlobStore } from "./platform/blob/blob-store.js";
@@ -46,7 +46,7 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
     const store = await createTrackingStore(db);
     const tracking = new TrackingService(store, blobs);
 
-    const app = createHttpApp({ bodyLimit: config.bodyLimit, authTokens: config.authTokens, logger });
+    const app = createHttpApp({ bodyLimit: config.bodyLimit, authTokens: config.authTokens, logger, loopbackOnly: isLoopbackAddress(config.host) });
     app.get("/health", async () => "OK");
     app.get("/version", async () => VERSION);
     const openapi = buildOpenApi(apiRoutes, { title: "Cairn API", version: VERSION });

@@ -68,9 +68,12 @@ export class TrackingService {
   async searchExperiments(req: Out<typeof T.SearchExperimentsRequest>): Promise<{ experiments: Experiment[]; nextPageToken?: string }> {
     const limit = req.maxResults ?? LIMITS.searchExperimentsDefault;
     const offset = req.pageToken ? decodePageToken(req.pageToken) : 0;
+    const filter = parseExperimentFilter(req.filter ?? "");
+    const orderBy = parseOrderBy(req.orderBy ?? [], "experiment");
+    checkJoinCount(filter, orderBy);
     const rows = await this.#store.searchExperiments({
-      filter: parseExperimentFilter(req.filter ?? ""),
-      orderBy: parseOrderBy(req.orderBy ?? [], "experiment"),
+      filter,
+      orderBy,
       viewType: req.viewType ?? "ACTIVE_ONLY",
       offset,
       limit,
@@ -214,10 +217,13 @@ export class TrackingService {
   async searchRuns(req: Out<typeof T.SearchRunsRequest>): Promise<{ runs: Run[]; nextPageToken?: string }> {
     const limit = req.maxResults ?? LIMITS.searchRunsDefault;
     const offset = req.pageToken ? decodePageToken(req.pageToken) : 0;
+    const filter = parseRunFilter(req.filter ?? "");
+    const orderBy = parseOrderBy(req.orderBy ?? [], "run");
+    checkJoinCount(filter, orderBy);
     const rows = await this.#store.searchRuns({
       experimentIds: req.experimentIds,
-      filter: parseRunFilter(req.filter ?? ""),
-      orderBy: parseOrderBy(req.orderBy ?? [], "run"),
+      filter,
+      orderBy,
       viewType: (req.viewType ?? "ACTIVE_ONLY") as ViewType,
       offset,
       limit,
@@ -244,6 +250,13 @@ export class TrackingService {
     if (q.minStep !== undefined) opts.minStep = q.minStep;
     if (q.maxStep !== undefined) opts.maxStep = q.maxStep;
     return this.#store.downsampleMetric(runId, key, opts);
+  }
+
+  /** The latest point logged at exactly `step` (undefined when there is none). @throws CairnError RESOURCE_DOES_NOT_EXIST */
+  async metricPointAt(runId: string, key: string, step: number): Promise<Metric | undefined> {
+    const s = await this.#store.downsampleMetric(runId, key, { buckets: 1, minStep: step, maxStep: step });
+    const b = s.buckets[0];
+    return b ? { key, value: b.last, timestamp: b.lastTimestamp, step: b.lastStep } : undefined;
   }
 
   /** Downsampled histories for every (run, key) pair. @throws CairnError RESOURCE_DOES_NOT_EXIST */
@@ -331,6 +344,16 @@ export function proxiedKey(uri: string): string {
   let rest = uri.slice(PROXY_SCHEME.length);
   if (rest.startsWith("//")) rest = rest.slice(2).replace(/^[^/]*/, "");
   return safeBlobPrefix(rest.replace(/^\/+/, "").replace(/\/+$/, ""));
+}
+
+/** Most metric, param, tag and dataset terms one search may combine (each costs the query a join; SQLite allows 64). */
+export const MAX_SEARCH_KEY_TERMS = 40;
+
+function checkJoinCount(filter: { type: string }[], orderBy: { type: string }[]): void {
+  const n = [...filter, ...orderBy].filter((t) => t.type !== "attribute").length;
+  if (n > MAX_SEARCH_KEY_TERMS) {
+    throw new CairnError("INVALID_PARAMETER_VALUE", `A search may combine at most ${MAX_SEARCH_KEY_TERMS} metric, param, tag and dataset terms (filter and order_by together); this one has ${n}`);
+  }
 }
 
 function page<K extends string, T>(key: K, rows: T[], limit: number, offset: number): { [P in K]: T[] } & { nextPageToken?: string } {

@@ -1,4 +1,5 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
+import { Readable } from "node:stream";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { CairnError, isCairnError, type RouteDef, type RouteOutput, BINARY } from "@cairn/contract";
 import type { z } from "zod";
@@ -10,6 +11,26 @@ export interface HttpOptions {
   bodyLimit: number;
   authTokens: string[];
   logger: Logger;
+  /** The server listens on a loopback address only: refuse requests for other host names. */
+  loopbackOnly: boolean;
+}
+
+/** Whether a listen address is loopback-only. */
+export function isLoopbackAddress(host: string): boolean {
+  return host === "localhost" || host === "::1" || host.startsWith("127.");
+}
+
+function isLoopbackHost(header: string | undefined): boolean {
+  if (!header) return true;
+  const name = header.startsWith("[") ? header.slice(1, header.indexOf("]")) : header.replace(/:\d+$/, "");
+  return isLoopbackAddress(name.toLowerCase()) || name.toLowerCase().endsWith(".localhost");
+}
+
+function containsNul(v: unknown, depth = 0): boolean {
+  if (typeof v === "string") return v.includes("\0");
+  if (typeof v !== "object" || v === null || depth > 64) return false;
+  for (const x of Array.isArray(v) ? v : Object.values(v)) if (containsNul(x, depth + 1)) return true;
+  return false;
 }
 
 // Request ids: a random per-process prefix and a counter (a random id per request costs a syscall).
@@ -38,6 +59,11 @@ export function createHttpApp(opts: HttpOptions): FastifyInstance {
     bodyLimit: opts.bodyLimit,
     genReqId: nextRequestId,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 4096 },
+    // Errors Fastify raises before routing still answer with Cairn's error body and code.
+    frameworkErrors: (err, _req, reply) => {
+      const e = err.code === "FST_ERR_MAX_PARAM_LENGTH" ? new CairnError("INVALID_PARAMETER_VALUE", "A path parameter is too long") : new CairnError("BAD_REQUEST", "Malformed request URL");
+      void (reply as FastifyReply).code(e.status).type("application/json").send(JSON.stringify(e.toBody()));
+    },
     return503OnClosing: true,
   });
 
@@ -45,28 +71,37 @@ export function createHttpApp(opts: HttpOptions): FastifyInstance {
   app.addContentTypeParser("application/json", { parseAs: "string" }, (_req, body, done) => {
     const text = body as string;
     if (text.length === 0) return done(null, undefined);
+    let parsed: unknown;
     try {
-      done(null, parseJsonBody(text));
+      parsed = parseJsonBody(text);
     } catch {
-      done(new CairnError("MALFORMED_REQUEST", "Request body is not valid JSON"), undefined);
+      return done(new CairnError("MALFORMED_REQUEST", "Request body is not valid JSON"), undefined);
     }
+    // PostgreSQL text cannot hold U+0000; refuse it for every backend alike.
+    if (text.includes("\\u0000") && containsNul(parsed)) return done(new CairnError("INVALID_PARAMETER_VALUE", "Strings must not contain the NUL character (U+0000)"), undefined);
+    done(null, parsed);
   });
-  // Some clients post JSON as text/plain; anything else stays a string and fails schema validation.
-  app.addContentTypeParser("text/plain", { parseAs: "string" }, (_req, body, done) => {
-    const text = body as string;
-    try {
-      done(null, text.length === 0 ? undefined : parseJsonBody(text));
-    } catch {
-      done(null, text);
-    }
-  });
-  // Unknown content types reach the handler as a raw stream; JSON routes then fail validation with a 400.
+  // Other content types (text/plain and form posts included, which browsers send cross-site without
+  // asking) reach handlers as a raw stream: JSON routes reject them, raw-body routes stream them.
   app.addContentTypeParser("*", (_req, payload, done) => done(null, payload));
+
+  app.addHook("onRequest", async (req) => {
+    // DNS rebinding: a page on an attacker's name that resolves to 127.0.0.1 must not reach a loopback server.
+    if (opts.loopbackOnly && !isLoopbackHost(req.headers.host)) {
+      throw new CairnError("PERMISSION_DENIED", `Host '${req.headers.host ?? ""}' is not allowed; a server bound to loopback answers only to localhost names`);
+    }
+  });
+  app.addHook("preValidation", async (req) => {
+    if (containsNul(req.query) || containsNul(req.params)) throw new CairnError("INVALID_PARAMETER_VALUE", "Parameters must not contain the NUL character (U+0000)");
+  });
 
   if (opts.authTokens.length > 0) {
     const tokens = opts.authTokens.map((t) => Buffer.from(t));
     app.addHook("onRequest", async (req) => {
-      if (!isApiPath(req.url)) return;
+      // Decide on the route the router matched (decoded, canonical), never on the raw URL, which
+      // can be percent-encoded (`/%61pi/...`) or absolute (`http://host/api/...`).
+      const route = req.routeOptions.url;
+      if (route === undefined || !isApiPath(route)) return;
       const presented = tokenFrom(req.headers.authorization);
       if (presented === undefined) {
         throw new CairnError("UNAUTHENTICATED", "Authentication required: send 'Authorization: Bearer <token>'");
@@ -152,7 +187,7 @@ export function registerRoute<R extends RouteDef>(
       const ctx = {
         params: route.params ? validate(route.params, req.params, "path") : {},
         query: route.query ? validate(route.query, req.query, "query") : {},
-        body: route.body === BINARY ? req.body : route.body ? validate(route.body, req.body ?? {}, "body") : undefined,
+        body: route.body === BINARY ? rawBody(req) : route.body ? validate(route.body, req.body ?? {}, "body") : undefined,
         req,
         reply,
       } as RouteContext<R>;
@@ -162,4 +197,9 @@ export function registerRoute<R extends RouteDef>(
       return out;
     },
   });
+}
+
+/** The request body of a raw-body route as a stream (empty when the request had none). */
+export function rawBody(req: FastifyRequest): Readable {
+  return (req.body as Readable | undefined) ?? Readable.from([]);
 }

@@ -1,10 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { CairnError, type RunStatus } from "@cairn/contract";
 import * as C from "@cairn/contract";
 import { z } from "zod";
 import { validate } from "../../../platform/http/validate.js";
 import { sendBlob, withRawBody } from "../../../platform/http/raw-body.js";
+import { rawBody } from "../../../platform/http/app.js";
 import { safeBlobKey, safeBlobPrefix } from "../../../platform/blob/safe-key.js";
 import type { TrackingService } from "../service.js";
 import * as M from "./schemas.js";
@@ -27,10 +28,12 @@ export function registerMlflowRoutes(app: FastifyInstance, svc: TrackingService)
         method: methods,
         url: `${prefix}/${path}`,
         handler: async (req, reply) => {
-          const input = (req.method === "GET" ? req.query : { ...(req.query as object), ...((req.body as object | undefined) ?? {}) }) as Record<string, unknown>;
-          if (typeof input !== "object" || input === null || typeof (input as { pipe?: unknown }).pipe === "function") {
-            throw new CairnError("MALFORMED_REQUEST", "Expected a JSON object body with Content-Type: application/json");
+          const body: unknown = req.body;
+          if (body !== undefined && req.method !== "GET") {
+            if (body instanceof Readable) throw new CairnError("UNSUPPORTED_MEDIA_TYPE", "Send a JSON body with Content-Type: application/json");
+            if (typeof body !== "object" || body === null || Array.isArray(body)) throw new CairnError("MALFORMED_REQUEST", "The request body must be a JSON object");
           }
+          const input = (req.method === "GET" ? req.query : { ...(req.query as object), ...((body as object | undefined) ?? {}) }) as Record<string, unknown>;
           return handler(input, req, reply);
         },
       });
@@ -166,10 +169,14 @@ export function registerMlflowRoutes(app: FastifyInstance, svc: TrackingService)
     const m = validate(M.GetMetricHistoryBulkInterval, input, "query");
     const metrics: Record<string, unknown>[] = [];
     for (const runId of m.run_ids) {
-      const q: { buckets: number; minStep?: number; maxStep?: number } = { buckets: m.max_results ?? 320 };
+      // MLflow's sample always holds the first and the last step: one bucket fewer, plus the first point.
+      const maxResults = m.max_results ?? 320;
+      const q: { buckets: number; minStep?: number; maxStep?: number } = { buckets: Math.max(1, maxResults - 1) };
       if (m.start_step !== undefined) q.minStep = m.start_step;
       if (m.end_step !== undefined) q.maxStep = m.end_step;
       const s = await svc.downsampleMetric(runId, m.metric_key, q);
+      const first = s.buckets[0] && maxResults > 1 ? await svc.metricPointAt(runId, m.metric_key, s.buckets[0].stepStart) : undefined;
+      if (first && first.step < s.buckets[0]!.lastStep) metrics.push({ ...mlflowMetric(first), run_id: runId });
       for (const b of s.buckets) metrics.push({ ...mlflowMetric({ key: m.metric_key, value: b.last, timestamp: b.lastTimestamp, step: b.lastStep }), run_id: runId });
     }
     return { metrics };
@@ -208,7 +215,7 @@ function registerProxiedArtifactRoutes(app: FastifyInstance, svc: TrackingServic
     });
     withRawBody(app, (scope) => {
       scope.put(`${prefix}/artifacts/*`, async (req) => {
-        await svc.blobs.put(pathOf(req), req.body as Readable);
+        await svc.blobs.put(pathOf(req), rawBody(req));
         return {};
       });
     });

@@ -84,7 +84,7 @@ export const GetMetricHistory = z.intersection(
   z.object({ metric_key: Key, max_results: Int64.optional(), page_token: z.string().optional() }),
 );
 export const GetMetricHistoryBulkInterval = z.object({
-  run_ids: stringList,
+  run_ids: stringList.pipe(z.array(Id).min(1).max(100)),
   metric_key: Key,
   start_step: Int64.optional(),
   end_step: Int64.optional(),

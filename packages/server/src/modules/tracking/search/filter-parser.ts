@@ -322,6 +322,8 @@ function parseTerm(lx: Lexer, kind: Kind): Comparison {
       checkComparator(lx, type, key, comparator, spec.comparators, cmpPos);
       if (spec.numeric) {
         requireNumbers(label(type, key));
+        // Time attributes are integer columns: PostgreSQL refuses to compare them with 1.5 or 1e30.
+        if (values.some((v) => !Number.isSafeInteger(v))) throw lx.fail(`${label(type, key)} must be compared with a whole number of milliseconds`, valuePos);
         return { type, key: spec.column, comparator, value };
       }
       if (spec.column === "experiment_id") {

@@ -76,10 +76,12 @@ export function compareSql(column: Frag, comparator: Comparator, value: Comparis
     case ">=":
       if (value === null || Array.isArray(value)) throw unsupported(`${comparator} with a list`);
       return sql`${column} ${sql.raw(comparator)} ${value}`;
+    // PostgreSQL treats backslash as LIKE's escape character by default; SQLite has none. ESCAPE ''
+    // makes both read patterns the same way (MLflow's grammar has no escape either).
     case "LIKE":
-      return sql`${column} LIKE ${String(value)}`;
+      return pg ? sql`${column} LIKE ${String(value)} ESCAPE ''` : sql`${column} LIKE ${String(value)}`;
     case "ILIKE":
-      return pg ? sql`${column} ILIKE ${String(value)}` : sql`lower(${column}) LIKE lower(${String(value)})`;
+      return pg ? sql`${column} ILIKE ${String(value)} ESCAPE ''` : sql`lower(${column}) LIKE lower(${String(value)})`;
     case "IN":
     case "NOT IN": {
       const list = Array.isArray(value) ? value : [value];

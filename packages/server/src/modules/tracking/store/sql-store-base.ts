@@ -232,7 +232,9 @@ export abstract class SqlTrackingStore implements TrackingStore {
               .execute();
           }
         }
-        await trx.updateTable("experiments").set(set).where("experiment_id", "=", id).execute();
+        // last_update_time changes only with a real change: while deleted it is the deletion time that
+        // restore matches against its runs' deleted_time.
+        if (set.name !== undefined || set.lifecycle_stage !== undefined) await trx.updateTable("experiments").set(set).where("experiment_id", "=", id).execute();
       });
     } catch (e) {
       if (isUniqueViolation(e) && patch.name !== undefined) throw experimentNameTaken(patch.name);

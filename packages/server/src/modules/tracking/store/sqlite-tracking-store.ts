@@ -143,6 +143,9 @@ export class SqliteTrackingStore extends SqlTrackingStore {
             else merged.set(id, { seriesId: r.seriesId, row: { ...r.row } });
           }
         } catch (e) {
+          // SQLite may roll back the whole transaction on some errors (disk full, I/O): then the
+          // group must fail as one, or later batches would commit alone and rollups drift.
+          if (!this.#sqlite.inTransaction) throw e;
           b.error = e;
         }
       }
@@ -185,6 +188,7 @@ export class SqliteTrackingStore extends SqlTrackingStore {
     let cached = this.#candidates.get(cacheKey);
     if (!cached || Date.now() - cached.at > CANDIDATES_TTL_MS) {
       cached = { n: await count(candidateRunsCountSql(q.experimentIds, q.viewType, CANDIDATES_CAP)), at: Date.now() };
+      if (this.#candidates.size >= 1000) this.#candidates.clear();
       this.#candidates.set(cacheKey, cached);
     }
     const candidates = cached.n;

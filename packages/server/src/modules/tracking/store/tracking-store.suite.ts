@@ -100,6 +100,9 @@ export function describeTrackingStore(name: string, makeStore: () => Promise<{ s
         expect((await store.getRunInfo(keep.info.runId))?.lifecycleStage).toBe("deleted");
         await expectCode(store.updateExperiment(e.experimentId, { name: uniq("x"), lastUpdateTime: 1900 }), "INVALID_PARAMETER_VALUE", /active/);
         await expectCode(newRun(e.experimentId), "INVALID_PARAMETER_VALUE", /active/);
+        // Deleting again, or "renaming" to the same name, changes nothing, so restore still finds the runs.
+        await store.updateExperiment(e.experimentId, { lifecycleStage: "deleted", lastUpdateTime: 1950 });
+        await store.updateExperiment(e.experimentId, { name: deleted.name, lastUpdateTime: 1960 });
         const restored = await store.updateExperiment(e.experimentId, { lifecycleStage: "active", lastUpdateTime: 2000 });
         expect(restored.lifecycleStage).toBe("active");
         expect((await store.getRunInfo(keep.info.runId))?.lifecycleStage).toBe("active");
