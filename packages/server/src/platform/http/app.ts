@@ -85,33 +85,25 @@ export function createHttpApp(opts: HttpOptions): FastifyInstance {
   // asking) reach handlers as a raw stream: JSON routes reject them, raw-body routes stream them.
   app.addContentTypeParser("*", (_req, payload, done) => done(null, payload));
 
-  app.addHook("onRequest", async (req) => {
+  const tokens = opts.authTokens.map((t) => Buffer.from(t));
+  // One hook for every request (each hook costs a little on the hottest routes).
+  app.addHook("onRequest", (req, _reply, done) => {
     // DNS rebinding: a page on an attacker's name that resolves to 127.0.0.1 must not reach a loopback server.
     if (opts.loopbackOnly && !isLoopbackHost(req.headers.host)) {
-      throw new CairnError("PERMISSION_DENIED", `Host '${req.headers.host ?? ""}' is not allowed; a server bound to loopback answers only to localhost names`);
+      return done(new CairnError("PERMISSION_DENIED", `Host '${req.headers.host ?? ""}' is not allowed; a server bound to loopback answers only to localhost names`));
     }
-  });
-  app.addHook("preValidation", async (req) => {
-    if (containsNul(req.query) || containsNul(req.params)) throw new CairnError("INVALID_PARAMETER_VALUE", "Parameters must not contain the NUL character (U+0000)");
-  });
-
-  if (opts.authTokens.length > 0) {
-    const tokens = opts.authTokens.map((t) => Buffer.from(t));
-    app.addHook("onRequest", async (req) => {
-      // Decide on the route the router matched (decoded, canonical), never on the raw URL, which
-      // can be percent-encoded (`/%61pi/...`) or absolute (`http://host/api/...`).
-      const route = req.routeOptions.url;
-      if (route === undefined || !isApiPath(route)) return;
+    if (containsNul(req.query) || containsNul(req.params)) return done(new CairnError("INVALID_PARAMETER_VALUE", "Parameters must not contain the NUL character (U+0000)"));
+    // Decide on the route the router matched (decoded, canonical), never on the raw URL, which
+    // can be percent-encoded (`/%61pi/...`) or absolute (`http://host/api/...`).
+    const route = req.routeOptions.url;
+    if (tokens.length > 0 && route !== undefined && isApiPath(route)) {
       const presented = tokenFrom(req.headers.authorization);
-      if (presented === undefined) {
-        throw new CairnError("UNAUTHENTICATED", "Authentication required: send 'Authorization: Bearer <token>'");
-      }
+      if (presented === undefined) return done(new CairnError("UNAUTHENTICATED", "Authentication required: send 'Authorization: Bearer <token>'"));
       const p = Buffer.from(presented);
-      if (!tokens.some((t) => t.length === p.length && timingSafeEqual(t, p))) {
-        throw new CairnError("UNAUTHENTICATED", "Invalid token");
-      }
-    });
-  }
+      if (!tokens.some((t) => t.length === p.length && timingSafeEqual(t, p))) return done(new CairnError("UNAUTHENTICATED", "Invalid token"));
+    }
+    done();
+  });
 
   app.setErrorHandler((err, req, reply) => {
     const e = toCairnError(err, req);
