@@ -130,6 +130,10 @@ describe("auth", () => {
       const basic = await http(a.url, "GET", "/api/2.0/mlflow/experiments/get?experiment_id=0", undefined, { authorization: `Basic ${Buffer.from("user:s3cret").toString("base64")}` });
       expect(basic.status).toBe(200);
       expect((await http(a.url, "GET", "/health")).status).toBe(200);
+      // The web UI signs in with a same-site cookie, so plain links (artifact downloads) work too.
+      const cookie = await http(a.url, "GET", "/api/v1/experiments/0", undefined, { cookie: "theme=dark; cairn_token=s3cret" });
+      expect(cookie.status).toBe(200);
+      expect((await http(a.url, "GET", "/api/v1/experiments/0", undefined, { cookie: "cairn_token=wrong" })).status).toBe(401);
     } finally {
       await a.stop();
     }

@@ -1,4 +1,5 @@
-import { describeError } from "../lib/api.js";
+import { useState } from "react";
+import { describeError, signIn } from "../lib/api.js";
 
 /** A visible error box with the server's code, message and request id. */
 export function ErrorBanner({ error, title, onRetry }: { error: unknown; title?: string; onRetry?: () => void }) {
@@ -12,11 +13,31 @@ export function ErrorBanner({ error, title, onRetry }: { error: unknown; title?:
       </div>
       <div className="error-message">{d.message}</div>
       {d.requestId && <div className="muted small">request id {d.requestId}</div>}
+      {d.code === "UNAUTHENTICATED" && <TokenForm />}
       {onRetry && (
         <button type="button" className="btn small" onClick={onRetry}>
           Retry
         </button>
       )}
     </div>
+  );
+}
+
+/** Sign-in for servers with auth on: the token goes into a same-site cookie the server accepts. */
+function TokenForm() {
+  const [token, setToken] = useState("");
+  return (
+    <form
+      className="toolbar"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (token.trim()) signIn(token.trim());
+      }}
+    >
+      <input className="filter-input" type="password" placeholder="API token (CAIRN_AUTH_TOKENS)" value={token} onChange={(e) => setToken(e.target.value)} data-testid="token-input" />
+      <button type="submit" className="btn primary">
+        Sign in
+      </button>
+    </form>
   );
 }

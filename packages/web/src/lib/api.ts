@@ -27,3 +27,9 @@ export function describeError(e: unknown): { code?: string; message: string; req
 export function toNumber(v: unknown): number {
   return typeof v === "number" ? v : Number(v);
 }
+
+/** Stores the API token in a same-site cookie (sent with every request to this server) and reloads. */
+export function signIn(token: string): void {
+  document.cookie = `cairn_token=${encodeURIComponent(token)}; path=/; SameSite=Strict${window.location.protocol === "https:" ? "; Secure" : ""}`;
+  window.location.reload();
+}

@@ -97,7 +97,7 @@ export function createHttpApp(opts: HttpOptions): FastifyInstance {
     // can be percent-encoded (`/%61pi/...`) or absolute (`http://host/api/...`).
     const route = req.routeOptions.url;
     if (tokens.length > 0 && route !== undefined && isApiPath(route)) {
-      const presented = tokenFrom(req.headers.authorization);
+      const presented = tokenFrom(req.headers.authorization) ?? tokenFromCookie(req.headers.cookie);
       if (presented === undefined) return done(new CairnError("UNAUTHENTICATED", "Authentication required: send 'Authorization: Bearer <token>'"));
       const p = Buffer.from(presented);
       if (!tokens.some((t) => t.length === p.length && timingSafeEqual(t, p))) return done(new CairnError("UNAUTHENTICATED", "Invalid token"));
@@ -125,6 +125,25 @@ function tokenFrom(header: string | undefined): string | undefined {
     const decoded = Buffer.from(value, "base64").toString("utf8");
     const i = decoded.indexOf(":");
     return i >= 0 ? decoded.slice(i + 1) : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * The web UI's token: a `cairn_token` cookie the UI sets when the user signs in. It is SameSite=Strict,
+ * so other sites' pages cannot make the browser send it, and it lets plain links (artifact downloads) work.
+ */
+function tokenFromCookie(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(";")) {
+    const i = part.indexOf("=");
+    if (i > 0 && part.slice(0, i).trim() === "cairn_token") {
+      try {
+        return decodeURIComponent(part.slice(i + 1).trim());
+      } catch {
+        return undefined;
+      }
+    }
   }
   return undefined;
 }
