@@ -46,7 +46,7 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
     const store = await createTrackingStore(db);
     const tracking = new TrackingService(store, blobs);
 
-    const app = createHttpApp({ bodyLimit: config.bodyLimit, authTokens: config.authTokens, logger, loopbackOnly: isLoopbackAddress(config.host) });
+    const app = createHttpApp({ bodyLimit: config.bodyLimit, authTokens: config.authTokens, logger, loopbackOnly: isLoopbackAddress(config.host), allowedHosts: config.allowedHosts });
     app.get("/health", async () => "OK");
     app.get("/version", async () => VERSION);
     const openapi = buildOpenApi(apiRoutes, { title: "Cairn API", version: VERSION });

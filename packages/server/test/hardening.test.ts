@@ -45,6 +45,13 @@ describe("hardening", () => {
     expect(r.status).toBe(403);
     expect(JSON.parse(r.body).error_code).toBe("PERMISSION_DENIED");
     expect((await raw(s.url, "GET /health HTTP/1.1", { host: "localhost:5005" })).status).toBe(200);
+    const proxied = await testServer({ allowedHosts: ["cairn.internal"] });
+    try {
+      expect((await raw(proxied.url, "GET /api/v1/experiments/0 HTTP/1.1", { host: "cairn.internal" })).status).toBe(200);
+      expect((await raw(proxied.url, "GET /api/v1/experiments/0 HTTP/1.1", { host: "evil.example" })).status).toBe(403);
+    } finally {
+      await proxied.stop();
+    }
   });
 
   it("does not treat text/plain or form bodies as JSON", async () => {

@@ -27,6 +27,7 @@ export function buildProgram(): Command {
     .addOption(new Option("--backend-store-uri <uri>", "sqlite:///path.db or postgresql://user@host:5432/db (default: sqlite in the data dir)").env(CONFIG_ENV.backendStoreUri))
     .addOption(new Option("--artifacts-uri <uri>", "file:///path or s3://bucket/prefix (default: <data-dir>/artifacts)").env(CONFIG_ENV.artifactsUri))
     .addOption(new Option("--auth-tokens <tokens>", "comma-separated bearer tokens; turns auth on").env(CONFIG_ENV.authTokens))
+    .addOption(new Option("--allowed-hosts <names>", "comma-separated host names a loopback-bound server also answers to (reverse proxy)").env(CONFIG_ENV.allowedHosts))
     .addOption(new Option("--body-limit <bytes>", "largest JSON request body").env(CONFIG_ENV.bodyLimit))
     .addOption(new Option("--log-level <level>", "fatal|error|warn|info|debug|silent").env(CONFIG_ENV.logLevel).default("info"))
     .action(async (opts: Record<string, string | undefined>) => {
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
       if (opts.backendStoreUri) cfg.backendStoreUri = opts.backendStoreUri;
       if (opts.artifactsUri) cfg.artifactsUri = opts.artifactsUri;
       if (opts.authTokens) cfg.authTokens = opts.authTokens.split(",");
+      if (opts.allowedHosts) cfg.allowedHosts = opts.allowedHosts.split(",");
       if (opts.bodyLimit) cfg.bodyLimit = Number(opts.bodyLimit);
       if (!Number.isInteger(cfg.port)) program.error(`error: --port must be a number, got '${opts.port}'`, { exitCode: 2 });
       const server = await startServer(cfg);

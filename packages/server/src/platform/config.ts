@@ -11,6 +11,8 @@ export interface ServerConfig {
   backendStoreUri: string;
   /** `file:///abs/path` or `s3://bucket/prefix`. */
   artifactsUri: string;
+  /** Host names a loopback-bound server also answers to (for a reverse proxy in front of it). */
+  allowedHosts: string[];
   /** Bearer tokens accepted when auth is on; empty means auth is off. */
   authTokens: string[];
   /** Largest JSON request body in bytes (413 above it). */
@@ -27,6 +29,7 @@ export const CONFIG_ENV = {
   dataDir: "CAIRN_DATA_DIR",
   backendStoreUri: "CAIRN_BACKEND_STORE_URI",
   artifactsUri: "CAIRN_ARTIFACTS_URI",
+  allowedHosts: "CAIRN_ALLOWED_HOSTS",
   authTokens: "CAIRN_AUTH_TOKENS",
   bodyLimit: "CAIRN_BODY_LIMIT",
   logLevel: "CAIRN_LOG_LEVEL",
@@ -59,6 +62,7 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}, env: NodeJS.P
     dataDir,
     backendStoreUri: pick("backendStoreUri") ?? `sqlite://${path.join(dataDir, "cairn.db")}`,
     artifactsUri: pick("artifactsUri") ?? pathToFileURL(path.join(dataDir, "artifacts")).href,
+    allowedHosts: (pick("allowedHosts") ?? "").split(",").map((s) => s.trim()).filter(Boolean),
     authTokens: (pick("authTokens") ?? "").split(",").map((s) => s.trim()).filter(Boolean),
     bodyLimit: num("bodyLimit", 16 * 1024 * 1024),
     logLevel: pick("logLevel") ?? "info",

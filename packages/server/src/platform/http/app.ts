@@ -13,6 +13,8 @@ export interface HttpOptions {
   logger: Logger;
   /** The server listens on a loopback address only: refuse requests for other host names. */
   loopbackOnly: boolean;
+  /** Extra host names a loopback-only server answers to (e.g. behind a reverse proxy). */
+  allowedHosts: string[];
 }
 
 /** Whether a listen address is loopback-only. */
@@ -20,10 +22,10 @@ export function isLoopbackAddress(host: string): boolean {
   return host === "localhost" || host === "::1" || host.startsWith("127.");
 }
 
-function isLoopbackHost(header: string | undefined): boolean {
+function isAllowedHost(header: string | undefined, allowed: Set<string>): boolean {
   if (!header) return true;
-  const name = header.startsWith("[") ? header.slice(1, header.indexOf("]")) : header.replace(/:\d+$/, "");
-  return isLoopbackAddress(name.toLowerCase()) || name.toLowerCase().endsWith(".localhost");
+  const name = (header.startsWith("[") ? header.slice(1, header.indexOf("]")) : header.replace(/:\d+$/, "")).toLowerCase();
+  return isLoopbackAddress(name) || name.endsWith(".localhost") || allowed.has(name);
 }
 
 function containsNul(v: unknown, depth = 0): boolean {
@@ -86,11 +88,12 @@ export function createHttpApp(opts: HttpOptions): FastifyInstance {
   app.addContentTypeParser("*", (_req, payload, done) => done(null, payload));
 
   const tokens = opts.authTokens.map((t) => Buffer.from(t));
+  const allowedHosts = new Set(opts.allowedHosts.map((h) => h.toLowerCase()));
   // One hook for every request (each hook costs a little on the hottest routes).
   app.addHook("onRequest", (req, _reply, done) => {
     // DNS rebinding: a page on an attacker's name that resolves to 127.0.0.1 must not reach a loopback server.
-    if (opts.loopbackOnly && !isLoopbackHost(req.headers.host)) {
-      return done(new CairnError("PERMISSION_DENIED", `Host '${req.headers.host ?? ""}' is not allowed; a server bound to loopback answers only to localhost names`));
+    if (opts.loopbackOnly && !isAllowedHost(req.headers.host, allowedHosts)) {
+      return done(new CairnError("PERMISSION_DENIED", `Host '${req.headers.host ?? ""}' is not allowed; a server bound to loopback answers only to localhost names and --allowed-hosts`));
     }
     if (containsNul(req.query) || containsNul(req.params)) return done(new CairnError("INVALID_PARAMETER_VALUE", "Parameters must not contain the NUL character (U+0000)"));
     // Decide on the route the router matched (decoded, canonical), never on the raw URL, which
