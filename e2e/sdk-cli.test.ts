@@ -63,6 +63,22 @@ function node(script: string, args: string[], opts: { env?: Record<string, strin
 const cli = (...args: string[]) => node(CLI, ["--url", server.url, ...args]);
 
 describe("SDK against a real server", () => {
+  it("stores a batch once when its answer is lost and the SDK resends it", async () => {
+    // The first log-batch reaches the server, but its answer is lost on the way back.
+    let lost = 0;
+    const flaky: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      if (String(input).endsWith("/log") && lost++ === 0) throw new TypeError("socket hang up");
+      return res;
+    };
+    const client = new Cairn({ url: server.url, handleExit: false, fetch: flaky, retry: { retries: 3, minDelayMs: 10, maxDelayMs: 20 } });
+    const run = await client.startRun({ experiment: "e2e-sdk", runName: "lost-answer", captureContext: false });
+    run.logMetrics("m", Array.from({ length: 10 }, (_, i) => ({ value: i, step: i })));
+    await run.end();
+    expect(lost).toBeGreaterThan(1);
+    expect(await cairn.runs.getMetricHistory(run.id, "m")).toHaveLength(10);
+  });
+
   it("logs 3000 metrics in one go and reads back exactly 3000 points", async () => {
     const run = await cairn.startRun({ experiment: "e2e-sdk", runName: "three-thousand" });
     run.logMetrics(
@@ -103,13 +119,17 @@ describe("SDK against a real server", () => {
 
     // A param changed from another handle: the server refuses the batch and flush() says so.
     const run = await cairn.startRun({ experiment: "e2e-sdk", captureContext: false });
+    const other = await cairn.attachRun(run.id);
     run.logParam("lr", 1);
     await run.flush();
-    const other = await cairn.attachRun(run.id);
     other.logParam("lr", 2);
     await expect(other.flush()).rejects.toMatchObject({ name: "CairnError", code: "INVALID_PARAMETER_VALUE", status: 400 });
+    // A handle attached after the param was logged knows it, and refuses the change at the call.
+    const late = await cairn.attachRun(run.id);
+    expect(() => late.logParam("lr", 3)).toThrow(expect.objectContaining({ code: "INVALID_PARAMETER_VALUE" }));
     await run.end();
     await expect(other.end()).resolves.toBeUndefined();
+    await late.end();
   });
 
   it("searches runs across pages with a filter", async () => {

@@ -21,7 +21,7 @@ describe("parseCanonicalLogBatch", () => {
         if (st !== undefined) m.step = st;
         return m;
       });
-      const body: Record<string, unknown> = rand([{ metrics }, { metrics, params: [{ key: "p", value: "1" }] }, { metrics, tags: [{ key: "t", value: 5 }] }, { metrics: "no" }]);
+      const body: Record<string, unknown> = rand([{ metrics }, { metrics, params: [{ key: "p", value: "1" }] }, { metrics, tags: [{ key: "t", value: 5 }] }, { metrics: "no" }, { metrics, batchId: "b-1:x" }, { metrics, batchId: "bad id!" }]);
       const fast = parseCanonicalLogBatch(body);
       const slow = LogBatchRequest.safeParse(body);
       if (fast !== undefined) {

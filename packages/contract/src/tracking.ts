@@ -164,6 +164,8 @@ export const LogBatchRequest = z
     metrics: z.array(LogMetricItem).max(LIMITS.batchMetrics, `at most ${LIMITS.batchMetrics} metrics per batch`).optional(),
     params: z.array(LogParamItem).max(LIMITS.batchParams, `at most ${LIMITS.batchParams} params per batch`).optional(),
     tags: z.array(LogTagItem).max(LIMITS.batchTags, `at most ${LIMITS.batchTags} tags per batch`).optional(),
+    /** Idempotency key chosen by the client: a retried batch with the same id is applied once. */
+    batchId: z.string().regex(/^[\w.:-]{1,64}$/, "must be 1-64 letters, digits, '_', '.', ':' or '-'").optional(),
   })
   .refine((b) => (b.metrics?.length ?? 0) + (b.params?.length ?? 0) + (b.tags?.length ?? 0) <= LIMITS.batchTotal, {
     message: `at most ${LIMITS.batchTotal} metrics, params and tags in total per batch`,
@@ -171,7 +173,7 @@ export const LogBatchRequest = z
 export type LogBatchRequest = z.input<typeof LogBatchRequest>;
 export type LogBatch = z.output<typeof LogBatchRequest>;
 
-const LogBatchExtras = z.object({ params: LogBatchRequest.shape.params, tags: LogBatchRequest.shape.tags });
+const LogBatchExtras = z.object({ params: LogBatchRequest.shape.params, tags: LogBatchRequest.shape.tags, batchId: LogBatchRequest.shape.batchId });
 const validKeys = new Set<string>();
 
 /** Whether a key is valid per the `Key` schema; valid keys are remembered (bounded), as batches repeat them. */
@@ -195,7 +197,7 @@ const isInt = (v: unknown): v is number | undefined => v === undefined || (typeo
  */
 export function parseCanonicalLogBatch(input: unknown): LogBatch | undefined {
   if (typeof input !== "object" || input === null) return undefined;
-  const { metrics, params, tags } = input as Record<string, unknown>;
+  const { metrics, params, tags, batchId } = input as Record<string, unknown>;
   if (metrics !== undefined && (!Array.isArray(metrics) || metrics.length > LIMITS.batchMetrics)) return undefined;
   const out: LogBatch = {};
   if (metrics) {
@@ -212,10 +214,11 @@ export function parseCanonicalLogBatch(input: unknown): LogBatch | undefined {
     }
     out.metrics = ms;
   }
-  const rest = LogBatchExtras.safeParse({ params, tags });
+  const rest = LogBatchExtras.safeParse({ params, tags, batchId });
   if (!rest.success) return undefined;
   if (rest.data.params) out.params = rest.data.params;
   if (rest.data.tags) out.tags = rest.data.tags;
+  if (rest.data.batchId !== undefined) out.batchId = rest.data.batchId;
   if ((out.metrics?.length ?? 0) + (out.params?.length ?? 0) + (out.tags?.length ?? 0) > LIMITS.batchTotal) return undefined;
   return out;
 }

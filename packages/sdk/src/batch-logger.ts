@@ -18,6 +18,8 @@ export interface QueuedKeyValue {
 
 /** The body of one log-batch request. */
 export interface LogBatchBody {
+  /** Idempotency key: the server applies a batch with the same id once, so resending after a lost answer is safe. */
+  batchId?: string;
   metrics: QueuedMetric[];
   params: QueuedKeyValue[];
   tags: QueuedKeyValue[];
@@ -70,7 +72,8 @@ interface Waiter {
   reject: (e: CairnError) => void;
 }
 
-const BODY_OVERHEAD = 48;
+// The JSON punctuation of an empty body plus a batchId (a UUID).
+const BODY_OVERHEAD = 112;
 const EMPTY: never[] = [];
 
 function utf8Length(s: string): number {
@@ -104,6 +107,7 @@ function toCairnError(e: unknown): CairnError {
  */
 export class BatchLogger {
   readonly #send: BatchLoggerOptions["send"];
+  #inflight: { batch: LogBatchBody; commit: () => void } | undefined;
   readonly #interval: number;
   readonly #limits: BatchLimits;
   readonly #onError: BatchLoggerOptions["onError"];
@@ -208,8 +212,9 @@ export class BatchLogger {
 
   async #loop(): Promise<void> {
     try {
-      while (this.#due()) {
-        const { batch, commit } = this.#take();
+      while (this.#inflight || this.#due()) {
+        // A stalled batch is resent as it was, with the same batch id: the server may have applied it.
+        const { batch, commit } = (this.#inflight ??= this.#take());
         try {
           await this.#send(batch);
         } catch (e) {
@@ -221,8 +226,13 @@ export class BatchLogger {
             return;
           }
           this.#unreported.push(err);
-          this.#onError?.(err);
+          try {
+            this.#onError?.(err);
+          } catch {
+            // A throwing callback must not wedge the queue.
+          }
         }
+        this.#inflight = undefined;
         commit();
         this.#settle();
       }
@@ -235,7 +245,7 @@ export class BatchLogger {
   /** Packs the next batch without consuming it; `commit()` consumes it once the server answered. */
   #take(): { batch: LogBatchBody; commit: () => void } {
     const L = this.#limits;
-    const batch: LogBatchBody = { metrics: [], params: [], tags: [] };
+    const batch: LogBatchBody = { batchId: globalThis.crypto.randomUUID(), metrics: [], params: [], tags: [] };
     let bytes = BODY_OVERHEAD;
     let gi = this.#head;
     let partial: { mi: number; pi: number; ti: number } | undefined;

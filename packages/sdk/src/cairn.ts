@@ -117,12 +117,13 @@ export class Cairn {
    */
   async attachRun(runId: string): Promise<Run> {
     const run = await this.runs.get(runId);
-    return this.#runHandle(run.info);
+    return this.#runHandle(run.info, run.data.params);
   }
 
-  #runHandle(info: Run["info"]): Run {
+  #runHandle(info: Run["info"], knownParams?: Record<string, string>): Run {
     const o = this.#opts;
     const runOpts: ConstructorParameters<typeof Run>[2] = {};
+    if (knownParams) runOpts.knownParams = knownParams;
     if (o.flushIntervalMs !== undefined) runOpts.flushIntervalMs = o.flushIntervalMs;
     if (o.batchLimits !== undefined) runOpts.batchLimits = o.batchLimits;
     if (o.handleExit !== undefined) runOpts.handleExit = o.handleExit;

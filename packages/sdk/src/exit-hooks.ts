@@ -56,9 +56,17 @@ const onBeforeExit = (code: number) => {
   if (handling || active.size === 0) return;
   handling = true;
   // The event loop was empty: the program finished without ending its runs (MLflow's atexit does the same).
+  let timedOut = false;
+  // bounded() stops waiting, but a hung request would still hold the event loop open: exit then.
+  const guard = setTimeout(() => {
+    timedOut = true;
+  }, timeoutMs);
+  guard.unref();
   void endAll(code === 0 ? "FINISHED" : "FAILED").finally(() => {
+    clearTimeout(guard);
     handling = false;
     if (active.size === 0) uninstall();
+    if (timedOut) process.exit(code);
   });
 };
 
@@ -87,7 +95,11 @@ for (const sig of SIGNALS) {
 }
 
 const onUncaught = (err: unknown, origin: string) => {
-  if (otherListeners("uncaughtException", onUncaught) > 0) return;
+  if (otherListeners("uncaughtException", onUncaught) > 0) {
+    // The program handles its own errors and decides whether to exit; only save the data.
+    for (const r of active) void bounded(`could not flush run ${r.id}`, () => r.flush());
+    return;
+  }
   if (handling) {
     process.stderr.write(`${inspect(err)}\n`);
     return;

@@ -26,6 +26,8 @@ export interface RunOptions {
   exitTimeoutMs?: number;
   /** Called for each batch the server refused (the next `flush()` also throws it). */
   onError?: (e: CairnError) => void;
+  /** Params the run already has (an attached run), so a changed value throws at `log()`. */
+  knownParams?: Record<string, string>;
 }
 
 function invalid(message: string): CairnError {
@@ -75,6 +77,7 @@ export class Run {
     if (opts.batchLimits !== undefined) loggerOpts.limits = opts.batchLimits;
     if (opts.onError !== undefined) loggerOpts.onError = opts.onError;
     this.#logger = new BatchLogger(loggerOpts);
+    for (const [k, v] of Object.entries(opts.knownParams ?? {})) this.#params.set(k, v);
     this.#handleExit = opts.handleExit ?? true;
     if (this.#handleExit) trackActiveRun(this, opts.exitTimeoutMs === undefined ? {} : { timeoutMs: opts.exitTimeoutMs });
   }
@@ -189,7 +192,11 @@ export class Run {
    * @example await run.end("FAILED");
    */
   end(status: RunStatus = "FINISHED"): Promise<void> {
-    this.#ended ??= this.#end(status);
+    this.#ended ??= this.#end(status).catch((e: unknown) => {
+      // A failed end() can be called again (the run stays tracked until its status is set).
+      this.#ended = undefined;
+      throw e;
+    });
     return this.#ended;
   }
 
@@ -200,12 +207,9 @@ export class Run {
     } catch (e) {
       flushError = e;
     }
-    try {
-      await this.#runs.update(this.id, { status, endTime: Date.now() });
-    } finally {
-      this.#logger.close();
-      if (this.#handleExit) untrackActiveRun(this);
-    }
+    await this.#runs.update(this.id, { status, endTime: Date.now() });
+    this.#logger.close();
+    if (this.#handleExit) untrackActiveRun(this);
     if (flushError !== undefined) throw flushError;
   }
 

@@ -129,7 +129,7 @@ export class Runs {
   }
 
   /** @internal Sends a batch whose metric values are already wire-encoded. */
-  async sendBatch(id: string, body: { metrics: { key: string; value: WireMetricValue; timestamp?: number; step?: number }[]; params: { key: string; value: string }[]; tags: { key: string; value: string }[] }): Promise<void> {
+  async sendBatch(id: string, body: { batchId?: string; metrics: { key: string; value: WireMetricValue; timestamp?: number; step?: number }[]; params: { key: string; value: string }[]; tags: { key: string; value: string }[] }): Promise<void> {
     // The contract's input type drops "-Infinity" (zod treats it as a numeric key), though the schema accepts it.
     const wire = body as LogBatchRequest;
     await withRetry(() => this.#client.api.logBatch({ params: { id }, body: wire }), this.#retry);

@@ -75,7 +75,8 @@ export function App() {
       <main className="main">
         <ErrorBoundary resetKey={path}>
           {Page ? (
-            <Page key={page!.path} params={params} query={loc.query} />
+            // Keyed by the concrete path: another run or experiment is a fresh page, never stale data.
+            <Page key={path} params={params} query={loc.query} />
           ) : (
             <div className="page">
               <h1>Not found</h1>

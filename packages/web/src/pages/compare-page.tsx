@@ -17,9 +17,13 @@ interface Loaded {
   missing: { id: string; message: string }[];
 }
 
+const MAX_COMPARE = 100;
+
 /** `#/compare?runs=a,b,c`: overlaid metric curves, a params diff and latest metrics side by side. */
 export function ComparePage({ query }: PageProps) {
-  const ids = [...new Set((query.get("runs") ?? "").split(",").map((s) => s.trim()).filter(Boolean))];
+  // The bulk history endpoint takes at most 100 runs; a longer link compares its first 100.
+  const allIds = [...new Set((query.get("runs") ?? "").split(",").map((s) => s.trim()).filter(Boolean))];
+  const ids = allIds.slice(0, MAX_COMPARE);
   const backExperiment = query.get("experiment");
   const loaded = useAsync(async (): Promise<Loaded> => {
     const res = await Promise.allSettled(ids.map((id) => api.getRun({ params: { id } })));

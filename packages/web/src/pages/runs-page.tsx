@@ -101,7 +101,12 @@ export function RunsPage({ params, query }: PageProps) {
               for (const m of run.data.metrics) metrics[m.key] = toNumber(m.value);
               return { run, metrics };
             });
-            setRows((prev) => (pageToken ? prev.concat(page) : page));
+            setRows((prev) => {
+              if (!pageToken) return page;
+              // Page tokens are offsets: runs created while scrolling shift later pages, so drop repeats.
+              const seen = new Set(prev.map((row) => row.run.info.runId));
+              return prev.concat(page.filter((row) => !seen.has(row.run.info.runId)));
+            });
             const mk = new Set<string>();
             const pk = new Set<string>();
             for (const row of page) {
@@ -127,7 +132,6 @@ export function RunsPage({ params, query }: PageProps) {
             loadingRef.current = false;
             setError(e);
             setLoading(false);
-            setDone(true);
           },
         );
     },
@@ -240,8 +244,9 @@ export function RunsPage({ params, query }: PageProps) {
   // Load the next page when the user scrolls near the end of what is loaded.
   useEffect(() => {
     const token = nextRef.current;
-    if (!loadingRef.current && token && lastIndex >= rows.length - 200) fetchPage(token);
-  }, [lastIndex, rows.length, loading, done, next, fetchPage]);
+    // After a failure only Retry loads again, so scrolling does not hammer a failing server.
+    if (!loadingRef.current && token && !error && lastIndex >= rows.length - 200) fetchPage(token);
+  }, [lastIndex, rows.length, loading, done, next, error, fetchPage]);
 
   const sort = parseOrder(order);
   const onSort = (key: string) => {
@@ -307,7 +312,10 @@ export function RunsPage({ params, query }: PageProps) {
           {filterError.code && <span className="error-code">{filterError.code}</span>} {filterError.message}
         </div>
       ) : (
-        <ErrorBanner error={error} title="Could not load runs" onRetry={() => go({})} />
+        <ErrorBanner error={error} title="Could not load runs" onRetry={() => {
+            setError(undefined);
+            fetchPage(nextRef.current);
+          }} />
       )}
       <div className="runs-status muted small" data-testid="runs-count">
         {formatNumber(rows.length)} run{rows.length === 1 ? "" : "s"} loaded

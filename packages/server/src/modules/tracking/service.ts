@@ -188,6 +188,7 @@ export class TrackingService {
       params: req.params ?? [],
       tags: req.tags ?? [],
     };
+    if (req.batchId !== undefined) batch.batchId = req.batchId;
     if (batch.metrics.length + batch.params.length + batch.tags.length === 0) {
       await this.getRunInfo(runId);
       return;

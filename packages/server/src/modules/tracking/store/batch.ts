@@ -22,6 +22,8 @@ export interface PreparedBatch {
   /** Sorted by key, so concurrent writers lock series rows in the same order. */
   series: BatchSeries[];
   pointCount: number;
+  /** The client's id for this batch; a batch whose id was already applied to the run is skipped. */
+  batchId: string | undefined;
 }
 
 /**
@@ -54,6 +56,7 @@ export function prepareBatch(batch: LogBatchInput): PreparedBatch {
     runName: tags.get(RUN_NAME_TAG),
     series,
     pointCount: batch.metrics.length,
+    batchId: batch.batchId,
   };
 }
 

@@ -100,6 +100,12 @@ function ddl(pg: boolean, now: number): string[] {
       last_value ${F},
       primary key (series_id, level, block)
     )${NOROWID}`,
+    // Client-chosen ids of applied log batches: a batch retried after a lost answer applies once.
+    `create table log_batches (
+      run_id ${T} not null references runs (run_id),
+      batch_id ${T} not null,
+      primary key (run_id, batch_id)
+    )${NOROWID}`,
     `create table datasets (
       dataset_id ${ID},
       experiment_id ${BIG} not null references experiments (experiment_id),

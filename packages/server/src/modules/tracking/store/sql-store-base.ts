@@ -491,6 +491,10 @@ export abstract class SqlTrackingStore implements TrackingStore {
   }
 
   async #writeBatch(trx: Db, runId: string, prep: PreparedBatch): Promise<void> {
+    if (prep.batchId !== undefined) {
+      const fresh = await trx.insertInto("log_batches").values({ run_id: runId, batch_id: prep.batchId }).onConflict((oc) => oc.doNothing()).returning("batch_id").execute();
+      if (fresh.length === 0) return;
+    }
     if (prep.params.length) {
       // Insert-if-absent first, then compare: under concurrency the second writer of a key waits for the first.
       await trx

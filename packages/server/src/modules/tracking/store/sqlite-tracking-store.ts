@@ -82,6 +82,7 @@ function prepareStatements(db: BetterSqlite3.Database) {
          point_count = latest_metrics.point_count + excluded.point_count
        RETURNING series_id, point_count`,
     ).raw(),
+    insertBatchId: db.prepare(`INSERT INTO log_batches (run_id, batch_id) VALUES (?, ?) ON CONFLICT DO NOTHING`),
     seriesPoints: db.prepare(`SELECT step, timestamp, value FROM metrics WHERE series_id = ?`).raw(),
     series: db.prepare(`SELECT series_id, point_count, step FROM latest_metrics WHERE run_id = ? AND key = ?`).raw(),
     seriesMinStep: db.prepare(`SELECT min(step) FROM metrics WHERE series_id = ?`).pluck(),
@@ -288,6 +289,7 @@ export class SqliteTrackingStore extends SqlTrackingStore {
     const stage = s.runStage.get(runId) as string | undefined;
     if (stage === undefined) throw runNotFound(runId);
     if (stage !== "active") throw runNotActive(runId, stage);
+    if (prep.batchId !== undefined && s.insertBatchId.run(runId, prep.batchId).changes === 0) return [];
     for (const p of prep.params) {
       const old = s.paramValue.get(runId, p.key) as string | undefined;
       if (old === undefined) s.insertParam.run(runId, p.key, p.value);

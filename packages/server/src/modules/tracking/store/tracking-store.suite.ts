@@ -622,6 +622,24 @@ export function describeTrackingStore(name: string, makeStore: () => Promise<{ s
         expect(Object.keys(got!.data.params)).toHaveLength(writers + 1);
       });
 
+      it("applies a batch with a client batch id once, however often it is retried", async () => {
+        const exp = await newExperiment();
+        const run = await newRun(exp.experimentId);
+        const batch = { metrics: Array.from({ length: 3000 }, (_, i) => ({ key: "m", step: i, timestamp: 1, value: i })), params: [], tags: [], batchId: "b-1" };
+        await store.logBatch(run.info.runId, batch);
+        await store.logBatch(run.info.runId, batch);
+        await Promise.all([store.logBatch(run.info.runId, batch), store.logBatch(run.info.runId, { ...batch, batchId: "b-2" })]);
+        const all = await store.getMetricHistory(run.info.runId, "m", { offset: 0, limit: 10_000 });
+        expect(all).toHaveLength(6000);
+        const ds = await store.downsampleMetric(run.info.runId, "m", { buckets: 5 });
+        expect(ds.totalPoints).toBe(6000);
+        expect(ds.buckets.reduce((a, b) => a + b.count, 0)).toBe(6000);
+        // The same id on another run is a different batch.
+        const other = await newRun(exp.experimentId);
+        await store.logBatch(other.info.runId, batch);
+        expect(await store.getMetricHistory(other.info.runId, "m", { offset: 0, limit: 10_000 })).toHaveLength(3000);
+      });
+
       it("keeps each of many simultaneous batches atomic on its own", async () => {
         const exp = await newExperiment();
         const run = await newRun(exp.experimentId);

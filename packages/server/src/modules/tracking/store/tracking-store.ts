@@ -46,6 +46,8 @@ export interface LogBatchInput {
   metrics: MetricPoint[];
   params: { key: string; value: string }[];
   tags: { key: string; value: string }[];
+  /** Idempotency: a batch with an id already applied to the run is acknowledged without writing again. */
+  batchId?: string;
 }
 
 export interface SearchExperimentsQuery {

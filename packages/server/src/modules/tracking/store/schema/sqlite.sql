@@ -89,6 +89,12 @@ create table metric_rollups (
   primary key (series_id, level, block)
 ) without rowid;
 
+create table log_batches (
+  run_id text not null references runs (run_id),
+  batch_id text not null,
+  primary key (run_id, batch_id)
+) without rowid;
+
 create table datasets (
   dataset_id integer primary key,
   experiment_id integer not null references experiments (experiment_id),
