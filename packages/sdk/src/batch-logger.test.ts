@@ -128,4 +128,13 @@ describe("BatchLogger", () => {
     const bl = new BatchLogger({ send: async () => undefined });
     await expect(bl.flush()).resolves.toBeUndefined();
   });
+
+  it("refuses to grow past maxQueuedItems while the server does not answer", async () => {
+    const logger = new BatchLogger({ send: () => new Promise<void>(() => {}), maxQueuedItems: 5, flushIntervalMs: 60_000 });
+    logger.enqueue({ metrics: [{ key: "a", value: 1, step: 0, timestamp: 1 }, { key: "a", value: 2, step: 1, timestamp: 1 }] });
+    logger.enqueue({ metrics: [{ key: "a", value: 3, step: 2, timestamp: 1 }, { key: "a", value: 4, step: 3, timestamp: 1 }, { key: "a", value: 5, step: 4, timestamp: 1 }] });
+    expect(() => logger.enqueue({ metrics: [{ key: "a", value: 6, step: 5, timestamp: 1 }] })).toThrow(expect.objectContaining({ code: "RESOURCE_EXHAUSTED" }));
+    expect(logger.pendingCount).toBe(5);
+    logger.close();
+  });
 });

@@ -50,6 +50,11 @@ export interface BatchLoggerOptions {
   limits?: Partial<BatchLimits>;
   /** Called for each batch the server refused (the error is also thrown by the next `flush()`). */
   onError?: (e: CairnError) => void;
+  /**
+   * Most items held while the server is slow or unreachable (default 1,000,000, a few hundred MB).
+   * Beyond it `log()` throws RESOURCE_EXHAUSTED instead of growing without bound.
+   */
+  maxQueuedItems?: number;
 }
 
 /** The items of one `log()` call. They travel in one request whenever they fit in one. */
@@ -108,6 +113,7 @@ function toCairnError(e: unknown): CairnError {
 export class BatchLogger {
   readonly #send: BatchLoggerOptions["send"];
   #inflight: { batch: LogBatchBody; commit: () => void } | undefined;
+  readonly #maxQueued: number;
   readonly #interval: number;
   readonly #limits: BatchLimits;
   readonly #onError: BatchLoggerOptions["onError"];
@@ -129,6 +135,7 @@ export class BatchLogger {
     this.#interval = opts.flushIntervalMs ?? 1000;
     this.#limits = { ...DEFAULT_BATCH_LIMITS, ...opts.limits };
     this.#onError = opts.onError;
+    this.#maxQueued = opts.maxQueuedItems ?? 1_000_000;
   }
 
   /** Items queued and not yet acknowledged or refused. */
@@ -142,7 +149,14 @@ export class BatchLogger {
     const metrics = items.metrics?.length ? items.metrics : EMPTY;
     const params = items.params?.length ? items.params : EMPTY;
     const tags = items.tags?.length ? items.tags : EMPTY;
-    if (metrics.length + params.length + tags.length === 0) return;
+    const n = metrics.length + params.length + tags.length;
+    if (n === 0) return;
+    if (this.pendingCount + n > this.#maxQueued) {
+      throw new CairnError(
+        "RESOURCE_EXHAUSTED",
+        `The log queue holds ${this.pendingCount} items not yet acknowledged by the server (limit ${this.#maxQueued}); is the server reachable? Call flush() to wait for it.`,
+      );
+    }
     let bytes = 0;
     for (const m of metrics) bytes += itemBytes(m);
     for (const p of params) bytes += itemBytes(p);

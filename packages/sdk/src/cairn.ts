@@ -33,6 +33,8 @@ export interface CairnOptions {
   exitTimeoutMs?: number;
   /** Called for every batch the server refused (the next `flush()` also throws it). */
   onLogError?: (e: CairnError) => void;
+  /** Most logged items held unacknowledged per run before `log()` throws RESOURCE_EXHAUSTED (default 1,000,000). */
+  maxQueuedItems?: number;
 }
 
 /** Options for `cairn.startRun()`. */
@@ -129,6 +131,7 @@ export class Cairn {
     if (o.handleExit !== undefined) runOpts.handleExit = o.handleExit;
     if (o.exitTimeoutMs !== undefined) runOpts.exitTimeoutMs = o.exitTimeoutMs;
     if (o.onLogError !== undefined) runOpts.onError = o.onLogError;
+    if (o.maxQueuedItems !== undefined) runOpts.maxQueuedItems = o.maxQueuedItems;
     return new Run(info, { runs: this.runs, artifacts: this.artifacts }, runOpts);
   }
 

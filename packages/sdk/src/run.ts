@@ -26,6 +26,8 @@ export interface RunOptions {
   exitTimeoutMs?: number;
   /** Called for each batch the server refused (the next `flush()` also throws it). */
   onError?: (e: CairnError) => void;
+  /** See `BatchLoggerOptions.maxQueuedItems`. */
+  maxQueuedItems?: number;
   /** Params the run already has (an attached run), so a changed value throws at `log()`. */
   knownParams?: Record<string, string>;
 }
@@ -76,6 +78,7 @@ export class Run {
     if (opts.flushIntervalMs !== undefined) loggerOpts.flushIntervalMs = opts.flushIntervalMs;
     if (opts.batchLimits !== undefined) loggerOpts.limits = opts.batchLimits;
     if (opts.onError !== undefined) loggerOpts.onError = opts.onError;
+    if (opts.maxQueuedItems !== undefined) loggerOpts.maxQueuedItems = opts.maxQueuedItems;
     this.#logger = new BatchLogger(loggerOpts);
     for (const [k, v] of Object.entries(opts.knownParams ?? {})) this.#params.set(k, v);
     this.#handleExit = opts.handleExit ?? true;
