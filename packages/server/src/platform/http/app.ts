@@ -1,11 +1,11 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
-import { Readable } from "node:stream";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { CairnError, isCairnError, type RouteDef, type RouteOutput, BINARY } from "@cairn/contract";
 import type { z } from "zod";
 import type { Logger } from "pino";
 import { parseJsonBody } from "./json-body.js";
 import { validate } from "./validate.js";
+import { rawBody } from "./raw-body.js";
 
 export interface HttpOptions {
   bodyLimit: number;
@@ -211,9 +211,4 @@ export function registerRoute<R extends RouteDef>(
       return out;
     },
   });
-}
-
-/** The request body of a raw-body route as a stream (empty when the request had none). */
-export function rawBody(req: FastifyRequest): Readable {
-  return (req.body as Readable | undefined) ?? Readable.from([]);
 }

@@ -1,5 +1,5 @@
-import type { FastifyInstance, FastifyReply } from "fastify";
-import type { Readable } from "node:stream";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { Readable } from "node:stream";
 import path from "node:path";
 
 /**
@@ -43,4 +43,9 @@ export function sendBlob(reply: FastifyReply, blob: { stream: Readable; size: nu
   reply.header("content-type", contentTypeFor(file));
   reply.header("x-content-type-options", "nosniff");
   return reply.send(blob.stream);
+}
+
+/** The request body of a raw-body route as a stream (empty when the request had none). */
+export function rawBody(req: FastifyRequest): Readable {
+  return (req.body as Readable | undefined) ?? Readable.from([]);
 }
