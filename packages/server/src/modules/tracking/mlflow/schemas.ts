@@ -7,7 +7,13 @@ import { Id, Int64, Key, LIMITS, LogMetricItem, LogParamItem, LogTagItem, Metric
  */
 
 const KeyValue = z.object({ key: Key, value: z.string() });
-const RunRef = z.object({ run_id: Id.optional(), run_uuid: Id.optional() }).refine((r) => r.run_id ?? r.run_uuid, { message: "run_id is required", path: ["run_id"] });
+/** A request that names a run by `run_id` or by the legacy `run_uuid` (one object, not an intersection: cheaper on hot routes). */
+function withRun<S extends z.ZodRawShape>(shape: S) {
+  return z
+    .object({ run_id: Id.optional(), run_uuid: Id.optional(), ...shape })
+    .refine((r) => (r as { run_id?: string }).run_id ?? (r as { run_uuid?: string }).run_uuid, { message: "run_id is required", path: ["run_id"] });
+}
+const RunRef = withRun({});
 
 /** MLflow's view types, by name or by enum number. */
 export const MlflowViewType = z
@@ -41,12 +47,12 @@ export const CreateRun = z.object({
   start_time: Int64.optional(),
   tags: z.array(KeyValue).optional(),
 });
-export const UpdateRun = z.intersection(RunRef, z.object({ status: z.string().optional(), end_time: Int64.optional(), run_name: z.string().optional() }));
+export const UpdateRun = withRun({ status: z.string().optional(), end_time: Int64.optional(), run_name: z.string().optional() });
 export const RunOnly = RunRef;
-export const LogMetric = z.intersection(RunRef, z.object({ key: Key, value: MetricValue, timestamp: Int64.optional(), step: Int64.optional() }));
-export const LogParam = z.intersection(RunRef, LogParamItem);
-export const SetTag = z.intersection(RunRef, LogTagItem);
-export const DeleteTag = z.intersection(RunRef, z.object({ key: Key }));
+export const LogMetric = withRun({ key: Key, value: MetricValue, timestamp: Int64.optional(), step: Int64.optional() });
+export const LogParam = withRun(LogParamItem.shape);
+export const SetTag = withRun(LogTagItem.shape);
+export const DeleteTag = withRun({ key: Key });
 export const LogBatch = z.object({
   run_id: Id,
   metrics: z.array(LogMetricItem).optional(),
@@ -79,10 +85,7 @@ export const SearchRuns = z.object({
   order_by: stringList.optional(),
   page_token: z.string().optional(),
 });
-export const GetMetricHistory = z.intersection(
-  RunRef,
-  z.object({ metric_key: Key, max_results: Int64.optional(), page_token: z.string().optional() }),
-);
+export const GetMetricHistory = withRun({ metric_key: Key, max_results: Int64.optional(), page_token: z.string().optional() });
 export const GetMetricHistoryBulkInterval = z.object({
   run_ids: stringList.pipe(z.array(Id).min(1).max(100)),
   metric_key: Key,
@@ -90,7 +93,7 @@ export const GetMetricHistoryBulkInterval = z.object({
   end_step: Int64.optional(),
   max_results: Int64.pipe(z.number().int().min(1).max(LIMITS.downsampleBucketsMax)).optional(),
 });
-export const ListArtifacts = z.intersection(RunRef, z.object({ path: z.string().optional(), page_token: z.string().optional() }));
+export const ListArtifacts = withRun({ path: z.string().optional(), page_token: z.string().optional() });
 export const ListProxiedArtifacts = z.object({ path: z.string().optional() });
 
 export { MetricValue };
