@@ -279,6 +279,14 @@ describe("cairn CLI", () => {
     const usage = await cli("runs", "list");
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain("--experiment");
+
+    // A bad id among several: the others are still deleted, and the result says which.
+    const doomed = await cairn.startRun({ experiment: "e2e-sdk", captureContext: false });
+    await doomed.end();
+    const partial = await cli("--json", "runs", "delete", "no-such-run", doomed.id);
+    expect(partial.code).toBe(1);
+    expect(JSON.parse(partial.stdout)).toMatchObject({ deleted: [doomed.id], failed: [{ runId: "no-such-run", code: "RESOURCE_DOES_NOT_EXIST" }] });
+    expect((await cairn.runs.get(doomed.id)).info.lifecycleStage).toBe("deleted");
   });
 
   it("uploads, lists and downloads artifacts", async () => {

@@ -314,9 +314,6 @@ export class Artifacts {
   /** Streams one file to `local` via a temp file; returns its size. `onBytes` gets each chunk's size and the total when known. */
   async #downloadFile(runId: string, path: string, local: string, onBytes: (n: number, total: number | undefined) => void): Promise<number> {
     const url = this.#client.url(apiRoutes.downloadArtifact, { id: runId, "*": path });
-    await mkdir(dirname(local), { recursive: true }).catch((e: unknown) => {
-      throw localError(e, dirname(local));
-    });
     return withRetry(async () => {
       const tmp = `${local}.cairn-${randomBytes(6).toString("hex")}.tmp`;
       const idle = idleTimeout(this.#idleMs);
@@ -326,6 +323,10 @@ export class Artifacts {
         const lenHeader = res.headers.get("content-length");
         const expected = lenHeader !== null ? Number(lenHeader) : undefined;
         if (!res.body) throw new CairnError("INTERNAL_ERROR", `Empty response body for artifact '${path}'`);
+        // Only once the server has the file, so a missing artifact leaves no empty directories behind.
+        await mkdir(dirname(local), { recursive: true }).catch((e: unknown) => {
+          throw localError(e, dirname(local));
+        });
         const count = counter((n) => {
           got += n;
           onBytes(n, expected);

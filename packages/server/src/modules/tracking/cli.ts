@@ -1,5 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
-import type { Experiment, RunData, ViewType } from "@cairn/sdk";
+import { isCairnError, type Experiment, type RunData, type ViewType } from "@cairn/sdk";
 import {
   action,
   clientFor,
@@ -109,6 +109,7 @@ function registerExperimentCommands(program: Command): void {
         if (opts.orderBy?.length) search.orderBy = opts.orderBy;
         const list: Experiment[] = [];
         for await (const e of cairn.experiments.searchAll(search)) list.push(e);
+        if (list.length === opts.max && !wantsJson(cmd)) process.stderr.write(`(showing the first ${opts.max} experiments; use --max to see more)\n`);
         if (wantsJson(cmd)) return printJson({ experiments: list });
         const showStage = opts.all || opts.deleted;
         printTable(
@@ -313,12 +314,25 @@ function registerRunCommands(program: Command): void {
       .action(
         action(async (ids: string[], _opts: unknown, cmd: Command) => {
           const cairn = clientFor(cmd);
+          // Every id is tried and reported, so a failure in the middle never hides what already changed.
+          const done: string[] = [];
+          const failed: { runId: string; code: string; message: string }[] = [];
           for (const id of ids) {
-            if (verb === "delete") await cairn.runs.delete(id);
-            else await cairn.runs.restore(id);
+            try {
+              if (verb === "delete") await cairn.runs.delete(id);
+              else await cairn.runs.restore(id);
+              done.push(id);
+            } catch (e) {
+              if (!isCairnError(e)) throw e;
+              failed.push({ runId: id, code: e.code, message: e.message });
+            }
           }
-          if (wantsJson(cmd)) return printJson({ [verb === "delete" ? "deleted" : "restored"]: ids });
-          for (const id of ids) process.stdout.write(`${verb === "delete" ? "Deleted" : "Restored"} run ${id}\n`);
+          if (wantsJson(cmd)) printJson({ [verb === "delete" ? "deleted" : "restored"]: done, failed });
+          else {
+            for (const id of done) process.stdout.write(`${verb === "delete" ? "Deleted" : "Restored"} run ${id}\n`);
+            for (const f of failed) process.stderr.write(`error: ${f.code}: ${f.message}\n`);
+          }
+          if (failed.length) process.exitCode = 1;
         }),
       );
   }
