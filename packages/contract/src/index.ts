@@ -1,5 +1,6 @@
 export * from "./errors.js";
 export * from "./limits.js";
 export * from "./tracking.js";
+export * from "./registry.js";
 export * from "./routes.js";
 export * from "./openapi.js";

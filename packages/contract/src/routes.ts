@@ -1,5 +1,6 @@
 import { z } from "zod";
 import * as T from "./tracking.js";
+import { registryRoutes } from "./registry.js";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
@@ -67,7 +68,7 @@ export const trackingRoutes = {
 export type TrackingRoutes = typeof trackingRoutes;
 
 /** Every native route, keyed by operation id. Later capabilities add their tables here. */
-export const apiRoutes = { ...trackingRoutes } as const;
+export const apiRoutes = { ...trackingRoutes, ...registryRoutes } as const;
 export type ApiRoutes = typeof apiRoutes;
 export type RouteName = keyof ApiRoutes;
 

@@ -13,6 +13,10 @@ import { createTrackingStore } from "./modules/tracking/store/sql-tracking-store
 import { TrackingService } from "./modules/tracking/service.js";
 import { registerTrackingRoutes } from "./modules/tracking/routes.js";
 import { registerMlflowRoutes } from "./modules/tracking/mlflow/routes.js";
+import { createRegistryStore } from "./modules/registry/store/sql-registry-store.js";
+import { RegistryService } from "./modules/registry/service.js";
+import { registerRegistryRoutes } from "./modules/registry/routes.js";
+import { registerMlflowRegistryRoutes } from "./modules/registry/mlflow/routes.js";
 
 import { VERSION } from "./version.js";
 
@@ -45,6 +49,8 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
     blobs = await openBlobStore(config.artifactsUri);
     const store = await createTrackingStore(db);
     const tracking = new TrackingService(store, blobs);
+    const registryStore = await createRegistryStore(db);
+    const registry = new RegistryService(registryStore, tracking);
 
     const app = createHttpApp({ bodyLimit: config.bodyLimit, authTokens: config.authTokens, logger, loopbackOnly: isLoopbackAddress(config.host), allowedHosts: config.allowedHosts });
     app.get("/health", async () => "OK");
@@ -53,6 +59,8 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
     app.get("/api/v1/openapi.json", async () => openapi);
     registerTrackingRoutes(app, tracking);
     registerMlflowRoutes(app, tracking);
+    registerRegistryRoutes(app, registry);
+    registerMlflowRegistryRoutes(app, registry);
     await serveUi(app, config.webDir);
 
     const closeStores = async () => {

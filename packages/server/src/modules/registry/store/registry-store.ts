@@ -1,0 +1,84 @@
+import type { AliasHistoryEntry, ModelStage, ModelVersion, RegisteredModel } from "@cairn/contract";
+import type { RegistryFilterTerm, RegistryOrderKey } from "../search.js";
+
+export interface NewRegisteredModel {
+  name: string;
+  description: string;
+  tags: Record<string, string>;
+  userId: string;
+  time: number;
+}
+
+export interface NewModelVersion {
+  name: string;
+  source: string;
+  runId: string;
+  runLink: string;
+  description: string;
+  tags: Record<string, string>;
+  userId: string;
+  time: number;
+}
+
+export interface ModelVersionPatch {
+  description?: string;
+  stage?: ModelStage;
+  /** With `stage` Staging or Production: move the other versions in that stage to Archived. */
+  archiveExistingVersions?: boolean;
+  time: number;
+}
+
+export interface RegistrySearchQuery {
+  filter: RegistryFilterTerm[];
+  orderBy: RegistryOrderKey[];
+  offset: number;
+  /** Rows to return; stores return up to `limit` (callers ask for one more to detect a next page). */
+  limit: number;
+}
+
+/** Who changed something, and when. */
+export interface Change {
+  actor: string;
+  time: number;
+}
+
+/** Which object a tag belongs to: a registered model, or one of its versions. */
+export interface TagTarget {
+  name: string;
+  version?: number;
+}
+
+/**
+ * Storage of registered models, versions, tags and aliases. Every method is atomic. Errors are
+ * `CairnError`s: RESOURCE_DOES_NOT_EXIST for a missing model, version or alias;
+ * RESOURCE_ALREADY_EXISTS for a duplicate model name (also when two creators race).
+ */
+export interface RegistryStore {
+  readonly backend: "sqlite" | "postgres";
+  createRegisteredModel(input: NewRegisteredModel): Promise<RegisteredModel>;
+  getRegisteredModel(name: string): Promise<RegisteredModel | undefined>;
+  /** Renames a model; its versions, tags, aliases and alias history move with it. */
+  updateRegisteredModel(name: string, patch: { newName?: string; description?: string; time: number }): Promise<RegisteredModel>;
+  /** Deletes a model with its versions, tags, aliases and alias history. */
+  deleteRegisteredModel(name: string): Promise<void>;
+  searchRegisteredModels(query: RegistrySearchQuery): Promise<RegisteredModel[]>;
+
+  /** Creates version max+1 of the model (numbers are never reused, even after deletes). */
+  createModelVersion(input: NewModelVersion): Promise<ModelVersion>;
+  getModelVersion(name: string, version: number): Promise<ModelVersion | undefined>;
+  updateModelVersion(name: string, version: number, patch: ModelVersionPatch): Promise<ModelVersion>;
+  /** Deletes a version; each alias that pointed at it is deleted and recorded in the alias history. */
+  deleteModelVersion(name: string, version: number, change: Change): Promise<void>;
+  searchModelVersions(query: RegistrySearchQuery): Promise<ModelVersion[]>;
+
+  setTag(target: TagTarget, key: string, value: string, time: number): Promise<void>;
+  deleteTag(target: TagTarget, key: string): Promise<void>;
+
+  /** Points an alias at an existing version, recording the change. */
+  setAlias(name: string, alias: string, version: number, change: Change): Promise<void>;
+  deleteAlias(name: string, alias: string, change: Change): Promise<void>;
+  /** The alias's changes, newest first. */
+  getAliasHistory(name: string, alias: string): Promise<AliasHistoryEntry[]>;
+
+  close(): Promise<void>;
+}
