@@ -7,15 +7,16 @@ export interface FilterBarProps {
   testId: string;
   /** Marks the input red, e.g. after the server rejected the filter. */
   invalid?: boolean;
-  showDeleted: boolean;
+  showDeleted?: boolean;
   /** Called with the new filter (undefined to clear) when the user searches or clears. */
   onFilter(filter: string | undefined): void;
-  onShowDeleted(show: boolean): void;
+  /** Without it there is no show-deleted toggle (e.g. the registry, which has no deleted state). */
+  onShowDeleted?(show: boolean): void;
   /** Extra controls after the built-in ones. */
   children?: ReactNode;
 }
 
-/** The search toolbar of list pages: an MLflow-grammar filter box, Search/Clear and a show-deleted toggle. */
+/** The search toolbar of list pages: an MLflow-grammar filter box, Search/Clear and (optionally) a show-deleted toggle. */
 export function FilterBar(props: FilterBarProps) {
   const [draft, setDraft] = useState(props.filter);
   useEffect(() => setDraft(props.filter), [props.filter]);
@@ -43,10 +44,12 @@ export function FilterBar(props: FilterBarProps) {
           Clear
         </button>
       )}
-      <label className="check">
-        <input type="checkbox" data-testid="show-deleted" checked={props.showDeleted} onChange={(e) => props.onShowDeleted(e.target.checked)} />
-        Show deleted
-      </label>
+      {props.onShowDeleted && (
+        <label className="check">
+          <input type="checkbox" data-testid="show-deleted" checked={props.showDeleted ?? false} onChange={(e) => props.onShowDeleted?.(e.target.checked)} />
+          Show deleted
+        </label>
+      )}
       {props.children}
     </form>
   );

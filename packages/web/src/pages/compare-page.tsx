@@ -1,11 +1,12 @@
 import { useState } from "react";
 import type { Run } from "@cairn/contract";
 import { api, describeError, toNumber } from "../lib/api.js";
-import { formatDate, formatNumber } from "../lib/format.js";
+import { formatDate } from "../lib/format.js";
 import { href } from "../lib/router.js";
 import { useAsync } from "../lib/use-async.js";
 import { ErrorBanner } from "../components/error-banner.js";
 import { StatusBadge } from "../components/status-badge.js";
+import { LatestMetricsSection, ParamsDiffSection, type CompareColumn } from "../components/compare-tables.js";
 import { MetricChart, seriesColor, type ChartLine } from "../components/metric-chart.js";
 import type { PageProps } from "./registry.js";
 
@@ -85,7 +86,6 @@ function RunLabel({ run, i }: { run: Run; i: number }) {
 }
 
 function CompareBody({ runs }: { runs: Run[] }) {
-  const [onlyDiff, setOnlyDiff] = useState(false);
   const [q, setQ] = useState("");
   const [allCharts, setAllCharts] = useState(false);
 
@@ -95,14 +95,7 @@ function CompareBody({ runs }: { runs: Run[] }) {
     return m;
   });
   const metricKeys = [...new Set(runs.flatMap((r) => r.data.metrics.map((m) => m.key)))].sort((a, b) => a.localeCompare(b));
-  const paramKeys = [...new Set(runs.flatMap((r) => Object.keys(r.data.params)))].sort((a, b) => a.localeCompare(b));
-  const differs = (vals: (string | undefined)[]) => vals.some((v) => v !== vals[0]);
-  const paramRows = paramKeys.map((k) => {
-    const vals = runs.map((r) => r.data.params[k]);
-    return { key: k, vals, diff: differs(vals) };
-  });
-  const shownParams = onlyDiff ? paramRows.filter((r) => r.diff) : paramRows;
-  const diffCount = paramRows.filter((r) => r.diff).length;
+  const columns: CompareColumn[] = runs.map((r, i) => ({ id: r.info.runId, label: <RunLabel run={r} i={i} />, params: r.data.params, metrics: latest[i] }));
 
   const needle = q.trim().toLowerCase();
   const chartKeys = needle ? metricKeys.filter((k) => k.toLowerCase().includes(needle)) : metricKeys;
@@ -190,99 +183,8 @@ function CompareBody({ runs }: { runs: Run[] }) {
         </section>
       )}
 
-      <section className="card">
-        <div className="section-head">
-          <h2>
-            Parameters <span className="count">{paramKeys.length}</span>
-          </h2>
-          <span className="muted small">{diffCount} differ</span>
-          <span className="spacer" />
-          <label className="check">
-            <input type="checkbox" data-testid="only-diff" checked={onlyDiff} onChange={(e) => setOnlyDiff(e.target.checked)} />
-            Only differences
-          </label>
-        </div>
-        <div className="table-wrap">
-          <table className="table compare-table" data-testid="params-diff-table">
-            <thead>
-              <tr>
-                <th className="sticky-col">Parameter</th>
-                {runs.map((r, i) => (
-                  <th key={r.info.runId}>
-                    <RunLabel run={r} i={i} />
-                  </th>
-                ))}
-              </tr>
-            </thead>
-            <tbody>
-              {shownParams.map((row) => (
-                <tr key={row.key} className={row.diff ? "diff" : ""} data-testid="param-row" data-diff={row.diff ? "true" : "false"}>
-                  <td className="sticky-col kv-key" title={row.key}>
-                    {row.key}
-                  </td>
-                  {row.vals.map((v, i) => (
-                    <td key={i} className="mono-ish" title={v}>
-                      {v ?? <span className="muted">—</span>}
-                    </td>
-                  ))}
-                </tr>
-              ))}
-              {shownParams.length === 0 && (
-                <tr>
-                  <td colSpan={runs.length + 1} className="empty">
-                    {paramKeys.length ? "All parameters are equal." : "No parameters."}
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
-        </div>
-      </section>
-
-      <section className="card">
-        <h2>
-          Latest metrics <span className="count">{metricKeys.length}</span>
-        </h2>
-        <div className="table-wrap">
-          <table className="table compare-table" data-testid="metrics-compare-table">
-            <thead>
-              <tr>
-                <th className="sticky-col">Metric</th>
-                {runs.map((r, i) => (
-                  <th key={r.info.runId} className="num">
-                    <RunLabel run={r} i={i} />
-                  </th>
-                ))}
-              </tr>
-            </thead>
-            <tbody>
-              {metricKeys.map((k) => {
-                const vals = latest.map((m) => m.get(k));
-                const finite = vals.filter((v): v is number => v !== undefined && Number.isFinite(v));
-                const min = Math.min(...finite);
-                const max = Math.max(...finite);
-                return (
-                  <tr key={k}>
-                    <td className="sticky-col kv-key" title={k}>
-                      {k}
-                    </td>
-                    {vals.map((v, i) => {
-                      const mark = finite.length > 1 && min !== max ? (v === max ? "hi" : v === min ? "lo" : "") : "";
-                      return (
-                        <td key={i} className={`num ${mark}`} title={mark === "hi" ? "highest" : mark === "lo" ? "lowest" : undefined}>
-                          {mark && <span className="mark">{mark === "hi" ? "▲" : "▼"}</span>}
-                          {v === undefined ? <span className="muted">—</span> : formatNumber(v)}
-                        </td>
-                      );
-                    })}
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
-        <div className="muted small legend-note">▲ highest · ▼ lowest value across the runs</div>
-      </section>
+      <ParamsDiffSection columns={columns} />
+      <LatestMetricsSection columns={columns} legend="runs" />
     </>
   );
 }

@@ -3,6 +3,9 @@ import { ExperimentsPage } from "./experiments-page.js";
 import { RunsPage } from "./runs-page.js";
 import { RunPage } from "./run-page.js";
 import { ComparePage } from "./compare-page.js";
+import { ModelsPage } from "./models-page.js";
+import { ModelPage } from "./model-page.js";
+import { ModelComparePage } from "./model-compare-page.js";
 
 /** What every page component receives from the router. */
 export interface PageProps {
@@ -34,6 +37,9 @@ export const pages: PageDef[] = [
   { path: "/experiments/:experimentId", navParent: "/experiments", component: RunsPage },
   { path: "/runs/:runId", navParent: "/experiments", component: RunPage },
   { path: "/compare", navParent: "/experiments", component: ComparePage },
+  { path: "/models", label: "Models", section: "Registry", component: ModelsPage },
+  { path: "/models/:name", navParent: "/models", component: ModelPage },
+  { path: "/models/:name/compare", navParent: "/models", component: ModelComparePage },
 ];
 
 /** Where `#/` goes. */

@@ -1,0 +1,204 @@
+/**
+ * Drives the model-registry pages of the built web UI in headless Chromium against a real server:
+ * models list (alias badges, filter, filter error) → model page (versions, alias history) → version compare.
+ * Skips with a printed reason when Chromium is missing, unless CAIRN_REQUIRE_SERVICES=1.
+ * Screenshots land in /tmp/cairn-ui-models*.png.
+ */
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { ApiClient } from "@cairn/sdk/core";
+import { startServer } from "../packages/server/src/server.js";
+
+const CHROMIUM = process.env.CAIRN_CHROMIUM ?? "/usr/bin/chromium";
+const ROOT = path.resolve(import.meta.dirname, "..");
+const WEB_ROOT = path.join(ROOT, "packages/web");
+const WEB_DIST = path.join(WEB_ROOT, "dist");
+const SHOTS = "/tmp";
+
+const hasChromium = fs.existsSync(CHROMIUM);
+if (!hasChromium) {
+  if (process.env.CAIRN_REQUIRE_SERVICES === "1") throw new Error(`Chromium is required (CAIRN_REQUIRE_SERVICES=1) but ${CHROMIUM} does not exist`);
+  console.warn(`[skip] Chromium not found at ${CHROMIUM}; skipping the registry UI e2e test (apt-get install chromium)`);
+}
+
+/** Newest modification time under a directory (for a stale-build check). */
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : fs.statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/** Builds the UI when dist/ is missing or older than its sources (`npm test` builds first anyway). */
+function ensureUiBuilt(): void {
+  const index = path.join(WEB_DIST, "index.html");
+  const builtAt = fs.existsSync(index) ? fs.statSync(index).mtimeMs : 0;
+  const sourcesAt = Math.max(newestMtime(path.join(WEB_ROOT, "src")), fs.statSync(path.join(WEB_ROOT, "index.html")).mtimeMs);
+  if (builtAt >= sourcesAt) return;
+  const vite = path.join(ROOT, "node_modules/vite/bin/vite.js");
+  // vitest sets NODE_ENV=test, which would bundle React's development build.
+  execFileSync(process.execPath, [vite, "build", "--logLevel", "warn"], { cwd: WEB_ROOT, stdio: "inherit", env: { ...process.env, NODE_ENV: "production" } });
+}
+
+describe.skipIf(!hasChromium)("registry web UI (e2e, headless Chromium)", () => {
+  let server: { url: string; close(): Promise<void> };
+  let dataDir: string;
+  let browser: Browser;
+  let page: Page;
+  const pageErrors: string[] = [];
+  const MODEL = "fraud-detector";
+  const runIds: string[] = [];
+
+  beforeAll(async () => {
+    ensureUiBuilt();
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "cairn-ui-registry-e2e-"));
+    server = await startServer({ port: 0, dataDir, webDir: WEB_DIST, logLevel: "silent" });
+    const { api } = new ApiClient({ url: server.url });
+
+    const experimentId = (await api.createExperiment({ body: { name: `registry-ui-${Date.now()}` } })).experiment.experimentId;
+    const t0 = Date.now() - 600_000;
+    for (const [i, lr] of ["0.01", "0.001"].entries()) {
+      const run = await api.createRun({ body: { experimentId, runName: `train-${i + 1}`, startTime: t0 + i * 1000, tags: { "mlflow.user": "tester" } } });
+      const id = run.run.info.runId;
+      runIds.push(id);
+      await api.logBatch({
+        params: { id },
+        body: {
+          params: [
+            { key: "lr", value: lr },
+            { key: "batch_size", value: "64" },
+            { key: "optimizer", value: "adam" },
+          ],
+          metrics: [
+            { key: "auc", value: 0.9 + i * 0.03, step: 0, timestamp: t0 },
+            { key: "loss", value: 0.3 - i * 0.1, step: 0, timestamp: t0 },
+          ],
+        },
+      });
+      await api.updateRun({ params: { id }, body: { status: "FINISHED", endTime: t0 + 60_000 } });
+    }
+
+    await api.createRegisteredModel({ body: { name: MODEL, description: "Flags fraudulent card transactions.", tags: { team: "risk", owner: "ada" } } });
+    await api.createRegisteredModel({ body: { name: "churn-model", description: "Another model, filtered out below." } });
+    for (const id of runIds) await api.createModelVersion({ params: { name: MODEL }, body: { source: `runs:/${id}/model`, runId: id, description: `from ${id.slice(0, 6)}` } });
+    await api.setAlias({ params: { name: MODEL, alias: "champion" }, body: { version: 1 } });
+    await api.setAlias({ params: { name: MODEL, alias: "champion" }, body: { version: 2 } });
+    await api.setAlias({ params: { name: MODEL, alias: "challenger" }, body: { version: 1 } });
+
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    page.setDefaultTimeout(15_000);
+    page.on("pageerror", (e) => pageErrors.push(e.message));
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("lists models with alias badges and filters with the registry grammar", async () => {
+    await page.goto(`${server.url}/#/models`);
+    const row = page.locator("[data-testid=model-row]", { hasText: MODEL });
+    await row.waitFor();
+    expect(await page.locator("[data-testid=nav-models]").getAttribute("class")).toContain("active");
+    expect(await page.locator("[data-testid=model-row]").count()).toBe(2);
+    const badges = await row.locator("[data-testid=alias-badge]").allTextContents();
+    expect(badges).toEqual(["challenger → v1", "champion → v2"]);
+    expect(await row.textContent()).toContain("v2");
+    expect(await row.textContent()).toContain("Flags fraudulent card transactions.");
+    await page.screenshot({ path: `${SHOTS}/cairn-ui-models.png` });
+
+    await page.fill("[data-testid=models-filter]", "name LIKE 'fraud%'");
+    await page.press("[data-testid=models-filter]", "Enter");
+    await expect.poll(() => page.locator("[data-testid=model-row]").count()).toBe(1);
+    expect(await page.locator("[data-testid=model-row]").first().getAttribute("data-model")).toBe(MODEL);
+    expect(new URLSearchParams(page.url().split("?")[1] ?? "").get("filter")).toBe("name LIKE 'fraud%'");
+
+    // A bad filter shows the server's message inline.
+    await page.fill("[data-testid=models-filter]", "run_id = 'x'");
+    await page.press("[data-testid=models-filter]", "Enter");
+    const err = page.locator("[data-testid=filter-error]");
+    await err.waitFor();
+    expect(await err.textContent()).toContain("INVALID_PARAMETER_VALUE");
+    expect(await err.textContent()).toContain("unknown field");
+    await page.screenshot({ path: `${SHOTS}/cairn-ui-models-filter-error.png` });
+
+    await page.fill("[data-testid=models-filter]", "tags.team = 'risk'");
+    await page.press("[data-testid=models-filter]", "Enter");
+    await expect.poll(() => page.locator("[data-testid=model-row]").count()).toBe(1);
+    await page.locator("[data-testid=model-row]").first().locator("td").nth(3).click();
+    await page.locator("[data-testid=model-page]").waitFor();
+    expect(page.url()).toContain(`#/models/${MODEL}`);
+  });
+
+  it("shows a model's versions and its aliases' history", async () => {
+    await page.goto(`${server.url}/#/models/${MODEL}`);
+    await page.locator("[data-testid=model-page]").waitFor();
+    const header = page.locator("[data-testid=model-header]");
+    expect(await header.textContent()).toContain("Flags fraudulent card transactions.");
+    expect(await page.locator("[data-testid=model-tags]").textContent()).toContain("risk");
+    expect(await page.locator("[data-testid=nav-models]").getAttribute("class")).toContain("active");
+
+    const rows = page.locator("[data-testid=version-row]");
+    await expect.poll(() => rows.count()).toBe(2);
+    expect(await rows.first().getAttribute("data-version")).toBe("2");
+    expect(await rows.first().locator("[data-testid=alias-badge]").allTextContents()).toEqual(["champion"]);
+    expect(await rows.nth(1).locator("[data-testid=alias-badge]").allTextContents()).toEqual(["challenger"]);
+    expect(await rows.nth(1).locator("[data-testid=version-run-link]").getAttribute("href")).toBe(`#/runs/${runIds[0]}`);
+
+    const champion = page.locator("[data-testid=alias-history][data-alias=champion]");
+    const entries = champion.locator("[data-testid=alias-history-entry]");
+    await expect.poll(() => entries.count()).toBe(2);
+    // newest first: v1 → v2, then the creation → v1
+    expect((await entries.nth(0).textContent())?.replace(/\s+/g, " ")).toMatch(/v1\s*→\s*v2/);
+    expect((await entries.nth(1).textContent())?.replace(/\s+/g, " ")).toMatch(/created\s*→\s*v1/);
+    expect(await page.locator("[data-testid=alias-history][data-alias=challenger] [data-testid=alias-history-entry]").count()).toBe(1);
+    await page.screenshot({ path: `${SHOTS}/cairn-ui-models-model.png`, fullPage: true });
+
+    // The run link opens the source run's page.
+    await rows.nth(1).locator("[data-testid=version-run-link]").click();
+    await page.locator("[data-testid=run-page]").waitFor();
+    expect(page.url()).toContain(`#/runs/${runIds[0]}`);
+    // …which links back to the model it was registered as.
+    await expect.poll(() => page.locator("[data-testid=registered-as]").textContent()).toBe(`${MODEL} v1`);
+  });
+
+  it("compares two selected versions: params diff and latest metrics", async () => {
+    await page.goto(`${server.url}/#/models/${MODEL}`);
+    const rows = page.locator("[data-testid=version-row]");
+    await expect.poll(() => rows.count()).toBe(2);
+    const compare = page.locator("[data-testid=compare-versions-button]");
+    expect(await compare.isDisabled()).toBe(true);
+    for (const box of await rows.locator("input[type=checkbox]").all()) await box.check();
+    await compare.click();
+    const view = page.locator("[data-testid=model-compare-view]");
+    await view.waitFor();
+    expect(page.url()).toContain(`#/models/${MODEL}/compare?versions=1,2`);
+
+    const lrRow = view.locator("[data-testid=param-row]", { hasText: "lr" }).first();
+    await lrRow.waitFor();
+    expect(await lrRow.getAttribute("data-diff")).toBe("true");
+    expect(await lrRow.evaluate((tr) => getComputedStyle(tr.querySelector("td:nth-child(2)")!).backgroundColor)).not.toBe("rgba(0, 0, 0, 0)");
+    const same = view.locator("[data-testid=param-row]", { hasText: "optimizer" }).first();
+    expect(await same.getAttribute("data-diff")).toBe("false");
+    expect(await view.locator("[data-testid=param-row]").count()).toBe(3);
+    const metrics = await view.locator("[data-testid=metrics-compare-table]").textContent();
+    expect(metrics).toContain("auc");
+    expect(metrics).toContain("0.93");
+    await page.screenshot({ path: `${SHOTS}/cairn-ui-models-compare.png`, fullPage: true });
+
+    await view.locator("[data-testid=only-diff]").check();
+    expect(await view.locator("[data-testid=param-row]").count()).toBe(1);
+    expect(pageErrors).toEqual([]);
+  });
+});

@@ -1,0 +1,270 @@
+import { useState } from "react";
+import type { AliasHistoryEntry, ModelVersion, RegisteredModel } from "@cairn/contract";
+import { api, describeError } from "../lib/api.js";
+import { formatAgo, formatDate } from "../lib/format.js";
+import { href, navigate } from "../lib/router.js";
+import { useAsync } from "../lib/use-async.js";
+import { ErrorBanner } from "../components/error-banner.js";
+import { AliasBadge, StageBadge, VersionStatusBadge, quoteFilterValue } from "../components/alias-badge.js";
+import { sortedAliases } from "./models-page.js";
+import type { PageProps } from "./registry.js";
+
+/** Every version of a model, newest first (all pages). */
+export async function loadVersions(name: string): Promise<ModelVersion[]> {
+  const out: ModelVersion[] = [];
+  let pageToken: string | undefined;
+  do {
+    const r = await api.searchModelVersions({
+      body: { filter: `name = ${quoteFilterValue(name)}`, orderBy: ["version_number DESC"], maxResults: 10000, ...(pageToken ? { pageToken } : {}) },
+    });
+    out.push(...r.modelVersions);
+    pageToken = r.nextPageToken || undefined;
+  } while (pageToken);
+  return out;
+}
+
+/** `#/models/:name`: a registered model's header, aliases with their history, and its versions. */
+export function ModelPage({ params }: PageProps) {
+  const name = params.name!;
+  const model = useAsync(() => api.getRegisteredModel({ params: { name } }).then((r) => r.registeredModel), [name]);
+  const versions = useAsync(() => loadVersions(name), [name]);
+
+  if (!model.data) {
+    return (
+      <div className="page">
+        <div className="crumbs">
+          <a href="#/models">Models</a> /
+        </div>
+        <h1>{name}</h1>
+        {model.loading ? <span className="spinner" /> : <ErrorBanner error={model.error} title="Could not load the model" onRetry={model.reload} />}
+      </div>
+    );
+  }
+  const m = model.data;
+  return (
+    <div className="page" data-testid="model-page">
+      <div className="crumbs">
+        <a href="#/models">Models</a> /
+      </div>
+      <ModelHeader model={m} versionCount={versions.data?.length} />
+      <AliasesSection model={m} />
+      <section className="card">
+        <VersionsSection name={name} versions={versions.data} loading={versions.loading} />
+        <ErrorBanner error={versions.error} title="Could not load the versions" onRetry={versions.reload} />
+      </section>
+    </div>
+  );
+}
+
+function ModelHeader({ model, versionCount }: { model: RegisteredModel; versionCount: number | undefined }) {
+  const tags = Object.entries(model.tags).sort(([a], [b]) => a.localeCompare(b));
+  return (
+    <div className="run-header" data-testid="model-header">
+      <div className="page-head">
+        <h1>{model.name}</h1>
+        {sortedAliases(model).map((a) => (
+          <AliasBadge key={a.alias} alias={a.alias} version={a.version} />
+        ))}
+      </div>
+      <dl className="facts">
+        <div>
+          <dt>Versions</dt>
+          <dd>{versionCount ?? "…"}</dd>
+        </div>
+        <div>
+          <dt>Created</dt>
+          <dd title={formatAgo(model.creationTimestamp)}>{formatDate(model.creationTimestamp)}</dd>
+        </div>
+        <div>
+          <dt>Last updated</dt>
+          <dd title={formatAgo(model.lastUpdatedTimestamp)}>{formatDate(model.lastUpdatedTimestamp)}</dd>
+        </div>
+        {model.userId && (
+          <div>
+            <dt>Created by</dt>
+            <dd>{model.userId}</dd>
+          </div>
+        )}
+        {tags.length > 0 && (
+          <div>
+            <dt>Tags</dt>
+            <dd className="badges" data-testid="model-tags">
+              {tags.map(([k, v]) => (
+                <span key={k} className="tag-chip" title={`${k}=${v}`}>
+                  <span className="tag-key">{k}</span>
+                  {v !== "" && <span className="tag-value">{v}</span>}
+                </span>
+              ))}
+            </dd>
+          </div>
+        )}
+      </dl>
+      {model.description ? (
+        <p className="note" data-testid="model-description">
+          {model.description}
+        </p>
+      ) : (
+        <p className="muted small" data-testid="model-description">
+          No description.
+        </p>
+      )}
+    </div>
+  );
+}
+
+function AliasesSection({ model }: { model: RegisteredModel }) {
+  const aliases = sortedAliases(model);
+  const history = useAsync(async () => {
+    const res = await Promise.allSettled(aliases.map((a) => api.getAliasHistory({ params: { name: model.name, alias: a.alias } })));
+    return res.map((r) => (r.status === "fulfilled" ? { entries: r.value.history, error: undefined } : { entries: [] as AliasHistoryEntry[], error: describeError(r.reason).message }));
+  }, [model.name, aliases.map((a) => `${a.alias}=${a.version}`).join(",")]);
+  return (
+    <section className="card" data-testid="aliases-section">
+      <h2>
+        Aliases <span className="count">{aliases.length}</span>
+      </h2>
+      {aliases.length === 0 && <p className="muted small">No aliases. An alias such as <code>champion</code> names the version to deploy; every change of it is recorded here.</p>}
+      <div className="alias-grid">
+        {aliases.map((a, i) => {
+          const h = history.data?.[i];
+          return (
+            <div key={a.alias} className="alias-card" data-testid="alias-history" data-alias={a.alias}>
+              <div className="alias-card-head">
+                <AliasBadge alias={a.alias} version={a.version} />
+                <span className="muted small">{h ? `${h.entries.length} change${h.entries.length === 1 ? "" : "s"}` : ""}</span>
+              </div>
+              {history.loading && !history.data && <span className="spinner" />}
+              {h?.error && <div className="filter-error">{h.error}</div>}
+              {h && h.entries.length > 0 && (
+                <ol className="timeline">
+                  {h.entries.map((e, j) => (
+                    <li key={j} className="timeline-item" data-testid="alias-history-entry">
+                      <span className="timeline-dot" />
+                      <div>
+                        <div className="timeline-change">
+                          {e.fromVersion === null ? <span className="muted">created</span> : <span className="mono">v{e.fromVersion}</span>}
+                          <span className="arrow">→</span>
+                          {e.toVersion === null ? <span className="muted">deleted</span> : <span className="mono">v{e.toVersion}</span>}
+                        </div>
+                        <div className="muted small">
+                          {e.actor || (
+                            <span title="No user was recorded (the server runs without authentication)">anonymous</span>
+                          )}{" "}
+                          · <span title={formatAgo(e.time)}>{formatDate(e.time)}</span>
+                        </div>
+                      </div>
+                    </li>
+                  ))}
+                </ol>
+              )}
+            </div>
+          );
+        })}
+      </div>
+      <ErrorBanner error={history.error} title="Could not load the alias history" onRetry={history.reload} />
+    </section>
+  );
+}
+
+const MAX_COMPARE = 20;
+
+function VersionsSection({ name, versions, loading }: { name: string; versions: ModelVersion[] | undefined; loading: boolean }) {
+  const [selected, setSelected] = useState<Set<string>>(() => new Set());
+  const rows = versions ?? [];
+  const toggle = (v: string) =>
+    setSelected((prev) => {
+      const s = new Set(prev);
+      if (s.has(v)) s.delete(v);
+      else s.add(v);
+      return s;
+    });
+  const all = rows.length > 0 && rows.every((v) => selected.has(v.version));
+  const sel = rows.filter((v) => selected.has(v.version)).map((v) => v.version).sort((a, b) => Number(a) - Number(b));
+  return (
+    <>
+      <div className="section-head">
+        <h2>
+          Versions <span className="count">{rows.length}</span>
+        </h2>
+        {loading && <span className="spinner" />}
+        <span className="spacer" />
+        {selected.size > 0 && <span className="muted small">{selected.size} selected</span>}
+        <button
+          type="button"
+          className="btn primary"
+          data-testid="compare-versions-button"
+          disabled={sel.length < 2 || sel.length > MAX_COMPARE}
+          title={sel.length > MAX_COMPARE ? `Compare at most ${MAX_COMPARE} versions` : "Select two or more versions to compare"}
+          onClick={() => navigate(`/models/${encodeURIComponent(name)}/compare`, { versions: sel.join(",") })}
+        >
+          Compare{sel.length ? ` (${sel.length})` : ""}
+        </button>
+      </div>
+      <div className="table-wrap">
+        <table className="table" data-testid="versions-table">
+          <thead>
+            <tr>
+              <th className="check-col">
+                <input type="checkbox" aria-label="Select all versions" checked={all} onChange={() => setSelected(all ? new Set() : new Set(rows.map((v) => v.version)))} />
+              </th>
+              <th>Version</th>
+              <th>Status</th>
+              <th>Stage</th>
+              <th>Source</th>
+              <th>Run</th>
+              <th>Created</th>
+              <th>Aliases</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((v) => (
+              <tr key={v.version} className={selected.has(v.version) ? "selected" : ""} data-testid="version-row" data-version={v.version}>
+                <td className="check-col">
+                  <input type="checkbox" aria-label={`Select version ${v.version}`} checked={selected.has(v.version)} onChange={() => toggle(v.version)} />
+                </td>
+                <td className="mono" title={v.description || undefined}>
+                  v{v.version}
+                  {v.description && <span className="muted small block-note">{v.description}</span>}
+                </td>
+                <td>
+                  <VersionStatusBadge status={v.status} message={v.statusMessage} />
+                </td>
+                <td>
+                  <StageBadge stage={v.currentStage} />
+                </td>
+                <td className="ellipsis-cell mono-ish" title={v.source}>
+                  {v.source}
+                </td>
+                <td>
+                  {v.runId ? (
+                    <a href={href(`/runs/${encodeURIComponent(v.runId)}`)} className="mono" title={v.runId} data-testid="version-run-link">
+                      {v.runId.slice(0, 12)}
+                    </a>
+                  ) : (
+                    <span className="muted">—</span>
+                  )}
+                </td>
+                <td title={formatAgo(v.creationTimestamp)}>
+                  {formatDate(v.creationTimestamp)}
+                  {v.userId && <span className="muted small"> · {v.userId}</span>}
+                </td>
+                <td className="badges">
+                  {[...v.aliases].sort().map((a) => (
+                    <AliasBadge key={a} alias={a} />
+                  ))}
+                </td>
+              </tr>
+            ))}
+            {!loading && versions && rows.length === 0 && (
+              <tr>
+                <td colSpan={8} className="empty">
+                  No versions yet.
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </div>
+    </>
+  );
+}
