@@ -41,8 +41,8 @@ export function joinArtifactPath(...parts: (string | undefined)[]): string {
   return segs.join("/");
 }
 
-/** Turns a local filesystem error into a CairnError naming the path. */
-function localError(e: unknown, path: string): CairnError {
+/** @internal Turns a local filesystem error into a CairnError naming the path. */
+export function localError(e: unknown, path: string): CairnError {
   if (isCairnError(e)) return e;
   const code = (e as { code?: string }).code;
   const msg = (e as Error).message ?? String(e);
@@ -51,8 +51,8 @@ function localError(e: unknown, path: string): CairnError {
   return new CairnError("INVALID_PARAMETER_VALUE", `Local path '${path}': ${msg}`, { cause: e });
 }
 
-/** Runs `fn` over `items` with at most `n` at a time; the first failure rejects (after the running ones settle). */
-async function eachLimit<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
+/** @internal Runs `fn` over `items` with at most `n` at a time; the first failure rejects (after the running ones settle). */
+export async function eachLimit<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   let failed: unknown;
   const worker = async () => {
@@ -88,6 +88,62 @@ function counter(onBytes: (n: number) => void): Transform {
       cb(null, chunk);
     },
   });
+}
+
+/**
+ * @internal Streams one GET answer to `local` via a temp file renamed into place (with retries and an
+ * idle timeout); returns its size. `onBytes` gets each chunk's size and the total when known, and a
+ * negative count when a failed attempt's bytes are taken back.
+ */
+export async function downloadToFile(
+  client: ApiClient,
+  url: string,
+  label: string,
+  local: string,
+  onBytes: (n: number, total: number | undefined) => void,
+  opts: { retry?: Partial<RetryOptions>; idleTimeoutMs?: number } = {},
+): Promise<number> {
+  const idleMs = opts.idleTimeoutMs ?? 60_000;
+  return withRetry(async () => {
+    const tmp = `${local}.cairn-${randomBytes(6).toString("hex")}.tmp`;
+    const idle = idleTimeout(idleMs);
+    let got = 0;
+    try {
+      const res = await client.fetchRaw(url, { signal: idle.signal });
+      const lenHeader = res.headers.get("content-length");
+      const expected = lenHeader !== null ? Number(lenHeader) : undefined;
+      if (!res.body) throw new CairnError("INTERNAL_ERROR", `Empty response body for artifact '${label}'`);
+      // Only once the server has the file, so a missing artifact leaves no empty directories behind.
+      await mkdir(dirname(local), { recursive: true }).catch((e: unknown) => {
+        throw localError(e, dirname(local));
+      });
+      const count = counter((n) => {
+        got += n;
+        onBytes(n, expected);
+        idle.touch();
+      });
+      try {
+        await pipeline(Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>), count, createWriteStream(tmp));
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        if (code && /^E[A-Z]+$/.test(code) && code !== "ECONNRESET") throw localError(e, tmp);
+        throw new CairnError("TEMPORARILY_UNAVAILABLE", `Download of '${label}' was interrupted: ${(e as Error).message}`, { cause: e });
+      }
+      if (expected !== undefined && Number.isFinite(expected) && got !== expected) {
+        throw new CairnError("TEMPORARILY_UNAVAILABLE", `Download of '${label}' ended after ${got} of ${expected} bytes`);
+      }
+      await rename(tmp, local).catch((e: unknown) => {
+        throw localError(e, local);
+      });
+      return got;
+    } catch (e) {
+      await unlink(tmp).catch(() => undefined);
+      if (got > 0) onBytes(-got, undefined);
+      throw e;
+    } finally {
+      idle.clear();
+    }
+  }, opts.retry ?? {});
 }
 
 interface LocalFile {
@@ -314,46 +370,7 @@ export class Artifacts {
   /** Streams one file to `local` via a temp file; returns its size. `onBytes` gets each chunk's size and the total when known. */
   async #downloadFile(runId: string, path: string, local: string, onBytes: (n: number, total: number | undefined) => void): Promise<number> {
     const url = this.#client.url(apiRoutes.downloadArtifact, { id: runId, "*": path });
-    return withRetry(async () => {
-      const tmp = `${local}.cairn-${randomBytes(6).toString("hex")}.tmp`;
-      const idle = idleTimeout(this.#idleMs);
-      let got = 0;
-      try {
-        const res = await this.#client.fetchRaw(url, { signal: idle.signal });
-        const lenHeader = res.headers.get("content-length");
-        const expected = lenHeader !== null ? Number(lenHeader) : undefined;
-        if (!res.body) throw new CairnError("INTERNAL_ERROR", `Empty response body for artifact '${path}'`);
-        // Only once the server has the file, so a missing artifact leaves no empty directories behind.
-        await mkdir(dirname(local), { recursive: true }).catch((e: unknown) => {
-          throw localError(e, dirname(local));
-        });
-        const count = counter((n) => {
-          got += n;
-          onBytes(n, expected);
-          idle.touch();
-        });
-        try {
-          await pipeline(Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>), count, createWriteStream(tmp));
-        } catch (e) {
-          const code = (e as { code?: string }).code;
-          if (code && /^E[A-Z]+$/.test(code) && code !== "ECONNRESET") throw localError(e, tmp);
-          throw new CairnError("TEMPORARILY_UNAVAILABLE", `Download of '${path}' was interrupted: ${(e as Error).message}`, { cause: e });
-        }
-        if (expected !== undefined && Number.isFinite(expected) && got !== expected) {
-          throw new CairnError("TEMPORARILY_UNAVAILABLE", `Download of '${path}' ended after ${got} of ${expected} bytes`);
-        }
-        await rename(tmp, local).catch((e: unknown) => {
-          throw localError(e, local);
-        });
-        return got;
-      } catch (e) {
-        await unlink(tmp).catch(() => undefined);
-        if (got > 0) onBytes(-got, undefined);
-        throw e;
-      } finally {
-        idle.clear();
-      }
-    }, this.#retry);
+    return downloadToFile(this.#client, url, path, local, onBytes, { retry: this.#retry, idleTimeoutMs: this.#idleMs });
   }
 
   /** Deletes an artifact file or directory. @throws CairnError RESOURCE_DOES_NOT_EXIST for an unknown run */

@@ -4,6 +4,7 @@ import type { BatchLimits } from "./batch-logger.js";
 import { captureRunContext, CONTEXT_TAGS, type CaptureContextOptions } from "./context.js";
 import { ApiClient } from "./core.js";
 import { Experiments } from "./experiments.js";
+import { Models } from "./models.js";
 import type { RetryOptions } from "./retry.js";
 import { Run } from "./run.js";
 import { Runs } from "./runs.js";
@@ -68,6 +69,8 @@ export class Cairn {
   readonly experiments: Experiments;
   readonly runs: Runs;
   readonly artifacts: Artifacts;
+  /** The model registry: registered models, versions, aliases, `models:/` URIs, compare and download. */
+  readonly models: Models;
   readonly #opts: CairnOptions;
 
   constructor(opts: CairnOptions = {}) {
@@ -83,6 +86,7 @@ export class Cairn {
     this.experiments = new Experiments(this.client, retry);
     this.runs = new Runs(this.client, retry);
     this.artifacts = new Artifacts(this.client, opts.timeoutMs === undefined ? { retry } : { retry, idleTimeoutMs: opts.timeoutMs });
+    this.models = new Models(this.client, { runs: this.runs, artifacts: this.artifacts }, opts.timeoutMs === undefined ? { retry } : { retry, idleTimeoutMs: opts.timeoutMs });
   }
 
   /** The server URL this client talks to. */

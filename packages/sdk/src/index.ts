@@ -1,5 +1,5 @@
 /**
- * The Cairn SDK for Node: experiments, runs with background batched logging, artifacts.
+ * The Cairn SDK for Node: experiments, runs with background batched logging, artifacts, the model registry.
  * Browser code should import `@cairn/sdk/core` (the low-level `ApiClient`) instead.
  */
 export * from "./core.js";
@@ -7,10 +7,23 @@ export { Cairn, DEFAULT_URL, type CairnOptions, type StartRunOptions } from "./c
 export { Run, type LogInput } from "./run.js";
 export { Experiments, type CreateExperimentOptions, type SearchExperimentsOptions, type ExperimentsPage } from "./experiments.js";
 export { Runs, type SearchRunsOptions, type RunsPage, type RunPatch, type RunBatch } from "./runs.js";
+export {
+  Models,
+  parseModelUri,
+  type CreateModelOptions,
+  type SearchModelsOptions,
+  type ModelsPage,
+  type ModelVersionsPage,
+  type CreateModelVersionOptions,
+  type AliasHistory,
+  type ComparedVersion,
+  type ModelUri,
+  type DownloadedModel,
+} from "./models.js";
 export { Artifacts, joinArtifactPath, type TransferOptions, type UploadedArtifact } from "./artifacts.js";
 export { captureRunContext, CONTEXT_TAGS, type CaptureContextOptions } from "./context.js";
 export { BatchLogger, DEFAULT_BATCH_LIMITS, type BatchLimits } from "./batch-logger.js";
 export { withRetry, isRetryable, DEFAULT_RETRY, type RetryOptions } from "./retry.js";
 export { encodeMetricValue, decodeMetricValue } from "./metric-value.js";
-export { CairnError, isCairnError, LIMITS, type ErrorCode, type Experiment, type RunInfo, type RunStatus, type Metric, type ArtifactEntry, type ViewType } from "@cairn/contract";
+export { CairnError, isCairnError, LIMITS, type ErrorCode, type Experiment, type RunInfo, type RunStatus, type Metric, type ArtifactEntry, type ViewType, type RegisteredModel, type ModelVersion, type ModelAlias, type AliasHistoryEntry, type ModelStage } from "@cairn/contract";
 export type { Run as RunData } from "@cairn/contract";

@@ -4,6 +4,7 @@ import { CONFIG_ENV, type ServerConfig } from "../platform/config.js";
 import { VERSION } from "../version.js";
 import { usageErrorsExit2 } from "./output.js";
 import { registerTrackingCommands } from "../modules/tracking/cli.js";
+import { registerRegistryCommands } from "../modules/registry/cli.js";
 
 /**
  * Builds the `cairn` command-line program. Client commands share `--url`, `--token` and `--json`.
@@ -57,6 +58,7 @@ export function buildProgram(): Command {
     });
 
   registerTrackingCommands(program);
+  registerRegistryCommands(program);
   return program;
 }
 

@@ -1,0 +1,279 @@
+import { InvalidArgumentError, type Command } from "commander";
+import { isCairnError, type Cairn, type ComparedVersion, type ModelVersion, type RegisteredModel } from "@cairn/sdk";
+import {
+  action,
+  clientFor,
+  createProgress,
+  formatCell,
+  formatTime,
+  printHeading,
+  printJson,
+  printKeyValues,
+  printTable,
+  usageErrorsExit2,
+  wantsJson,
+  type Cell,
+} from "../../cli/output.js";
+
+// ---------- option parsers (a thrown InvalidArgumentError is a usage error: exit 2) ----------
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer");
+  return n;
+}
+
+function keyValue(v: string, prev: Record<string, string> = {}): Record<string, string> {
+  const i = v.indexOf("=");
+  if (i <= 0) throw new InvalidArgumentError("expected KEY=VALUE");
+  return { ...prev, [v.slice(0, i)]: v.slice(i + 1) };
+}
+
+/** A point in time: milliseconds since the epoch or an ISO date. */
+function timeArg(v: string): number {
+  const n = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError("expected milliseconds since the epoch or an ISO date");
+  return n;
+}
+
+const usage = (cmd: Command, msg: string): never => cmd.error(`error: ${msg}`, { exitCode: 2, code: "cairn.usage" });
+
+/** A registry filter string literal (a doubled quote is a literal quote). */
+const quote = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+/**
+ * A model reference as a `models:/` URI: `models:/…` as is, `NAME@ALIAS`, or `NAME/VERSION`.
+ * @throws InvalidArgumentError for anything else
+ */
+export function modelRefToUri(ref: string): string {
+  if (ref.startsWith("models:/")) return ref;
+  if (/^[^@]+@[^/@]+$/.test(ref)) return `models:/${ref}`;
+  if (/^.+\/\d+$/.test(ref)) return `models:/${ref}`;
+  throw new InvalidArgumentError(`expected NAME@ALIAS, NAME/VERSION or models:/…, got '${ref}'`);
+}
+
+const aliasesOf = (m: RegisteredModel, version: string) => m.aliases.filter((a) => a.version === version).map((a) => a.alias);
+
+async function versionsOf(cairn: Cairn, name: string): Promise<ModelVersion[]> {
+  const list: ModelVersion[] = [];
+  for await (const v of cairn.models.searchVersionsAll({ filter: `name = ${quote(name)}`, orderBy: ["version_number DESC"] })) list.push(v);
+  return list;
+}
+
+/** Gets a model, creating it when it does not exist (also when another process creates it first). */
+async function getOrCreateModel(cairn: Cairn, name: string): Promise<{ model: RegisteredModel; created: boolean }> {
+  try {
+    return { model: await cairn.models.get(name), created: false };
+  } catch (e) {
+    if (!isCairnError(e) || e.code !== "RESOURCE_DOES_NOT_EXIST") throw e;
+  }
+  try {
+    return { model: await cairn.models.create(name), created: true };
+  } catch (e) {
+    if (isCairnError(e) && e.code === "RESOURCE_ALREADY_EXISTS") return { model: await cairn.models.get(name), created: false };
+    throw e;
+  }
+}
+
+/** One row of `models compare`. */
+export interface VersionCompareRow {
+  key: string;
+  values: (string | number | null)[];
+  differs: boolean;
+}
+
+/** Rows for `models compare`: run id and source, then every param, then every latest metric. */
+export function versionCompareRows(list: ComparedVersion[]): VersionCompareRow[] {
+  const rows: VersionCompareRow[] = [];
+  const add = (key: string, values: (string | number | null)[]) => {
+    const norm = values.map((v) => (typeof v === "number" && Number.isNaN(v) ? "NaN" : v));
+    rows.push({ key, values, differs: norm.some((v) => v !== norm[0]) });
+  };
+  add("run_id", list.map((c) => c.version.runId || null));
+  add("source", list.map((c) => c.version.source));
+  const paramKeys = [...new Set(list.flatMap((c) => Object.keys(c.params)))].sort();
+  for (const k of paramKeys) add(`params.${k}`, list.map((c) => c.params[k] ?? null));
+  const metricKeys = [...new Set(list.flatMap((c) => Object.keys(c.metrics)))].sort();
+  for (const k of metricKeys) add(`metrics.${k}`, list.map((c) => c.metrics[k] ?? null));
+  return rows;
+}
+
+/**
+ * Adds the model-registry commands (`cairn models …`) to the `cairn` program. They read the root
+ * program's `--url`, `--token` and `--json`; errors print `error: CODE: message` and exit 1, usage
+ * errors exit 2.
+ * @example
+ * registerTrackingCommands(program);
+ * registerRegistryCommands(program);
+ */
+export function registerRegistryCommands(program: Command): void {
+  const models = usageErrorsExit2(program.command("models").description("register, list, alias, compare and download model versions"));
+
+  models
+    .command("list")
+    .description("list registered models")
+    .option("--filter <filter>", "registry filter, e.g. \"name LIKE 'fraud%'\" or \"tags.team = 'risk'\"")
+    .option("--max <n>", "show at most N models", positiveInt, 1000)
+    .action(
+      action(async (opts: { filter?: string; max: number }, cmd: Command) => {
+        const cairn = clientFor(cmd);
+        const search: Parameters<typeof cairn.models.searchAll>[0] = { limit: opts.max, maxResults: Math.min(opts.max, 1000) };
+        if (opts.filter) search.filter = opts.filter;
+        const list: RegisteredModel[] = [];
+        for await (const m of cairn.models.searchAll(search)) list.push(m);
+        if (wantsJson(cmd)) return printJson({ registeredModels: list });
+        printTable(
+          ["NAME", "LATEST", "ALIASES", "UPDATED", "DESCRIPTION"],
+          list.map((m) => {
+            const latest = m.latestVersions.reduce((n, v) => Math.max(n, Number(v.version)), 0);
+            return [m.name, latest || "", m.aliases.map((a) => `${a.alias}→${a.version}`).join(", "), formatTime(m.lastUpdatedTimestamp), m.description];
+          }),
+        );
+        if (list.length === opts.max) process.stderr.write(`(showing the first ${opts.max} models; use --max to see more)\n`);
+      }),
+    );
+
+  models
+    .command("show")
+    .description("show a registered model: its versions, aliases and tags")
+    .argument("<name>", "model name")
+    .action(
+      action(async (name: string, _opts: unknown, cmd: Command) => {
+        const cairn = clientFor(cmd);
+        const model = await cairn.models.get(name);
+        const versions = await versionsOf(cairn, name);
+        if (wantsJson(cmd)) return printJson({ registeredModel: model, modelVersions: versions });
+        printKeyValues([
+          ["name", model.name],
+          ["description", model.description],
+          ["created", formatTime(model.creationTimestamp)],
+          ["updated", formatTime(model.lastUpdatedTimestamp)],
+          ["versions", versions.length],
+        ]);
+        if (versions.length) {
+          printHeading("Versions");
+          printTable(
+            ["VERSION", "ALIASES", "STAGE", "STATUS", "RUN ID", "SOURCE", "CREATED"],
+            versions.map((v) => [Number(v.version), aliasesOf(model, v.version).join(", "), v.currentStage, v.status, v.runId, v.source, formatTime(v.creationTimestamp)]),
+            { maxCell: 60 },
+          );
+        }
+        if (model.aliases.length) {
+          printHeading("Aliases");
+          printTable(["ALIAS", "VERSION"], [...model.aliases].sort((a, b) => a.alias.localeCompare(b.alias)).map((a) => [a.alias, a.version]));
+        }
+        const tags = Object.entries(model.tags).sort(([a], [b]) => a.localeCompare(b));
+        if (tags.length) {
+          printHeading("Tags");
+          printTable(["KEY", "VALUE"], tags, { maxCell: 100 });
+        }
+      }),
+    );
+
+  models
+    .command("register")
+    .description("register a new version of a model (creating the model if needed)")
+    .argument("<name>", "model name")
+    .argument("<source>", "runs:/<run-id>/<path> or an mlflow-artifacts: URI")
+    .option("--run-id <id>", "the run that produced it (default: the run of a runs:/ source)")
+    .option("--description <text>", "the version's description")
+    .option("--tag <key=value>", "a version tag (repeatable)", keyValue)
+    .action(
+      action(async (name: string, source: string, opts: { runId?: string; description?: string; tag?: Record<string, string> }, cmd: Command) => {
+        const cairn = clientFor(cmd);
+        const { created } = await getOrCreateModel(cairn, name);
+        const req: Parameters<typeof cairn.models.createVersion>[0] = { name, source };
+        if (opts.runId) req.runId = opts.runId;
+        if (opts.description !== undefined) req.description = opts.description;
+        if (opts.tag) req.tags = opts.tag;
+        const v = await cairn.models.createVersion(req);
+        if (wantsJson(cmd)) return printJson({ modelVersion: v, createdModel: created });
+        if (created) process.stdout.write(`Created registered model '${name}'\n`);
+        process.stdout.write(`Registered '${v.name}' version ${v.version}\n`);
+      }),
+    );
+
+  models
+    .command("alias")
+    .description("point an alias at a version, or delete it with --delete")
+    .argument("<name>", "model name")
+    .argument("<alias>", "alias, e.g. champion")
+    .argument("[version]", "version number")
+    .option("--delete", "delete the alias")
+    .action(
+      action(async (name: string, alias: string, version: string | undefined, opts: { delete?: boolean }, cmd: Command) => {
+        if (opts.delete && version !== undefined) usage(cmd, "give either VERSION or --delete, not both");
+        if (!opts.delete && version === undefined) usage(cmd, "missing VERSION (or --delete)");
+        if (version !== undefined && !/^\d+$/.test(version)) usage(cmd, `VERSION must be a positive integer, got '${version}'`);
+        const cairn = clientFor(cmd);
+        if (opts.delete) {
+          await cairn.models.deleteAlias(name, alias);
+          if (wantsJson(cmd)) return printJson({ name, alias, version: null });
+          process.stdout.write(`Deleted alias '${alias}' of '${name}'\n`);
+          return;
+        }
+        await cairn.models.setAlias(name, alias, version!);
+        if (wantsJson(cmd)) return printJson({ name, alias, version: String(Number(version)) });
+        process.stdout.write(`'${name}@${alias}' → version ${Number(version)}\n`);
+      }),
+    );
+
+  models
+    .command("history")
+    .description("show an alias's changes, newest first")
+    .argument("<name>", "model name")
+    .argument("<alias>", "alias")
+    .option("--at <time>", "also say which version it pointed to then (ms since the epoch or an ISO date)", timeArg)
+    .action(
+      action(async (name: string, alias: string, opts: { at?: number }, cmd: Command) => {
+        const res = await clientFor(cmd).models.aliasHistory(name, alias, opts.at === undefined ? {} : { at: opts.at });
+        if (wantsJson(cmd)) return printJson(res);
+        printTable(
+          ["TIME", "FROM", "TO", "ACTOR"],
+          res.history.map((h) => [formatTime(h.time), h.fromVersion ?? "(none)", h.toVersion ?? "(deleted)", h.actor]),
+        );
+        if (opts.at !== undefined) process.stdout.write(`\nAt ${formatTime(opts.at)}: ${res.versionAt ? `version ${res.versionAt}` : "no version"}\n`);
+      }),
+    );
+
+  models
+    .command("compare")
+    .description("compare versions' source-run params and latest metrics side by side (* marks rows that differ)")
+    .argument("<name>", "model name")
+    .argument("<versions...>", "two or more version numbers")
+    .option("--diff-only", "show only the rows that differ")
+    .action(
+      action(async (name: string, versions: string[], opts: { diffOnly?: boolean }, cmd: Command) => {
+        if (versions.length < 2) usage(cmd, "compare needs at least two versions");
+        for (const v of versions) if (!/^\d+$/.test(v)) usage(cmd, `versions must be positive integers, got '${v}'`);
+        const list = await clientFor(cmd).models.compare(name, versions);
+        const rows = versionCompareRows(list).filter((r) => !opts.diffOnly || r.differs);
+        if (wantsJson(cmd)) return printJson({ name, versions: list.map((c) => ({ version: c.version.version, runId: c.version.runId, params: c.params, metrics: c.metrics })), rows });
+        printTable(
+          ["", "KEY", ...list.map((c) => `v${c.version.version}`)],
+          rows.map((r) => [r.differs ? "*" : " ", r.key, ...r.values.map((v) => formatCell(v as Cell))]),
+          { maxCell: 40 },
+        );
+      }),
+    );
+
+  models
+    .command("download")
+    .description("download a model version's files into DIR")
+    .argument("<model>", "NAME@ALIAS, NAME/VERSION or a models:/ URI", modelRefToUri)
+    .argument("<dir>", "destination directory")
+    .action(
+      action(async (uri: string, dir: string, _opts: unknown, cmd: Command) => {
+        const json = wantsJson(cmd);
+        const bar = createProgress("download", json);
+        let res;
+        try {
+          res = await clientFor(cmd).models.download(uri, dir, { onProgress: (d, t) => bar.update(d, t) });
+        } finally {
+          bar.stop();
+        }
+        if (json) return printJson({ name: res.version.name, version: res.version.version, artifactUri: res.artifactUri, path: res.path });
+        process.stdout.write(`Downloaded '${res.version.name}' version ${res.version.version} to ${res.path}\n`);
+      }),
+    );
+}
