@@ -264,3 +264,46 @@ describe("cairn models CLI", () => {
     expect((await cli("models", "download", "not-a-ref", tmp)).code).toBe(2);
   });
 });
+
+describe("registry governance through the SDK and CLI", () => {
+  it("sets signatures, checks compatibility, documents with a card and retires a version", async () => {
+    const name = "e2e-gov";
+    await cairn.models.create(name);
+    const v1 = await cairn.models.createVersion({
+      name,
+      source: `runs:/${runs[0]!.id}/model`,
+      signature: { inputs: [{ name: "x", dtype: "int32", shape: [-1, 3] }], outputs: [{ name: "y", dtype: "float32", shape: [-1] }] },
+    });
+    expect(v1.signature?.inputs[0]?.name).toBe("x");
+    await cairn.models.createVersion({ name, source: `runs:/${runs[1]!.id}/model` });
+    await cairn.models.setSignature(name, 2, { inputs: [{ name: "x", dtype: "int64", shape: [-1, 3] }, { name: "z", dtype: "bool", shape: [-1] }], outputs: [] });
+    const compat = await cairn.models.compatibility(name, 1, 2);
+    expect(compat.compatible).toBe(false);
+    expect(compat.findings.map((f) => [f.kind, f.breaking])).toEqual([
+      ["dtype_changed", false],
+      ["input_added_required", true],
+      ["output_removed", true],
+    ]);
+    await expect(cairn.models.setSignature(name, 2, { inputs: [{ name: "x", dtype: "int99" as "int32", shape: [] }], outputs: [] })).rejects.toMatchObject({ code: "INVALID_PARAMETER_VALUE" });
+
+    await cairn.models.setCard(name, { version: 2, intendedUse: "Demo | test", owners: ["ada"], riskClass: "limited" });
+    expect((await cairn.models.getCard(name)).evaluationResults?.metrics.auc).toBeCloseTo(0.9);
+    expect(await cairn.models.getCardMarkdown(name, { version: 1 })).toContain("| Risk class | Limited |");
+
+    const table = await cli("models", "compat", name, "1", "2");
+    expect([table.code, table.stderr]).toEqual([0, ""]);
+    expect(table.stdout).toMatch(/yes\s+input_added_required\s+inputs\.z/);
+    expect(table.stdout).toContain("is NOT compatible with version 1");
+    const md = await cli("models", "card", name, "--markdown");
+    expect(md.code).toBe(0);
+    expect(md.stdout).toContain("# Model card: e2e-gov");
+    expect(md.stdout).toContain("Demo | test");
+
+    const retire = await cli("--json", "models", "retire", name, "1", "--state", "archived", "--reason", "replaced by v2");
+    expect(retire.code).toBe(0);
+    expect(JSON.parse(retire.stdout).modelVersion.retirement).toMatchObject({ state: "archived", reason: "replaced by v2" });
+    await expect(cairn.models.setAlias(name, "champion", 1)).rejects.toMatchObject({ code: "INVALID_PARAMETER_VALUE" });
+    expect((await cairn.models.unretire(name, 1)).retirement).toBeNull();
+    await cairn.models.setAlias(name, "champion", 1);
+  }, 60_000);
+});

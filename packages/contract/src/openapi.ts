@@ -29,7 +29,7 @@ export function buildOpenApi(routes: Record<string, RouteDef>, info: { title: st
     if (r.body === BINARY) op.requestBody = { required: true, content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } };
     else if (r.body) op.requestBody = { required: true, content: { "application/json": { schema: schema(r.body, "input") } } };
     const ok = r.response === BINARY
-      ? { description: "OK", content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } }
+      ? { description: "OK", content: { [r.responseType ?? "application/octet-stream"]: { schema: { type: "string", format: "binary" } } } }
       : { description: "OK", content: { "application/json": { schema: schema(r.response, "output") } } };
     op.responses = { [String(r.status ?? 200)]: ok, default: { description: "Error", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } } };
     (paths[oaPath] ??= {})[r.method.toLowerCase()] = op;

@@ -2,6 +2,9 @@ import { z } from "zod";
 import { Int64, Key } from "./tracking.js";
 import type { RouteDef } from "./routes.js";
 
+/** `BINARY` from routes.ts, repeated here: routes.ts imports this module, so importing the value back would be circular. */
+const BINARY = "binary" as const;
+
 /** Limits on model-registry data (MLflow's registry tag values may be 100,000 characters). */
 export const REGISTRY_LIMITS = {
   modelNameLength: 256,
@@ -13,6 +16,15 @@ export const REGISTRY_LIMITS = {
   searchModelsMax: 1000,
   searchVersionsDefault: 10000,
   searchVersionsMax: 10000,
+  /** Tensors per side (inputs or outputs) of a signature. */
+  signatureTensors: 1000,
+  tensorNameLength: 256,
+  tensorRank: 32,
+  /** Each free-text field of a model card. */
+  cardTextLength: 20000,
+  cardListItems: 100,
+  cardItemLength: 1000,
+  retireReasonLength: 2000,
 } as const;
 
 /** A registered model's name. */
@@ -56,6 +68,107 @@ export type ModelVersionStatus = z.infer<typeof ModelVersionStatus>;
 const registryTagMap = z.record(Key, z.string().max(REGISTRY_LIMITS.tagValueLength, `tag values must be at most ${REGISTRY_LIMITS.tagValueLength} characters`));
 const Description = z.string().max(REGISTRY_LIMITS.descriptionLength, `must be at most ${REGISTRY_LIMITS.descriptionLength} characters`);
 
+// ---------- governance: signatures, cards, retirement ----------
+
+/** Element types a tensor may have. */
+export const TensorDType = z.enum(["float32", "float64", "int32", "int64", "bool", "string", "uint8", "int8", "float16"]);
+export type TensorDType = z.infer<typeof TensorDType>;
+
+/** One named tensor of a signature; `-1` in `shape` is a dynamic dimension. */
+export const TensorSpec = z.object({
+  name: z.string().min(1, "must not be empty").max(REGISTRY_LIMITS.tensorNameLength, `must be at most ${REGISTRY_LIMITS.tensorNameLength} characters`),
+  dtype: TensorDType,
+  shape: z
+    .array(z.number().int("dimensions must be integers").min(-1, "dimensions must be -1 (dynamic) or a size >= 0"))
+    .max(REGISTRY_LIMITS.tensorRank, `at most ${REGISTRY_LIMITS.tensorRank} dimensions`),
+  optional: z.boolean().optional(),
+});
+export type TensorSpec = z.infer<typeof TensorSpec>;
+
+const tensorList = z
+  .array(TensorSpec)
+  .max(REGISTRY_LIMITS.signatureTensors, `at most ${REGISTRY_LIMITS.signatureTensors} tensors`)
+  .superRefine((list, ctx) => {
+    const seen = new Set<string>();
+    list.forEach((t, i) => {
+      if (seen.has(t.name)) ctx.addIssue({ code: "custom", path: [i, "name"], message: `duplicate tensor name '${t.name}'` });
+      seen.add(t.name);
+    });
+  });
+
+/** A model version's signature: its input and output tensors (names unique within each list). */
+export const ModelSignature = z.object({ inputs: tensorList, outputs: tensorList });
+export type ModelSignature = z.infer<typeof ModelSignature>;
+
+/** A retired version's state: deprecated (still usable) or archived (takes no alias). */
+export const RetirementState = z.enum(["deprecated", "archived"]);
+export type RetirementState = z.infer<typeof RetirementState>;
+export const Retirement = z.object({ state: RetirementState, reason: z.string(), time: z.number() });
+export type Retirement = z.infer<typeof Retirement>;
+
+/** How a version pair differs, finding by finding. */
+export const CompatibilityFindingKind = z.enum([
+  "no_signature",
+  "input_removed",
+  "input_renamed",
+  "input_added_required",
+  "input_added_optional",
+  "input_became_required",
+  "input_became_optional",
+  "output_removed",
+  "output_added",
+  "dtype_changed",
+  "shape_changed",
+]);
+export type CompatibilityFindingKind = z.infer<typeof CompatibilityFindingKind>;
+export const CompatibilityFinding = z.object({
+  kind: CompatibilityFindingKind,
+  /** `inputs.<name>` or `outputs.<name>` (the old name for a rename); `signature` for no_signature. */
+  field: z.string(),
+  from: z.string().optional(),
+  to: z.string().optional(),
+  breaking: z.boolean(),
+  message: z.string(),
+});
+export type CompatibilityFinding = z.infer<typeof CompatibilityFinding>;
+
+const cardText = z.string().max(REGISTRY_LIMITS.cardTextLength, `must be at most ${REGISTRY_LIMITS.cardTextLength} characters`);
+const cardItem = z.string().min(1, "must not be empty").max(REGISTRY_LIMITS.cardItemLength, `must be at most ${REGISTRY_LIMITS.cardItemLength} characters`);
+
+/** EU AI Act style risk classes. */
+export const RiskClass = z.enum(["minimal", "limited", "high", "unacceptable"]);
+export type RiskClass = z.infer<typeof RiskClass>;
+
+/** A registered model's card: structured documentation, stored per model. Every field is optional. */
+export const ModelCard = z.object({
+  /** The version the card describes; its source run's latest metrics are shown as evaluation results. */
+  version: VersionNumber.optional(),
+  intendedUse: cardText.optional(),
+  outOfScopeUse: cardText.optional(),
+  limitations: cardText.optional(),
+  trainingDatasets: z
+    .array(z.object({ name: cardItem, version: cardItem.optional(), uri: z.string().max(REGISTRY_LIMITS.sourceLength, `must be at most ${REGISTRY_LIMITS.sourceLength} characters`).optional() }))
+    .max(REGISTRY_LIMITS.cardListItems, `at most ${REGISTRY_LIMITS.cardListItems} datasets`)
+    .optional(),
+  /** Free-text notes on how the model was evaluated. */
+  evaluation: cardText.optional(),
+  ethicalConsiderations: cardText.optional(),
+  riskClass: RiskClass.optional(),
+  owners: z.array(cardItem).max(REGISTRY_LIMITS.cardListItems, `at most ${REGISTRY_LIMITS.cardListItems} owners`).optional(),
+  contact: cardItem.optional(),
+});
+export type ModelCard = z.infer<typeof ModelCard>;
+export type ModelCardInput = z.input<typeof ModelCard>;
+
+/** Evaluation results of a card: the latest metrics of a version's source run. */
+export const CardEvaluationResults = z.object({
+  version: z.string(),
+  runId: z.string(),
+  /** Latest value of each metric; empty when the version has no run or the run is gone. */
+  metrics: z.record(z.string(), z.number()),
+});
+export type CardEvaluationResults = z.infer<typeof CardEvaluationResults>;
+
 // ---------- entities ----------
 
 export const ModelVersion = z.object({
@@ -74,6 +187,10 @@ export const ModelVersion = z.object({
   tags: z.record(z.string(), z.string()),
   runLink: z.string(),
   aliases: z.array(z.string()),
+  /** The version's input/output signature, or null when none was set. */
+  signature: ModelSignature.nullable(),
+  /** Null while the version is live. */
+  retirement: Retirement.nullable(),
 });
 export type ModelVersion = z.infer<typeof ModelVersion>;
 
@@ -144,6 +261,7 @@ export const CreateModelVersionRequest = z.object({
   runLink: z.string().max(REGISTRY_LIMITS.sourceLength).optional(),
   description: Description.optional(),
   tags: registryTagMap.optional(),
+  signature: ModelSignature.optional(),
 });
 export type CreateModelVersionRequest = z.input<typeof CreateModelVersionRequest>;
 
@@ -152,6 +270,16 @@ export const TransitionStageRequest = z.object({ stage: StageInput, archiveExist
 export type TransitionStageRequest = z.input<typeof TransitionStageRequest>;
 
 export const AliasHistoryQuery = z.object({ at: Int64.optional() });
+
+/** Sets (or, with null, clears) a version's signature. */
+export const SetSignatureRequest = z.object({ signature: ModelSignature.nullable() });
+export const CompatibilityQuery = z.object({ from: VersionNumber, to: VersionNumber });
+export const RetireRequest = z.object({
+  state: RetirementState,
+  reason: z.string().min(1, "must not be empty").max(REGISTRY_LIMITS.retireReasonLength, `must be at most ${REGISTRY_LIMITS.retireReasonLength} characters`),
+});
+export type RetireRequest = z.input<typeof RetireRequest>;
+export const CardQuery = z.object({ version: VersionNumber.optional() });
 
 // ---------- responses ----------
 
@@ -162,6 +290,24 @@ export const ModelVersionsPage = z.object({ modelVersions: z.array(ModelVersion)
 export const DownloadUriResponse = z.object({ artifactUri: z.string() });
 /** Alias history, newest first; with `at`, also the version the alias pointed to then (null: none). */
 export const AliasHistoryResponse = z.object({ history: z.array(AliasHistoryEntry), versionAt: z.string().nullable().optional() });
+
+export const CompatibilityResponse = z.object({
+  name: z.string(),
+  from: z.string(),
+  to: z.string(),
+  /** True only when both versions have signatures and no finding is breaking. */
+  compatible: z.boolean(),
+  findings: z.array(CompatibilityFinding),
+});
+export type CompatibilityResponse = z.infer<typeof CompatibilityResponse>;
+export const ModelCardResponse = z.object({
+  name: z.string(),
+  card: ModelCard,
+  lastUpdatedTimestamp: z.number(),
+  /** With a version (query `version`, else the card's `version`): that version's source-run metrics. */
+  evaluationResults: CardEvaluationResults.nullable(),
+});
+export type ModelCardResponse = z.infer<typeof ModelCardResponse>;
 
 // ---------- routes ----------
 
@@ -201,6 +347,13 @@ export const registryRoutes = {
   setModelVersionTag: route({ method: "PUT", path: "/api/v1/models/:name/versions/:version/tags", summary: "Set a model version tag", tag: "model-versions", params: VersionParams, body: SetRegistryTagRequest, response: Empty }),
   deleteModelVersionTag: route({ method: "DELETE", path: "/api/v1/models/:name/versions/:version/tags", summary: "Delete a model version tag", tag: "model-versions", params: VersionParams, query: RegistryTagQuery, response: Empty }),
   transitionModelVersionStage: route({ method: "POST", path: "/api/v1/models/:name/versions/:version/stage", summary: "Move a version to a stage (legacy; prefer aliases)", tag: "model-versions", params: VersionParams, body: TransitionStageRequest, response: ModelVersionResponse }),
+  setModelVersionSignature: route({ method: "PUT", path: "/api/v1/models/:name/versions/:version/signature", summary: "Set (or, with null, clear) a version's input/output signature", tag: "model-versions", params: VersionParams, body: SetSignatureRequest, response: ModelVersionResponse }),
+  retireModelVersion: route({ method: "POST", path: "/api/v1/models/:name/versions/:version/retire", summary: "Mark a version deprecated or archived (an archived version takes no alias)", tag: "model-versions", params: VersionParams, body: RetireRequest, response: ModelVersionResponse }),
+  unretireModelVersion: route({ method: "POST", path: "/api/v1/models/:name/versions/:version/unretire", summary: "Clear a version's retirement", tag: "model-versions", params: VersionParams, response: ModelVersionResponse }),
+  getCompatibility: route({ method: "GET", path: "/api/v1/models/:name/compatibility", summary: "Compare two versions' signatures: breaking and non-breaking findings", tag: "model-versions", params: NameParams, query: CompatibilityQuery, response: CompatibilityResponse }),
+  setModelCard: route({ method: "PUT", path: "/api/v1/models/:name/card", summary: "Set (replace) a registered model's card", tag: "models", params: NameParams, body: ModelCard, response: ModelCardResponse }),
+  getModelCard: route({ method: "GET", path: "/api/v1/models/:name/card", summary: "Get a registered model's card, with evaluation results of a version", tag: "models", params: NameParams, query: CardQuery, response: ModelCardResponse }),
+  getModelCardMarkdown: route({ method: "GET", path: "/api/v1/models/:name/card.md", summary: "A registered model's card rendered as Markdown (text/markdown)", tag: "models", params: NameParams, query: CardQuery, response: BINARY, responseType: "text/markdown" }),
   getModelVersionDownloadUri: route({ method: "GET", path: "/api/v1/models/:name/versions/:version/download-uri", summary: "The artifact URI a version's files are read from", tag: "model-versions", params: VersionParams, response: DownloadUriResponse }),
 } as const satisfies Record<string, RouteDef>;
 

@@ -21,6 +21,8 @@ export interface RouteDef {
   query?: z.ZodObject;
   body?: z.ZodType | typeof BINARY;
   response: z.ZodType | typeof BINARY;
+  /** Media type of a BINARY response, for the OpenAPI document (default application/octet-stream). */
+  responseType?: string;
   /** HTTP status of a successful answer (default 200). */
   status?: number;
 }

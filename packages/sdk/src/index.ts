@@ -25,5 +25,5 @@ export { captureRunContext, CONTEXT_TAGS, type CaptureContextOptions } from "./c
 export { BatchLogger, DEFAULT_BATCH_LIMITS, type BatchLimits } from "./batch-logger.js";
 export { withRetry, isRetryable, DEFAULT_RETRY, type RetryOptions } from "./retry.js";
 export { encodeMetricValue, decodeMetricValue } from "./metric-value.js";
-export { CairnError, isCairnError, LIMITS, type ErrorCode, type Experiment, type RunInfo, type RunStatus, type Metric, type ArtifactEntry, type ViewType, type RegisteredModel, type ModelVersion, type ModelAlias, type AliasHistoryEntry, type ModelStage } from "@cairn/contract";
+export { CairnError, isCairnError, LIMITS, type ErrorCode, type Experiment, type RunInfo, type RunStatus, type Metric, type ArtifactEntry, type ViewType, type RegisteredModel, type ModelVersion, type ModelAlias, type AliasHistoryEntry, type ModelStage, type ModelSignature, type TensorSpec, type TensorDType, type CompatibilityResponse, type CompatibilityFinding, type ModelCard, type ModelCardInput, type ModelCardResponse, type Retirement, type RetirementState } from "@cairn/contract";
 export type { Run as RunData } from "@cairn/contract";

@@ -4,11 +4,17 @@ import {
   CairnError,
   isCairnError,
   type AliasHistoryEntry,
+  type CompatibilityResponse,
+  type ModelCardInput,
+  type ModelCardResponse,
+  type ModelSignature,
   type ModelVersion,
+  type RetirementState,
   type RegisteredModel,
   type Run as RunData,
   type SearchModelVersionsRequest,
   type SearchRegisteredModelsRequest,
+  apiRoutes,
 } from "@cairn/contract";
 import { downloadToFile, eachLimit, joinArtifactPath, localError, type Artifacts, type TransferOptions } from "./artifacts.js";
 import type { ApiClient } from "./core.js";
@@ -57,6 +63,8 @@ export interface CreateModelVersionOptions {
   runId?: string;
   description?: string;
   tags?: Record<string, string>;
+  /** The version's input/output signature (see `models.setSignature`). */
+  signature?: ModelSignature;
 }
 
 /** An alias's history: changes newest first and, with `at`, the version it pointed to then. */
@@ -281,11 +289,12 @@ export class Models {
    * console.log(v.version); // "1"
    */
   async createVersion(opts: CreateModelVersionOptions): Promise<ModelVersion> {
-    const body: { source: string; runId?: string; description?: string; tags?: Record<string, string> } = { source: opts.source };
+    const body: { source: string; runId?: string; description?: string; tags?: Record<string, string>; signature?: ModelSignature } = { source: opts.source };
     const runId = opts.runId ?? /^runs:\/([^/]+)/.exec(opts.source)?.[1];
     if (runId !== undefined) body.runId = runId;
     if (opts.description !== undefined) body.description = opts.description;
     if (opts.tags !== undefined) body.tags = opts.tags;
+    if (opts.signature !== undefined) body.signature = opts.signature;
     return (await this.#client.api.createModelVersion({ params: { name: opts.name }, body })).modelVersion;
   }
 
@@ -357,6 +366,73 @@ export class Models {
   async getDownloadUri(name: string, version: number | string): Promise<string> {
     const v = toVersion(version);
     return (await withRetry(() => this.#client.api.getModelVersionDownloadUri({ params: { name, version: v } }), this.#retry)).artifactUri;
+  }
+
+  // ---------- governance: signatures, compatibility, cards, retirement ----------
+
+  /**
+   * Sets (null: clears) a version's input/output signature. Tensor names must be unique within
+   * inputs and within outputs; `-1` in a shape is a dynamic dimension.
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST, INVALID_PARAMETER_VALUE for a malformed signature (nothing changes)
+   * @example await cairn.models.setSignature("fraud", 3, { inputs: [{ name: "x", dtype: "float32", shape: [-1, 4] }], outputs: [{ name: "p", dtype: "float32", shape: [-1] }] });
+   */
+  async setSignature(name: string, version: number | string, signature: ModelSignature | null): Promise<ModelVersion> {
+    const v = toVersion(version);
+    return (await withRetry(() => this.#client.api.setModelVersionSignature({ params: { name, version: v }, body: { signature } }), this.#retry)).modelVersion;
+  }
+
+  /**
+   * Whether version `to` can replace version `from` for callers of `from`'s signature, with every
+   * finding (removed, renamed or added inputs, dtype and shape changes), each marked breaking or not.
+   * `compatible` is false when either version has no signature.
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST
+   * @example const { compatible, findings } = await cairn.models.compatibility("fraud", 2, 3);
+   */
+  async compatibility(name: string, from: number | string, to: number | string): Promise<CompatibilityResponse> {
+    const query = { from: toVersion(from), to: toVersion(to) };
+    return withRetry(() => this.#client.api.getCompatibility({ params: { name }, query }), this.#retry);
+  }
+
+  /**
+   * A model's card; with `version` (else the card's own `version`), `evaluationResults` holds that
+   * version's source-run latest metrics.
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST (model, version, or no card set)
+   */
+  async getCard(name: string, opts: { version?: number | string } = {}): Promise<ModelCardResponse> {
+    const query = opts.version === undefined ? {} : { version: toVersion(opts.version) };
+    return withRetry(() => this.#client.api.getModelCard({ params: { name }, query }), this.#retry);
+  }
+
+  /**
+   * Sets (replaces) a model's card.
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST, INVALID_PARAMETER_VALUE for a field over its limit
+   * @example await cairn.models.setCard("fraud", { intendedUse: "Score card payments", riskClass: "high", owners: ["ada"] });
+   */
+  async setCard(name: string, card: ModelCardInput): Promise<ModelCardResponse> {
+    return withRetry(() => this.#client.api.setModelCard({ params: { name }, body: card }), this.#retry);
+  }
+
+  /** A model's card rendered as Markdown (see `getCard`). @throws CairnError RESOURCE_DOES_NOT_EXIST */
+  async getCardMarkdown(name: string, opts: { version?: number | string } = {}): Promise<string> {
+    const query = opts.version === undefined ? undefined : { version: toVersion(opts.version) };
+    const url = this.#client.url(apiRoutes.getModelCardMarkdown, { name }, query);
+    return withRetry(async () => (await this.#client.fetchRaw(url, { headers: { accept: "text/markdown" } })).text(), this.#retry);
+  }
+
+  /**
+   * Retires a version: `deprecated` (still usable) or `archived` (takes no new alias; aliases it has stay).
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST, INVALID_PARAMETER_VALUE
+   * @example await cairn.models.retire("fraud", 1, { state: "archived", reason: "feature drift" });
+   */
+  async retire(name: string, version: number | string, opts: { state: RetirementState; reason: string }): Promise<ModelVersion> {
+    const v = toVersion(version);
+    return (await withRetry(() => this.#client.api.retireModelVersion({ params: { name, version: v }, body: { state: opts.state, reason: opts.reason } }), this.#retry)).modelVersion;
+  }
+
+  /** Clears a version's retirement. @throws CairnError RESOURCE_DOES_NOT_EXIST */
+  async unretire(name: string, version: number | string): Promise<ModelVersion> {
+    const v = toVersion(version);
+    return (await withRetry(() => this.#client.api.unretireModelVersion({ params: { name, version: v } }), this.#retry)).modelVersion;
   }
 
   // ---------- URIs, comparison, download ----------

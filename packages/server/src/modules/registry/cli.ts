@@ -107,7 +107,7 @@ export function versionCompareRows(list: ComparedVersion[]): VersionCompareRow[]
  * registerRegistryCommands(program);
  */
 export function registerRegistryCommands(program: Command): void {
-  const models = usageErrorsExit2(program.command("models").description("register, list, alias, compare and download model versions"));
+  const models = usageErrorsExit2(program.command("models").description("register, list, alias, compare, document, retire and download model versions"));
 
   models
     .command("list")
@@ -254,6 +254,95 @@ export function registerRegistryCommands(program: Command): void {
           rows.map((r) => [r.differs ? "*" : " ", r.key, ...r.values.map((v) => formatCell(v as Cell))]),
           { maxCell: 40 },
         );
+      }),
+    );
+
+  models
+    .command("card")
+    .description("print a model's card (with --version, that version's source-run metrics as evaluation results)")
+    .argument("<name>", "model name")
+    .option("--markdown", "print the card rendered as Markdown")
+    .option("--version <n>", "evaluation results of this version (default: the card's version)", positiveInt)
+    .action(
+      action(async (name: string, opts: { markdown?: boolean; version?: number }, cmd: Command) => {
+        const cairn = clientFor(cmd);
+        const sel = opts.version === undefined ? {} : { version: opts.version };
+        if (opts.markdown) {
+          process.stdout.write(await cairn.models.getCardMarkdown(name, sel));
+          return;
+        }
+        const res = await cairn.models.getCard(name, sel);
+        if (wantsJson(cmd)) return printJson(res);
+        const c = res.card;
+        printKeyValues([
+          ["name", res.name],
+          ["version", c.version ?? ""],
+          ["risk class", c.riskClass ?? ""],
+          ["owners", (c.owners ?? []).join(", ")],
+          ["contact", c.contact ?? ""],
+          ["updated", formatTime(res.lastUpdatedTimestamp)],
+        ]);
+        for (const [title, text] of [["Intended use", c.intendedUse], ["Out-of-scope use", c.outOfScopeUse], ["Limitations", c.limitations], ["Evaluation", c.evaluation], ["Ethical considerations", c.ethicalConsiderations]] as const) {
+          if (!text) continue;
+          printHeading(title);
+          process.stdout.write(`${text}\n`);
+        }
+        if (c.trainingDatasets?.length) {
+          printHeading("Training datasets");
+          printTable(["NAME", "VERSION", "URI"], c.trainingDatasets.map((d) => [d.name, d.version ?? "", d.uri ?? ""]), { maxCell: 80 });
+        }
+        if (res.evaluationResults) {
+          printHeading(`Evaluation results (version ${res.evaluationResults.version})`);
+          printTable(["METRIC", "VALUE"], Object.entries(res.evaluationResults.metrics).sort(([a], [b]) => a.localeCompare(b)));
+        }
+      }),
+    );
+
+  models
+    .command("compat")
+    .description("check whether version V2's signature can replace V1's: findings, each breaking or not (exit 0 either way)")
+    .argument("<name>", "model name")
+    .argument("<v1>", "the old version")
+    .argument("<v2>", "the new version")
+    .action(
+      action(async (name: string, v1: string, v2: string, _opts: unknown, cmd: Command) => {
+        for (const v of [v1, v2]) if (!/^\d+$/.test(v)) usage(cmd, `versions must be positive integers, got '${v}'`);
+        const res = await clientFor(cmd).models.compatibility(name, v1, v2);
+        if (wantsJson(cmd)) return printJson(res);
+        if (res.findings.length) {
+          printTable(
+            ["BREAKING", "KIND", "FIELD", "FROM", "TO", "MESSAGE"],
+            res.findings.map((f) => [f.breaking ? "yes" : "no", f.kind, f.field, f.from ?? "", f.to ?? "", f.message]),
+            { maxCell: 80 },
+          );
+          process.stdout.write("\n");
+        }
+        process.stdout.write(`'${name}' version ${res.to} is ${res.compatible ? "compatible" : "NOT compatible"} with version ${res.from}\n`);
+      }),
+    );
+
+  models
+    .command("retire")
+    .description("mark a version deprecated or archived (an archived version takes no new alias), or clear it with --undo")
+    .argument("<name>", "model name")
+    .argument("<version>", "version number", positiveInt)
+    .option("--state <state>", "deprecated or archived", "deprecated")
+    .option("--reason <text>", "why (required unless --undo)")
+    .option("--undo", "clear the version's retirement")
+    .action(
+      action(async (name: string, version: number, opts: { state: string; reason?: string; undo?: boolean }, cmd: Command) => {
+        const cairn = clientFor(cmd);
+        if (opts.undo) {
+          const v = await cairn.models.unretire(name, version);
+          if (wantsJson(cmd)) return printJson({ modelVersion: v });
+          process.stdout.write(`'${name}' version ${v.version} is no longer retired\n`);
+          return;
+        }
+        if (opts.state !== "deprecated" && opts.state !== "archived") usage(cmd, `--state must be deprecated or archived, got '${opts.state}'`);
+        if (!opts.reason) usage(cmd, "missing --reason");
+        const v = await cairn.models.retire(name, version, { state: opts.state as "deprecated" | "archived", reason: opts.reason! });
+        if (wantsJson(cmd)) return printJson({ modelVersion: v });
+        process.stdout.write(`'${name}' version ${v.version} is ${v.retirement?.state}: ${v.retirement?.reason}\n`);
       }),
     );
 

@@ -27,5 +27,12 @@ export function registerRegistryRoutes(app: FastifyInstance, svc: RegistryServic
   registerRoute(app, R.setModelVersionTag, async ({ params, body }) => (await svc.setModelVersionTag(params.name, params.version, body.key, body.value), {}));
   registerRoute(app, R.deleteModelVersionTag, async ({ params, query }) => (await svc.deleteModelVersionTag(params.name, params.version, query.key), {}));
   registerRoute(app, R.transitionModelVersionStage, async ({ params, body }) => ({ modelVersion: await svc.transitionModelVersionStage(params.name, params.version, body) }));
+  registerRoute(app, R.setModelVersionSignature, async ({ params, body }) => ({ modelVersion: await svc.setSignature(params.name, params.version, body.signature) }));
+  registerRoute(app, R.retireModelVersion, async ({ params, body }) => ({ modelVersion: await svc.retireModelVersion(params.name, params.version, body) }));
+  registerRoute(app, R.unretireModelVersion, async ({ params }) => ({ modelVersion: await svc.unretireModelVersion(params.name, params.version) }));
+  registerRoute(app, R.getCompatibility, async ({ params, query }) => svc.compatibility(params.name, query.from, query.to));
+  registerRoute(app, R.setModelCard, async ({ params, body }) => svc.setCard(params.name, body));
+  registerRoute(app, R.getModelCard, async ({ params, query }) => svc.getCard(params.name, query.version));
+  registerRoute(app, R.getModelCardMarkdown, async ({ params, query, reply }) => reply.type("text/markdown; charset=utf-8").send(await svc.getCardMarkdown(params.name, query.version)));
   registerRoute(app, R.getModelVersionDownloadUri, async ({ params }) => ({ artifactUri: await svc.getDownloadUri(params.name, params.version) }));
 }

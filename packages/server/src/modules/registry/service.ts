@@ -1,10 +1,12 @@
-import { CairnError, REGISTRY_LIMITS, type AliasHistoryEntry, type ModelStage, type ModelVersion, type RegisteredModel } from "@cairn/contract";
+import { CairnError, isCairnError, REGISTRY_LIMITS, type AliasHistoryEntry, type CardEvaluationResults, type CompatibilityResponse, type ModelCard, type ModelCardResponse, type ModelSignature, type ModelStage, type ModelVersion, type RegisteredModel } from "@cairn/contract";
 import type * as C from "@cairn/contract";
 import type { z } from "zod";
 import { safeBlobPrefix } from "../../platform/blob/safe-key.js";
 import { decodePageToken, encodePageToken } from "../tracking/search/filter-parser.js";
 import { PROXY_SCHEME, proxiedKey, type TrackingService } from "../tracking/service.js";
+import { renderCardMarkdown } from "./card.js";
 import { parseRegistryFilter, parseRegistryOrderBy } from "./search.js";
+import { diffSignatures } from "./signature.js";
 import type { RegistryStore } from "./store/registry-store.js";
 
 type Out<S extends z.ZodType> = z.output<S>;
@@ -104,7 +106,10 @@ export class RegistryService {
 
   // ---------- aliases ----------
 
-  /** Points `alias` at an existing version; the change is recorded. @throws CairnError RESOURCE_DOES_NOT_EXIST */
+  /**
+   * Points `alias` at an existing version; the change is recorded. An archived version takes no alias.
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST, INVALID_PARAMETER_VALUE (archived version)
+   */
   async setAlias(name: string, alias: string, version: number, by: Actor = {}): Promise<void> {
     await this.#store.setAlias(name, alias, version, { actor: by.actor ?? "", time: Date.now() });
   }
@@ -158,6 +163,7 @@ export class RegistryService {
       tags: req.tags ?? {},
       userId: by.actor ?? "",
       time: Date.now(),
+      signature: req.signature ?? null,
     });
   }
 
@@ -248,6 +254,82 @@ export class RegistryService {
       modelVersion = best;
     }
     return { modelVersion, artifactUri: await this.getDownloadUri(modelVersion.name, Number(modelVersion.version)) };
+  }
+
+  // ---------- governance ----------
+
+  /** Sets (null: clears) a version's signature (already validated by the contract). @throws CairnError RESOURCE_DOES_NOT_EXIST */
+  async setSignature(name: string, version: number, signature: ModelSignature | null): Promise<ModelVersion> {
+    return this.#store.setSignature(name, version, signature, Date.now());
+  }
+
+  /**
+   * Compares two versions' signatures (`from` the older); see `diffSignatures` for the rules.
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST for an unknown model or version
+   * @example const { compatible, findings } = await registry.compatibility("fraud", 1, 2);
+   */
+  async compatibility(name: string, from: number, to: number): Promise<CompatibilityResponse> {
+    const a = await this.getModelVersion(name, from);
+    const b = await this.getModelVersion(name, to);
+    return { name, from: a.version, to: b.version, ...diffSignatures(a.signature, b.signature) };
+  }
+
+  /**
+   * Marks a version deprecated or archived, with a reason (retiring again replaces both). Its aliases
+   * stay; an archived version takes no new alias. @throws CairnError RESOURCE_DOES_NOT_EXIST
+   */
+  async retireModelVersion(name: string, version: number, req: Out<typeof C.RetireRequest>): Promise<ModelVersion> {
+    const time = Date.now();
+    return this.#store.setRetirement(name, version, { state: req.state, reason: req.reason, time }, time);
+  }
+
+  /** Clears a version's retirement (a no-op for a live version). @throws CairnError RESOURCE_DOES_NOT_EXIST */
+  async unretireModelVersion(name: string, version: number): Promise<ModelVersion> {
+    const v = await this.getModelVersion(name, version);
+    if (!v.retirement) return v;
+    return this.#store.setRetirement(name, version, null, Date.now());
+  }
+
+  /** Replaces a model's card; answers it as `getCard` does. @throws CairnError RESOURCE_DOES_NOT_EXIST (model, or the card's version) */
+  async setCard(name: string, card: ModelCard): Promise<ModelCardResponse> {
+    if (card.version !== undefined) await this.getModelVersion(name, card.version);
+    await this.#store.setCard(name, card, Date.now());
+    return this.getCard(name);
+  }
+
+  /**
+   * A model's card. With `version` (else the card's own `version`), `evaluationResults` holds that
+   * version's source-run latest metrics (its run id, else the run of a `runs:/` source; empty when
+   * it has no run or the run is gone).
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST for an unknown model or version, or a model without a card
+   */
+  async getCard(name: string, version?: number): Promise<ModelCardResponse> {
+    const stored = await this.#store.getCard(name);
+    if (!stored) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `Registered model '${name}' has no model card`);
+    const v = version ?? stored.card.version;
+    const evaluationResults = v === undefined ? null : await this.#evaluationResults(name, v);
+    return { name: stored.name, card: stored.card, lastUpdatedTimestamp: stored.lastUpdatedTimestamp, evaluationResults };
+  }
+
+  /** A model's card as Markdown (see `getCard`). @throws CairnError RESOURCE_DOES_NOT_EXIST */
+  async getCardMarkdown(name: string, version?: number): Promise<string> {
+    const c = await this.getCard(name, version);
+    return renderCardMarkdown(c.name, c.card, c.evaluationResults);
+  }
+
+  async #evaluationResults(name: string, version: number): Promise<CardEvaluationResults> {
+    const v = await this.getModelVersion(name, version);
+    const metrics: Record<string, number> = {};
+    // The source run: the version's run id, else the run of a `runs:/` source.
+    const runId = v.runId || (/^runs:\/([^/]+)/.exec(v.source)?.[1] ?? "");
+    if (runId) {
+      try {
+        for (const m of (await this.#tracking.getRun(runId)).data.metrics) metrics[m.key] = m.value;
+      } catch (e) {
+        if (!isCairnError(e) || e.code !== "RESOURCE_DOES_NOT_EXIST") throw e;
+      }
+    }
+    return { version: v.version, runId, metrics };
   }
 
   /** The artifact URI a source names, checked to lie inside the server's artifact store. */

@@ -77,9 +77,29 @@ function ddl(pg: boolean): string[] {
   ];
 }
 
-/** The registry's DDL for one backend, for the checked-in schema dumps (`schema/*.sql`). */
+/**
+ * Governance (step 2): a version's signature (JSON text, null: none) and retirement (state null:
+ * live), and one model card per registered model (JSON text), removed with its model.
+ */
+function ddl0002(pg: boolean): string[] {
+  const T = pg ? `text collate "C"` : "text";
+  const BIG = pg ? "bigint" : "integer";
+  return [
+    `alter table model_versions add column signature ${T}`,
+    `alter table model_versions add column retirement_state ${T}`,
+    `alter table model_versions add column retirement_reason ${T}`,
+    `alter table model_versions add column retirement_time ${BIG}`,
+    `create table registered_model_cards (
+      name ${T} primary key references registered_models (name) on update cascade on delete cascade,
+      card ${T} not null,
+      last_updated_timestamp ${BIG} not null
+    )`,
+  ];
+}
+
+/** The registry's DDL for one backend (every migration in order), for the checked-in schema dumps (`schema/*.sql`). */
 export function registrySchemaDdl(backend: "sqlite" | "postgres"): string[] {
-  return ddl(backend === "postgres");
+  return [...ddl(backend === "postgres"), ...ddl0002(backend === "postgres")];
 }
 
 async function exec(k: Kysely<any>, statements: string[]): Promise<void> {
@@ -90,5 +110,8 @@ async function exec(k: Kysely<any>, statements: string[]): Promise<void> {
 export const registryMigrations: Record<string, Migration> = {
   registry_0001_init: {
     up: async (k) => exec(k, ddl(isPostgres(k))),
+  },
+  registry_0002_governance: {
+    up: async (k) => exec(k, ddl0002(isPostgres(k))),
   },
 };

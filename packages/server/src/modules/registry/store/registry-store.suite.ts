@@ -165,6 +165,62 @@ export function describeRegistryStore(name: string, makeStore: () => Promise<{ s
       ]);
     });
 
+    it("stores a signature at creation and replaces or clears it later", async () => {
+      const n = (await newModel()).name;
+      const sig = { inputs: [{ name: "x", dtype: "float32" as const, shape: [-1, 3] }], outputs: [{ name: "y", dtype: "int64" as const, shape: [-1], optional: false }] };
+      const v1 = await store.createModelVersion({ name: n, source: "mlflow-artifacts:/0/r/artifacts/model", runId: "", runLink: "", description: "", tags: {}, userId: "ada", time: 2_000, signature: sig });
+      expect(v1.signature).toEqual(sig);
+      expect((await newVersion(n)).signature).toBeNull();
+      const sig2 = { inputs: [{ name: "x", dtype: "float64" as const, shape: [-1, -1], optional: true }], outputs: [] };
+      expect(await store.setSignature(n, 2, sig2, 3_000)).toMatchObject({ signature: sig2, lastUpdatedTimestamp: 3_000 });
+      expect((await store.getModelVersion(n, 2))!.signature).toEqual(sig2);
+      expect((await store.setSignature(n, 1, null, 4_000)).signature).toBeNull();
+      expect(await code(store.setSignature(n, 9, sig, 5_000))).toBe("RESOURCE_DOES_NOT_EXIST");
+      expect(await code(store.setSignature(uniq("missing"), 1, sig, 5_000))).toBe("RESOURCE_DOES_NOT_EXIST");
+    });
+
+    it("stores one card per model, replaced whole, moved on rename and removed with the model", async () => {
+      const n = (await newModel()).name;
+      expect(await store.getCard(n)).toBeUndefined();
+      const card = { intendedUse: "fraud | scoring", trainingDatasets: [{ name: "tx", version: "3" }], riskClass: "high" as const, owners: ["ada", "bob"] };
+      expect(await store.setCard(n, card, 3_000)).toEqual({ name: n, card, lastUpdatedTimestamp: 3_000 });
+      expect(await store.getCard(n)).toEqual({ name: n, card, lastUpdatedTimestamp: 3_000 });
+      await store.setCard(n, { limitations: "none known" }, 4_000);
+      expect(await store.getCard(n)).toEqual({ name: n, card: { limitations: "none known" }, lastUpdatedTimestamp: 4_000 });
+      const to = uniq("carded");
+      await store.updateRegisteredModel(n, { newName: to, time: 5_000 });
+      expect((await store.getCard(to))!.card).toEqual({ limitations: "none known" });
+      await store.deleteRegisteredModel(to);
+      await newModel(to);
+      expect(await store.getCard(to)).toBeUndefined();
+      expect(await code(store.getCard(uniq("missing")))).toBe("RESOURCE_DOES_NOT_EXIST");
+      expect(await code(store.setCard(uniq("missing"), {}, 1))).toBe("RESOURCE_DOES_NOT_EXIST");
+    });
+
+    it("retires and unretires versions; an archived version keeps its aliases but takes no new one", async () => {
+      const n = (await newModel()).name;
+      await newVersion(n);
+      await newVersion(n);
+      await store.setAlias(n, "champion", 1, by(3_000));
+      const dep = await store.setRetirement(n, 2, { state: "deprecated", reason: "superseded", time: 4_000 }, 4_000);
+      expect(dep.retirement).toEqual({ state: "deprecated", reason: "superseded", time: 4_000 });
+      await store.setAlias(n, "old", 2, by(4_500));
+      const arch = await store.setRetirement(n, 1, { state: "archived", reason: "drift", time: 5_000 }, 5_000);
+      expect(arch).toMatchObject({ retirement: { state: "archived", reason: "drift", time: 5_000 }, aliases: ["champion"] });
+      expect(await code(store.setAlias(n, "challenger", 1, by(6_000)))).toBe("INVALID_PARAMETER_VALUE");
+      expect(await code(store.setAlias(n, "old", 1, by(6_000)))).toBe("INVALID_PARAMETER_VALUE");
+      expect((await store.getRegisteredModel(n))!.aliases).toEqual([
+        { alias: "champion", version: "1" },
+        { alias: "old", version: "2" },
+      ]);
+      expect(await store.getAliasHistory(n, "challenger")).toEqual([]);
+      expect(await store.getAliasHistory(n, "old")).toHaveLength(1);
+      expect((await store.setRetirement(n, 1, null, 7_000)).retirement).toBeNull();
+      await store.setAlias(n, "challenger", 1, by(8_000));
+      expect((await store.getModelVersion(n, 1))!.aliases).toEqual(["challenger", "champion"]);
+      expect(await code(store.setRetirement(n, 9, null, 1))).toBe("RESOURCE_DOES_NOT_EXIST");
+    });
+
     it("searches models by name, LIKE, ILIKE and tags, with order and paging", async () => {
       const p = uniq("Srch");
       await newModel(`${p}-b`, { team: "risk" }, 1_000);

@@ -1,4 +1,4 @@
-import type { AliasHistoryEntry, ModelStage, ModelVersion, RegisteredModel } from "@cairn/contract";
+import type { AliasHistoryEntry, ModelCard, ModelSignature, ModelStage, ModelVersion, RegisteredModel, Retirement } from "@cairn/contract";
 import type { RegistryFilterTerm, RegistryOrderKey } from "../search.js";
 
 export interface NewRegisteredModel {
@@ -18,6 +18,15 @@ export interface NewModelVersion {
   tags: Record<string, string>;
   userId: string;
   time: number;
+  /** Stored with the version in the same transaction (default: none). */
+  signature?: ModelSignature | null;
+}
+
+/** A registered model's stored card. */
+export interface StoredModelCard {
+  name: string;
+  card: ModelCard;
+  lastUpdatedTimestamp: number;
 }
 
 export interface ModelVersionPatch {
@@ -74,7 +83,21 @@ export interface RegistryStore {
   setTag(target: TagTarget, key: string, value: string, time: number): Promise<void>;
   deleteTag(target: TagTarget, key: string): Promise<void>;
 
-  /** Points an alias at an existing version, recording the change. */
+  /** Sets (null: clears) a version's signature. */
+  setSignature(name: string, version: number, signature: ModelSignature | null, time: number): Promise<ModelVersion>;
+  /**
+   * Sets (null: clears) a version's retirement. Aliases on the version stay, also when it is archived.
+   */
+  setRetirement(name: string, version: number, retirement: Retirement | null, time: number): Promise<ModelVersion>;
+  /** The model's card; undefined when none was set. RESOURCE_DOES_NOT_EXIST for an unknown model. */
+  getCard(name: string): Promise<StoredModelCard | undefined>;
+  /** Replaces the model's card. */
+  setCard(name: string, card: ModelCard, time: number): Promise<StoredModelCard>;
+
+  /**
+   * Points an alias at an existing version, recording the change. An archived version takes no
+   * alias: INVALID_PARAMETER_VALUE, and nothing changes.
+   */
   setAlias(name: string, alias: string, version: number, change: Change): Promise<void>;
   deleteAlias(name: string, alias: string, change: Change): Promise<void>;
   /** The alias's changes, newest first. */

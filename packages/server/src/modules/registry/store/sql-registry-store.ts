@@ -1,9 +1,9 @@
-import { CairnError, type AliasHistoryEntry, type ModelStage, type ModelVersion, type ModelVersionStatus, type RegisteredModel } from "@cairn/contract";
+import { CairnError, type AliasHistoryEntry, type ModelCard, type ModelSignature, type Retirement, type RetirementState, type ModelStage, type ModelVersion, type ModelVersionStatus, type RegisteredModel } from "@cairn/contract";
 import { sql, type Expression, type Kysely, type SqlBool } from "kysely";
 import { migrate, type Database } from "../../../platform/db/database.js";
 import type { RegistryFilterTerm, RegistryOrderKey } from "../search.js";
 import { registryMigrations } from "./migrations.js";
-import type { Change, ModelVersionPatch, NewModelVersion, NewRegisteredModel, RegistrySearchQuery, RegistryStore, TagTarget } from "./registry-store.js";
+import type { Change, ModelVersionPatch, NewModelVersion, NewRegisteredModel, RegistrySearchQuery, RegistryStore, StoredModelCard, TagTarget } from "./registry-store.js";
 
 export { registryMigrations } from "./migrations.js";
 
@@ -27,6 +27,10 @@ interface VersionRow {
   run_link: string;
   status: string;
   status_message: string;
+  signature: string | null;
+  retirement_state: string | null;
+  retirement_reason: string | null;
+  retirement_time: number | null;
 }
 
 const noModel = (name: string) => new CairnError("RESOURCE_DOES_NOT_EXIST", `Registered model '${name}' not found`);
@@ -103,7 +107,7 @@ export class SqlRegistryStore implements RegistryStore {
     await this.#k.transaction().execute(async (trx) => {
       await this.#requireModel(trx, name);
       // Children cascade, but deleting them explicitly keeps the order obvious and independent of FK settings.
-      for (const table of ["registered_model_aliases", "model_version_tags", "model_versions", "registered_model_tags", "alias_history"]) {
+      for (const table of ["registered_model_aliases", "model_version_tags", "model_versions", "registered_model_tags", "alias_history", "registered_model_cards"]) {
         await trx.deleteFrom(table).where("name", "=", name).execute();
       }
       await trx.deleteFrom("registered_models").where("name", "=", name).execute();
@@ -146,6 +150,7 @@ export class SqlRegistryStore implements RegistryStore {
           run_link: input.runLink,
           status: "READY",
           status_message: "",
+          signature: input.signature ? JSON.stringify(input.signature) : null,
         })
         .execute();
       const tags = Object.entries(input.tags);
@@ -244,11 +249,67 @@ export class SqlRegistryStore implements RegistryStore {
     });
   }
 
+  // ---------- governance ----------
+
+  async setSignature(name: string, version: number, signature: ModelSignature | null, time: number): Promise<ModelVersion> {
+    await this.#k.transaction().execute(async (trx) => {
+      await this.#requireVersion(trx, name, version);
+      await trx
+        .updateTable("model_versions")
+        .set({ signature: signature ? JSON.stringify(signature) : null, last_updated_timestamp: time })
+        .where("name", "=", name)
+        .where("version", "=", version)
+        .execute();
+    });
+    return (await this.getModelVersion(name, version))!;
+  }
+
+  async setRetirement(name: string, version: number, retirement: Retirement | null, time: number): Promise<ModelVersion> {
+    await this.#k.transaction().execute(async (trx) => {
+      await this.#requireVersion(trx, name, version);
+      await trx
+        .updateTable("model_versions")
+        .set({
+          retirement_state: retirement?.state ?? null,
+          retirement_reason: retirement?.reason ?? null,
+          retirement_time: retirement?.time ?? null,
+          last_updated_timestamp: time,
+        })
+        .where("name", "=", name)
+        .where("version", "=", version)
+        .execute();
+    });
+    return (await this.getModelVersion(name, version))!;
+  }
+
+  async getCard(name: string): Promise<StoredModelCard | undefined> {
+    await this.#requireModel(this.#k, name);
+    const row = await this.#k.selectFrom("registered_model_cards").selectAll().where("name", "=", name).executeTakeFirst();
+    return row ? { name: String(row.name), card: JSON.parse(String(row.card)) as ModelCard, lastUpdatedTimestamp: Number(row.last_updated_timestamp) } : undefined;
+  }
+
+  async setCard(name: string, card: ModelCard, time: number): Promise<StoredModelCard> {
+    const text = JSON.stringify(card);
+    await this.#k.transaction().execute(async (trx) => {
+      await this.#requireModel(trx, name);
+      await trx
+        .insertInto("registered_model_cards")
+        .values({ name, card: text, last_updated_timestamp: time })
+        .onConflict((oc) => oc.column("name").doUpdateSet({ card: text, last_updated_timestamp: time }))
+        .execute();
+    });
+    return { name, card: JSON.parse(text) as ModelCard, lastUpdatedTimestamp: time };
+  }
+
   // ---------- aliases ----------
 
   async setAlias(name: string, alias: string, version: number, change: Change): Promise<void> {
     await this.#k.transaction().execute(async (trx) => {
       await this.#requireVersion(trx, name, version);
+      const target = await trx.selectFrom("model_versions").select("retirement_state").where("name", "=", name).where("version", "=", version).executeTakeFirst();
+      if (target?.retirement_state === "archived") {
+        throw new CairnError("INVALID_PARAMETER_VALUE", `Model version '${name}' version ${version} is archived and cannot take an alias ('${alias}'); unretire it first`);
+      }
       const current = await trx.selectFrom("registered_model_aliases").select("version").where("name", "=", name).where("alias", "=", alias).executeTakeFirst();
       const from = current === undefined ? null : Number(current.version);
       if (from === version) return;
@@ -333,6 +394,8 @@ export class SqlRegistryStore implements RegistryStore {
       tags: tags.get(id(r.name, r.version)) ?? {},
       runLink: r.run_link,
       aliases: aliases.get(id(r.name, r.version)) ?? [],
+      signature: r.signature ? (JSON.parse(r.signature) as ModelSignature) : null,
+      retirement: r.retirement_state ? { state: r.retirement_state as RetirementState, reason: r.retirement_reason ?? "", time: Number(r.retirement_time ?? 0) } : null,
     }));
   }
 

@@ -63,3 +63,17 @@ create table alias_history (
 );
 
 create index alias_history_name_alias on alias_history (name, alias, time);
+
+alter table model_versions add column signature text collate "C";
+
+alter table model_versions add column retirement_state text collate "C";
+
+alter table model_versions add column retirement_reason text collate "C";
+
+alter table model_versions add column retirement_time bigint;
+
+create table registered_model_cards (
+  name text collate "C" primary key references registered_models (name) on update cascade on delete cascade,
+  card text collate "C" not null,
+  last_updated_timestamp bigint not null
+);

@@ -63,3 +63,17 @@ create table alias_history (
 );
 
 create index alias_history_name_alias on alias_history (name, alias, time);
+
+alter table model_versions add column signature text;
+
+alter table model_versions add column retirement_state text;
+
+alter table model_versions add column retirement_reason text;
+
+alter table model_versions add column retirement_time integer;
+
+create table registered_model_cards (
+  name text primary key references registered_models (name) on update cascade on delete cascade,
+  card text not null,
+  last_updated_timestamp integer not null
+);
