@@ -1,6 +1,7 @@
 /**
  * Drives the model-registry pages of the built web UI in headless Chromium against a real server:
- * models list (alias badges, filter, filter error) → model page (versions, alias history) → version compare.
+ * models list (alias badges, filter, filter error) → model page (versions, alias history, model card,
+ * signatures, retirement) → version compare (params, metrics, signature compatibility).
  * Skips with a printed reason when Chromium is missing, unless CAIRN_REQUIRE_SERVICES=1.
  * Screenshots land in /tmp/cairn-ui-models*.png.
  */
@@ -11,6 +12,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { ApiClient } from "@cairn/sdk/core";
+import type { ModelSignature } from "@cairn/contract";
 import { startServer } from "../packages/server/src/server.js";
 
 const CHROMIUM = process.env.CAIRN_CHROMIUM ?? "/usr/bin/chromium";
@@ -86,7 +88,49 @@ describe.skipIf(!hasChromium)("registry web UI (e2e, headless Chromium)", () => 
 
     await api.createRegisteredModel({ body: { name: MODEL, description: "Flags fraudulent card transactions.", tags: { team: "risk", owner: "ada" } } });
     await api.createRegisteredModel({ body: { name: "churn-model", description: "Another model, filtered out below." } });
-    for (const id of runIds) await api.createModelVersion({ params: { name: MODEL }, body: { source: `runs:/${id}/model`, runId: id, description: `from ${id.slice(0, 6)}` } });
+    // v1 → v2 removes the `merchant` input (breaking) and adds a `label` output (not breaking).
+    const signatures: ModelSignature[] = [
+      {
+        inputs: [
+          { name: "amount", dtype: "float32", shape: [-1] },
+          { name: "merchant", dtype: "string", shape: [-1] },
+          { name: "features", dtype: "float32", shape: [-1, 28] },
+        ],
+        outputs: [{ name: "score", dtype: "float32", shape: [-1] }],
+      },
+      {
+        inputs: [
+          { name: "amount", dtype: "float32", shape: [-1] },
+          { name: "features", dtype: "float32", shape: [-1, 28] },
+        ],
+        outputs: [
+          { name: "score", dtype: "float32", shape: [-1] },
+          { name: "label", dtype: "int64", shape: [-1] },
+        ],
+      },
+    ];
+    for (const [i, id] of runIds.entries()) {
+      await api.createModelVersion({
+        params: { name: MODEL },
+        body: { source: `runs:/${id}/model`, runId: id, description: `from ${id.slice(0, 6)}`, signature: signatures[i]! },
+      });
+    }
+    await api.retireModelVersion({ params: { name: MODEL, version: 1 }, body: { state: "deprecated", reason: "superseded by v2 (drops the merchant input)" } });
+    await api.setModelCard({
+      params: { name: MODEL },
+      body: {
+        version: 2,
+        intendedUse: "Scoring card transactions for fraud review queues.",
+        outOfScopeUse: "Automated account closure without human review.",
+        limitations: "Trained on EU transactions only.",
+        trainingDatasets: [{ name: "transactions-eu", version: "2024-06", uri: "s3://data/transactions-eu" }],
+        evaluation: "Held-out month, stratified by merchant category.",
+        ethicalConsiderations: "False positives delay legitimate payments.",
+        riskClass: "high",
+        owners: ["ada", "risk-team"],
+        contact: "risk@example.com",
+      },
+    });
     await api.setAlias({ params: { name: MODEL, alias: "champion" }, body: { version: 1 } });
     await api.setAlias({ params: { name: MODEL, alias: "champion" }, body: { version: 2 } });
     await api.setAlias({ params: { name: MODEL, alias: "challenger" }, body: { version: 1 } });
@@ -163,6 +207,31 @@ describe.skipIf(!hasChromium)("registry web UI (e2e, headless Chromium)", () => 
     expect((await entries.nth(0).textContent())?.replace(/\s+/g, " ")).toMatch(/v1\s*→\s*v2/);
     expect((await entries.nth(1).textContent())?.replace(/\s+/g, " ")).toMatch(/created\s*→\s*v1/);
     expect(await page.locator("[data-testid=alias-history][data-alias=challenger] [data-testid=alias-history-entry]").count()).toBe(1);
+
+    // Model card: risk class, owners, and the described version's (v2) run metrics.
+    const card = page.locator("[data-testid=model-card]");
+    await card.locator("[data-testid=risk-class]").waitFor();
+    expect(await card.locator("[data-testid=risk-class]").textContent()).toContain("high");
+    expect(await card.locator("[data-testid=card-intended-use]").textContent()).toContain("fraud review queues");
+    expect(await card.locator("[data-testid=card-owners]").textContent()).toBe("ada, risk-team");
+    expect(await card.locator("[data-testid=card-training-datasets]").textContent()).toContain("transactions-eu");
+    expect(await card.locator("[data-testid=card-metric][data-metric=auc]").textContent()).toContain("0.93");
+    expect(await card.locator("[data-testid=model-card-empty]").count()).toBe(0);
+
+    // Retirement: v1 is deprecated, its reason in the tooltip; v2 is live.
+    const badge = rows.nth(1).locator("[data-testid=retirement-badge]");
+    expect(await badge.textContent()).toBe("deprecated");
+    expect(await badge.getAttribute("title")).toContain("superseded by v2");
+    expect(await rows.first().locator("[data-testid=retirement-badge]").count()).toBe(0);
+
+    // Signature expander: v1's inputs with -1 shown as ?.
+    expect(await rows.nth(1).locator("[data-testid=signature-toggle]").textContent()).toContain("3 in · 1 out");
+    await rows.nth(1).locator("[data-testid=signature-toggle]").click();
+    const sig = page.locator("[data-testid=signature-row][data-version='1']");
+    await sig.waitFor();
+    const features = sig.locator("[data-testid=signature-inputs] [data-testid=tensor-row][data-name=features]");
+    expect((await features.textContent())?.replace(/\s+/g, " ")).toContain("float32[?, 28]");
+    expect(await sig.locator("[data-testid=signature-outputs] [data-testid=tensor-row]").count()).toBe(1);
     await page.screenshot({ path: `${SHOTS}/cairn-ui-models-model.png`, fullPage: true });
 
     // The run link opens the source run's page.
@@ -195,10 +264,32 @@ describe.skipIf(!hasChromium)("registry web UI (e2e, headless Chromium)", () => 
     const metrics = await view.locator("[data-testid=metrics-compare-table]").textContent();
     expect(metrics).toContain("auc");
     expect(metrics).toContain("0.93");
+
+    // Signature compatibility v1 → v2: not compatible, the removed input is a breaking finding.
+    const compat = view.locator("[data-testid=compatibility-panel] [data-testid=compatibility-pair]");
+    await compat.waitFor();
+    expect(await compat.getAttribute("data-from")).toBe("1");
+    expect(await compat.getAttribute("data-to")).toBe("2");
+    expect(await compat.locator("[data-testid=compatibility-verdict]").textContent()).toBe("no");
+    const removed = compat.locator("[data-testid=compatibility-finding][data-kind=input_removed]");
+    expect(await removed.getAttribute("data-breaking")).toBe("true");
+    expect(await removed.textContent()).toContain("inputs.merchant");
+    expect(await removed.locator("[data-testid=breaking-badge]").evaluate((el) => getComputedStyle(el).color)).toBe("rgb(164, 32, 47)");
+    expect(await compat.locator("[data-testid=compatibility-finding][data-kind=output_added]").getAttribute("data-breaking")).toBe("false");
     await page.screenshot({ path: `${SHOTS}/cairn-ui-models-compare.png`, fullPage: true });
 
     await view.locator("[data-testid=only-diff]").check();
     expect(await view.locator("[data-testid=param-row]").count()).toBe(1);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("shows 'No model card yet' for a model without a card", async () => {
+    await page.goto(`${server.url}/#/models/churn-model`);
+    const card = page.locator("[data-testid=model-card]");
+    await card.locator("[data-testid=model-card-empty]").waitFor();
+    expect(await card.textContent()).toContain("No model card yet");
+    expect(await page.locator("[data-testid=error-banner]").count()).toBe(0);
+    await page.screenshot({ path: `${SHOTS}/cairn-ui-models-no-card.png`, fullPage: true });
     expect(pageErrors).toEqual([]);
   });
 });

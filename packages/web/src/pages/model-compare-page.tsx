@@ -6,6 +6,7 @@ import { useAsync } from "../lib/use-async.js";
 import { ErrorBanner } from "../components/error-banner.js";
 import { StatusBadge } from "../components/status-badge.js";
 import { AliasBadge, StageBadge } from "../components/alias-badge.js";
+import { FindingsTable, RetirementBadge } from "../components/governance.js";
 import { LatestMetricsSection, ParamsDiffSection, type CompareColumn } from "../components/compare-tables.js";
 import { seriesColor } from "../components/metric-chart.js";
 import type { PageProps } from "./registry.js";
@@ -114,6 +115,7 @@ function CompareVersions({ name, items }: { name: string; items: Loaded["items"]
                     <a href={href(`/models/${encodeURIComponent(name)}`)} title={v.description || undefined}>
                       <VersionLabel version={v} i={i} />
                     </a>
+                    <RetirementBadge retirement={v.retirement} />
                   </td>
                   <td>
                     <StageBadge stage={v.currentStage} />
@@ -144,8 +146,63 @@ function CompareVersions({ name, items }: { name: string; items: Loaded["items"]
           </table>
         </div>
       </section>
+      <CompatibilitySection name={name} items={items} />
       <ParamsDiffSection columns={columns} />
       <LatestMetricsSection columns={columns} legend="versions" />
     </>
+  );
+}
+
+/**
+ * Signature compatibility from the first compared version to each other one
+ * (one panel for a pair; with more versions, one block per pair against the first).
+ */
+function CompatibilitySection({ name, items }: { name: string; items: Loaded["items"] }) {
+  const base = items[0]!.version.version;
+  const targets = items.slice(1).map((it) => it.version.version);
+  const compat = useAsync(
+    () => Promise.allSettled(targets.map((to) => api.getCompatibility({ params: { name }, query: { from: base, to } }))),
+    [name, base, targets.join(",")],
+  );
+  if (targets.length === 0) return null;
+  return (
+    <section className="card" data-testid="compatibility-panel">
+      <div className="section-head">
+        <h2>Signature compatibility</h2>
+        {targets.length > 1 && <span className="muted small">v{base} against each other version</span>}
+        {compat.loading && <span className="spinner" />}
+      </div>
+      <ErrorBanner error={compat.error} title="Could not compare the signatures" onRetry={compat.reload} />
+      {compat.data?.map((r, i) => {
+        const to = targets[i]!;
+        if (r.status === "rejected") {
+          return (
+            <div key={to} className="compat-pair">
+              <ErrorBanner error={r.reason} title={`Could not compare v${base} → v${to}`} />
+            </div>
+          );
+        }
+        const c = r.value;
+        const breaking = c.findings.filter((f) => f.breaking).length;
+        return (
+          <div key={to} className="compat-pair" data-testid="compatibility-pair" data-from={c.from} data-to={c.to} data-compatible={c.compatible ? "true" : "false"}>
+            <div className="compat-head">
+              <span className="mono">v{c.from}</span>
+              <span className="muted">→</span>
+              <span className="mono">v{c.to}</span>
+              <span className="muted small">compatible:</span>
+              <span className={`badge ${c.compatible ? "green" : "red"}`} data-testid="compatibility-verdict">
+                {c.compatible ? "yes" : "no"}
+              </span>
+              <span className="muted small">
+                {c.findings.length} finding{c.findings.length === 1 ? "" : "s"}
+                {breaking > 0 ? `, ${breaking} breaking` : ""}
+              </span>
+            </div>
+            <FindingsTable findings={c.findings} />
+          </div>
+        );
+      })}
+    </section>
   );
 }

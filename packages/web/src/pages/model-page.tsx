@@ -1,11 +1,12 @@
-import { useState } from "react";
-import type { AliasHistoryEntry, ModelVersion, RegisteredModel } from "@cairn/contract";
+import { Fragment, useState } from "react";
+import { isCairnError, type AliasHistoryEntry, type ModelCardResponse, type ModelVersion, type RegisteredModel } from "@cairn/contract";
 import { api, describeError } from "../lib/api.js";
-import { formatAgo, formatDate } from "../lib/format.js";
+import { formatAgo, formatDate, formatNumber } from "../lib/format.js";
 import { href, navigate } from "../lib/router.js";
 import { useAsync } from "../lib/use-async.js";
 import { ErrorBanner } from "../components/error-banner.js";
 import { AliasBadge, StageBadge, VersionStatusBadge, quoteFilterValue } from "../components/alias-badge.js";
+import { RetirementBadge, SignatureView, signatureSummary } from "../components/governance.js";
 import { sortedAliases } from "./models-page.js";
 import type { PageProps } from "./registry.js";
 
@@ -47,6 +48,7 @@ export function ModelPage({ params }: PageProps) {
         <a href="#/models">Models</a> /
       </div>
       <ModelHeader model={m} versionCount={versions.data?.length} />
+      <ModelCardSection name={name} />
       <AliasesSection model={m} />
       <section className="card">
         <VersionsSection name={name} versions={versions.data} loading={versions.loading} />
@@ -170,7 +172,15 @@ const MAX_COMPARE = 20;
 
 function VersionsSection({ name, versions, loading }: { name: string; versions: ModelVersion[] | undefined; loading: boolean }) {
   const [selected, setSelected] = useState<Set<string>>(() => new Set());
+  const [expanded, setExpanded] = useState<Set<string>>(() => new Set());
   const rows = versions ?? [];
+  const toggleSig = (v: string) =>
+    setExpanded((prev) => {
+      const s = new Set(prev);
+      if (s.has(v)) s.delete(v);
+      else s.add(v);
+      return s;
+    });
   const toggle = (v: string) =>
     setSelected((prev) => {
       const s = new Set(prev);
@@ -210,6 +220,7 @@ function VersionsSection({ name, versions, loading }: { name: string; versions: 
               <th>Version</th>
               <th>Status</th>
               <th>Stage</th>
+              <th>Signature</th>
               <th>Source</th>
               <th>Run</th>
               <th>Created</th>
@@ -218,12 +229,19 @@ function VersionsSection({ name, versions, loading }: { name: string; versions: 
           </thead>
           <tbody>
             {rows.map((v) => (
-              <tr key={v.version} className={selected.has(v.version) ? "selected" : ""} data-testid="version-row" data-version={v.version}>
+              <Fragment key={v.version}>
+              <tr
+                className={[selected.has(v.version) ? "selected" : "", v.retirement?.state === "archived" ? "archived" : ""].filter(Boolean).join(" ")}
+                data-testid="version-row"
+                data-version={v.version}
+                data-retirement={v.retirement?.state ?? ""}
+              >
                 <td className="check-col">
                   <input type="checkbox" aria-label={`Select version ${v.version}`} checked={selected.has(v.version)} onChange={() => toggle(v.version)} />
                 </td>
                 <td className="mono" title={v.description || undefined}>
                   v{v.version}
+                  <RetirementBadge retirement={v.retirement} />
                   {v.description && <span className="muted small block-note">{v.description}</span>}
                 </td>
                 <td>
@@ -231,6 +249,24 @@ function VersionsSection({ name, versions, loading }: { name: string; versions: 
                 </td>
                 <td>
                   <StageBadge stage={v.currentStage} />
+                </td>
+                <td>
+                  {v.signature ? (
+                    <button
+                      type="button"
+                      className="link-btn small"
+                      aria-expanded={expanded.has(v.version)}
+                      data-testid="signature-toggle"
+                      title={expanded.has(v.version) ? "Hide the signature" : "Show the input and output tensors"}
+                      onClick={() => toggleSig(v.version)}
+                    >
+                      {expanded.has(v.version) ? "▾" : "▸"} {signatureSummary(v.signature)}
+                    </button>
+                  ) : (
+                    <span className="muted" title="No signature was set for this version">
+                      —
+                    </span>
+                  )}
                 </td>
                 <td className="ellipsis-cell mono-ish" title={v.source}>
                   {v.source}
@@ -254,10 +290,19 @@ function VersionsSection({ name, versions, loading }: { name: string; versions: 
                   ))}
                 </td>
               </tr>
+              {v.signature && expanded.has(v.version) && (
+                <tr className="sig-row" data-testid="signature-row" data-version={v.version}>
+                  <td />
+                  <td colSpan={8}>
+                    <SignatureView signature={v.signature} />
+                  </td>
+                </tr>
+              )}
+              </Fragment>
             ))}
             {!loading && versions && rows.length === 0 && (
               <tr>
-                <td colSpan={8} className="empty">
+                <td colSpan={9} className="empty">
                   No versions yet.
                 </td>
               </tr>
@@ -266,5 +311,158 @@ function VersionsSection({ name, versions, loading }: { name: string; versions: 
         </table>
       </div>
     </>
+  );
+}
+
+const RISK_COLORS: Record<string, string> = { minimal: "green", limited: "blue", high: "orange", unacceptable: "red" };
+
+/** Fetches a model's card; null when the model has none (404 RESOURCE_DOES_NOT_EXIST). */
+async function loadCard(name: string): Promise<ModelCardResponse | null> {
+  try {
+    return await api.getModelCard({ params: { name } });
+  } catch (e) {
+    if (isCairnError(e) && e.code === "RESOURCE_DOES_NOT_EXIST") return null;
+    throw e;
+  }
+}
+
+function CardText({ label, text, testId }: { label: string; text: string | undefined; testId: string }) {
+  if (!text) return null;
+  return (
+    <div className="card-field" data-testid={testId}>
+      <h3>{label}</h3>
+      <p className="card-text">{text}</p>
+    </div>
+  );
+}
+
+/** The model card: documentation fields, risk class, owners and the described version's evaluation results. */
+function ModelCardSection({ name }: { name: string }) {
+  const card = useAsync(() => loadCard(name), [name]);
+  const r = card.data;
+  const c = r?.card;
+  const metrics = r?.evaluationResults ? Object.entries(r.evaluationResults.metrics).sort(([a], [b]) => a.localeCompare(b)) : [];
+  return (
+    <section className="card" data-testid="model-card">
+      <div className="section-head">
+        <h2>Model card</h2>
+        {c?.riskClass && (
+          <span className={`badge ${RISK_COLORS[c.riskClass] ?? "gray"}`} title="Risk class (EU AI Act style)" data-testid="risk-class">
+            {c.riskClass} risk
+          </span>
+        )}
+        {c?.version !== undefined && <span className="muted small">describes v{c.version}</span>}
+        {card.loading && <span className="spinner" />}
+        <span className="spacer" />
+        {r && (
+          <span className="muted small" title={formatAgo(r.lastUpdatedTimestamp)}>
+            updated {formatDate(r.lastUpdatedTimestamp)}
+          </span>
+        )}
+      </div>
+      {card.data === null && (
+        <p className="muted small" data-testid="model-card-empty">
+          No model card yet. A card documents intended use, limitations, training data and risk; set one with <code>PUT /api/v1/models/{name}/card</code>.
+        </p>
+      )}
+      {c && (
+        <>
+          {((c.owners && c.owners.length > 0) || c.contact) && (
+            <dl className="facts card-facts">
+              {c.owners && c.owners.length > 0 && (
+                <div>
+                  <dt>Owners</dt>
+                  <dd data-testid="card-owners">{c.owners.join(", ")}</dd>
+                </div>
+              )}
+              {c.contact && (
+                <div>
+                  <dt>Contact</dt>
+                  <dd data-testid="card-contact">{c.contact}</dd>
+                </div>
+              )}
+            </dl>
+          )}
+          <div className="card-grid">
+            <CardText label="Intended use" text={c.intendedUse} testId="card-intended-use" />
+            <CardText label="Out-of-scope use" text={c.outOfScopeUse} testId="card-out-of-scope-use" />
+            <CardText label="Limitations" text={c.limitations} testId="card-limitations" />
+            <CardText label="Ethical considerations" text={c.ethicalConsiderations} testId="card-ethical-considerations" />
+            {c.trainingDatasets && c.trainingDatasets.length > 0 && (
+              <div className="card-field" data-testid="card-training-datasets">
+                <h3>Training datasets</h3>
+                <ul className="card-list">
+                  {c.trainingDatasets.map((d, i) => (
+                    <li key={i}>
+                      <strong>{d.name}</strong>
+                      {d.version && <span className="muted"> v{d.version}</span>}
+                      {d.uri && (
+                        <span className="mono muted small card-uri" title={d.uri}>
+                          {" "}
+                          · {d.uri}
+                        </span>
+                      )}
+                    </li>
+                  ))}
+                </ul>
+              </div>
+            )}
+            {(c.evaluation || r?.evaluationResults) && (
+              <div className="card-field" data-testid="card-evaluation">
+                <h3>
+                  Evaluation results
+                  {r?.evaluationResults && (
+                    <span className="muted small">
+                      {" "}
+                      v{r.evaluationResults.version}
+                      {r.evaluationResults.runId && (
+                        <>
+                          {" "}
+                          · run{" "}
+                          <a href={href(`/runs/${encodeURIComponent(r.evaluationResults.runId)}`)} className="mono">
+                            {r.evaluationResults.runId.slice(0, 12)}
+                          </a>
+                        </>
+                      )}
+                    </span>
+                  )}
+                </h3>
+                {c.evaluation && <p className="card-text">{c.evaluation}</p>}
+                {r?.evaluationResults && (
+                  <div className="table-wrap">
+                    <table className="table" data-testid="card-evaluation-results">
+                      <thead>
+                        <tr>
+                          <th>Metric</th>
+                          <th className="num">Latest value</th>
+                        </tr>
+                      </thead>
+                      <tbody>
+                        {metrics.map(([k, v]) => (
+                          <tr key={k} data-testid="card-metric" data-metric={k}>
+                            <td className="kv-key" title={k}>
+                              {k}
+                            </td>
+                            <td className="num">{formatNumber(v)}</td>
+                          </tr>
+                        ))}
+                        {metrics.length === 0 && (
+                          <tr>
+                            <td colSpan={2} className="empty">
+                              No metrics: the version has no source run, or the run is gone.
+                            </td>
+                          </tr>
+                        )}
+                      </tbody>
+                    </table>
+                  </div>
+                )}
+              </div>
+            )}
+          </div>
+        </>
+      )}
+      <ErrorBanner error={card.error} title="Could not load the model card" onRetry={card.reload} />
+    </section>
   );
 }
