@@ -569,12 +569,12 @@ export class Models {
     await mkdir(root, { recursive: true }).catch((e: unknown) => {
       throw localError(e, root);
     });
-    const todo = files.filter((f) => !f.isDir);
+    const fileEntries = files.filter((f) => !f.isDir);
     for (const d of files.filter((f) => f.isDir)) await mkdir(target(root, d.rel), { recursive: true });
-    const total = todo.reduce((n, f) => n + (f.size ?? 0), 0);
+    const total = fileEntries.reduce((n, f) => n + (f.size ?? 0), 0);
     let done = 0;
     opts.onProgress?.(0, total);
-    await eachLimit(todo, opts.concurrency ?? 4, async (f) => {
+    await eachLimit(fileEntries, opts.concurrency ?? 4, async (f) => {
       const local = target(root, f.rel);
       await downloadToFile(this.#client, this.#proxiedUrl(`${key}/${f.rel}`), f.rel, local, (n) => {
         done += n;
