@@ -4,49 +4,18 @@
  * Skips with a printed reason when Chromium is missing, unless CAIRN_REQUIRE_SERVICES=1.
  * Screenshots land in /tmp/cairn-ui-*.png.
  */
-import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { chromiumAvailable, ensureUiBuilt, launchChromium, SHOTS, WEB_DIST } from "./browser.js";
 import { apiRoutes } from "@cairn/contract";
 import { ApiClient } from "@cairn/sdk/core";
 import { startServer } from "../packages/server/src/server.js";
 
-const CHROMIUM = process.env.CAIRN_CHROMIUM ?? "/usr/bin/chromium";
-const ROOT = path.resolve(import.meta.dirname, "..");
-const WEB_ROOT = path.join(ROOT, "packages/web");
-const WEB_DIST = path.join(WEB_ROOT, "dist");
-const SHOTS = "/tmp";
-
-const hasChromium = fs.existsSync(CHROMIUM);
-if (!hasChromium) {
-  if (process.env.CAIRN_REQUIRE_SERVICES === "1") throw new Error(`Chromium is required (CAIRN_REQUIRE_SERVICES=1) but ${CHROMIUM} does not exist`);
-  console.warn(`[skip] Chromium not found at ${CHROMIUM}; skipping the web UI e2e test (apt-get install chromium)`);
-}
-
-/** Newest modification time under a directory (for a stale-build check). */
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : fs.statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-/** Builds the UI when dist/ is missing or older than its sources (`npm test` builds first anyway). */
-function ensureUiBuilt(): void {
-  const index = path.join(WEB_DIST, "index.html");
-  const builtAt = fs.existsSync(index) ? fs.statSync(index).mtimeMs : 0;
-  const sourcesAt = Math.max(newestMtime(path.join(WEB_ROOT, "src")), fs.statSync(path.join(WEB_ROOT, "index.html")).mtimeMs);
-  if (builtAt >= sourcesAt) return;
-  const vite = path.join(ROOT, "node_modules/vite/bin/vite.js");
-  // vitest sets NODE_ENV=test, which would bundle React's development build.
-  execFileSync(process.execPath, [vite, "build", "--logLevel", "warn"], { cwd: WEB_ROOT, stdio: "inherit", env: { ...process.env, NODE_ENV: "production" } });
-}
+const hasChromium = chromiumAvailable("web UI e2e test");
 
 /** A tiny valid 24×24 PNG (a blue square), built without dependencies. */
 function bluePng(): Buffer {
@@ -122,10 +91,7 @@ describe.skipIf(!hasChromium)("web UI (e2e, headless Chromium)", () => {
       await put("plots/square.png", bluePng());
     }
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     page.setDefaultTimeout(15_000);
     page.on("pageerror", (e) => pageErrors.push(e.message));

@@ -3,7 +3,8 @@ import path from "node:path";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { http, pgAvailable, PG_URL, tempDir, testServer } from "./helpers.js";
+import { http, pgAvailable, tempDir, testServer } from "./helpers.js";
+import { freshPgSchema } from "./pg.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const CLI = path.join(ROOT, "packages/server/src/cli/main.ts");
@@ -93,19 +94,12 @@ describe("durability and concurrency", () => {
   for (const backend of ["sqlite", "postgres"] as const) {
     it(`loses nothing with 8 concurrent writers (${backend})`, async (ctx) => {
       if (backend === "postgres" && !(await pgAvailable())) return ctx.skip();
-      const schema = `t_conc_${Math.random().toString(36).slice(2, 8)}`;
       let cleanupPg = async () => {};
       const cfg: Record<string, unknown> = {};
       if (backend === "postgres") {
-        const pg = (await import("pg")).default;
-        const admin = new pg.Client({ connectionString: PG_URL });
-        await admin.connect();
-        await admin.query(`create schema ${schema}`);
-        cfg.backendStoreUri = `${PG_URL}${PG_URL.includes("?") ? "&" : "?"}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-        cleanupPg = async () => {
-          await admin.query(`drop schema ${schema} cascade`);
-          await admin.end();
-        };
+        const schema = await freshPgSchema();
+        cfg.backendStoreUri = schema.url;
+        cleanupPg = schema.drop;
       }
       const s = await testServer(cfg);
       try {

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import pg from "pg";
+import { PG_URL, pgUnreachable } from "./pg.js";
 import { startServer, type RunningServer } from "../src/server.js";
 import type { ServerConfig } from "../src/platform/config.js";
 
@@ -43,23 +43,16 @@ export async function http(base: string, method: string, url: string, body?: unk
   return { status: res.status, body: parsed, headers: res.headers };
 }
 
-export const PG_URL = process.env.CAIRN_TEST_PG_URL ?? "postgresql://postgres@127.0.0.1:5432/test";
+export { PG_URL } from "./pg.js";
 
 /**
  * Whether PostgreSQL is reachable. When it is not, service tests skip with a printed reason,
  * unless CAIRN_REQUIRE_SERVICES=1, in which case they fail.
  */
 export async function pgAvailable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    await client.query("select 1");
-    return true;
-  } catch (e) {
-    if (process.env.CAIRN_REQUIRE_SERVICES === "1") throw new Error(`PostgreSQL at ${PG_URL} is required (CAIRN_REQUIRE_SERVICES=1) but unreachable: ${(e as Error).message}`);
-    console.warn(`[skip] PostgreSQL at ${PG_URL} is unreachable (${(e as Error).message}); skipping PostgreSQL tests`);
-    return false;
-  } finally {
-    await client.end().catch(() => {});
-  }
+  const reason = await pgUnreachable();
+  if (!reason) return true;
+  if (process.env.CAIRN_REQUIRE_SERVICES === "1") throw new Error(`PostgreSQL at ${PG_URL} is required (CAIRN_REQUIRE_SERVICES=1) but unreachable: ${reason}`);
+  console.warn(`[skip] PostgreSQL at ${PG_URL} is unreachable (${reason}); skipping PostgreSQL tests`);
+  return false;
 }
