@@ -35,7 +35,7 @@ beforeAll(async () => {
     const src = path.join(tmp, `model-${i}`);
     fs.mkdirSync(path.join(src, "weights"), { recursive: true });
     const files: Record<string, Buffer> = {
-      MLmodel: Buffer.from(`flavor: test\nrun: ${i}\n`),
+      MLmodel: Buffer.from(`flavors:\n  test:\n    run: ${i}\n`),
       "weights/w.bin": randomBytes(300_000 + i),
       "weights/empty.bin": Buffer.alloc(0),
     };
@@ -221,13 +221,13 @@ describe("cairn models CLI", () => {
     const show = await cli("models", "show", "e2e-cli-model");
     expect(show.code).toBe(0);
     expect(show.stdout).toMatch(/^FIELD\s+VALUE/);
-    expect(show.stdout).toMatch(/\nVERSION\s+ALIASES\s+STAGE\s+STATUS\s+RUN ID\s+SOURCE\s+CREATED\n\s*2\s+prod\s+None\s+READY\s+\S+/);
-    expect(show.stdout).toMatch(/\n\s*1\s+-\s+None\s+READY/);
+    expect(show.stdout).toMatch(/\nVERSION\s+ALIASES\s+STAGE\s+STATUS\s+FLAVORS\s+RUN ID\s+SOURCE\s+CREATED\n\s*2\s+prod\s+None\s+READY\s+test\s+\S+/);
+    expect(show.stdout).toMatch(/\n\s*1\s+-\s+None\s+READY\s+test/);
     expect(show.stdout).toMatch(/\nALIAS\s+VERSION\nprod\s+2/);
 
     const hist = await cli("models", "history", "e2e-cli-model", "prod");
     expect(hist.code).toBe(0);
-    expect(hist.stdout).toMatch(/^TIME\s+FROM\s+TO\s+ACTOR\n.*\s1\s+2\s*(\S+)?\n.*\(none\)\s+1/);
+    expect(hist.stdout).toMatch(/^TIME\s+FROM\s+TO\s+ACTOR\s+REQUEST\n.*\s1\s+2\s.*\n.*\(none\)\s+1\s/);
 
     const cmp = await cli("models", "compare", "e2e-cli-model", "1", "2");
     expect(cmp.code).toBe(0);
@@ -302,7 +302,8 @@ describe("registry governance through the SDK and CLI", () => {
     const retire = await cli("--json", "models", "retire", name, "1", "--state", "archived", "--reason", "replaced by v2");
     expect(retire.code).toBe(0);
     expect(JSON.parse(retire.stdout).modelVersion.retirement).toMatchObject({ state: "archived", reason: "replaced by v2" });
-    await expect(cairn.models.setAlias(name, "champion", 1)).rejects.toMatchObject({ code: "INVALID_PARAMETER_VALUE" });
+    // An archived version cannot be promoted (protected aliases move only by promotion).
+    await expect(cairn.models.promotions.request(name, { alias: "production", version: 1, reason: "try" })).rejects.toMatchObject({ code: "INVALID_PARAMETER_VALUE" });
     expect((await cairn.models.unretire(name, 1)).retirement).toBeNull();
     await cairn.models.setAlias(name, "champion", 1);
   }, 60_000);

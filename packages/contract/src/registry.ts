@@ -169,6 +169,13 @@ export const CardEvaluationResults = z.object({
 });
 export type CardEvaluationResults = z.infer<typeof CardEvaluationResults>;
 
+/**
+ * One flavor of a packaged model: a key of its `MLmodel` file's `flavors` (`onnx`, `cairn_js`,
+ * `python_function`, …) with that flavor's settings as written there (e.g. `{data: "model.onnx"}`).
+ */
+export const ModelFlavor = z.object({ name: z.string(), details: z.record(z.string(), z.unknown()) });
+export type ModelFlavor = z.infer<typeof ModelFlavor>;
+
 // ---------- entities ----------
 
 export const ModelVersion = z.object({
@@ -191,6 +198,8 @@ export const ModelVersion = z.object({
   signature: ModelSignature.nullable(),
   /** Null while the version is live. */
   retirement: Retirement.nullable(),
+  /** The flavors of the `MLmodel` package at its source, in file order; empty when the source has none. */
+  flavors: z.array(ModelFlavor),
 });
 export type ModelVersion = z.infer<typeof ModelVersion>;
 
@@ -217,6 +226,8 @@ export const AliasHistoryEntry = z.object({
   toVersion: z.string().nullable(),
   actor: z.string(),
   time: z.number(),
+  /** The approved promotion request that made the change; null for a direct change. */
+  requestId: z.number().nullable(),
 });
 export type AliasHistoryEntry = z.infer<typeof AliasHistoryEntry>;
 
@@ -326,7 +337,7 @@ const VersionParams = z.object({ name: ModelName, version: VersionNumber });
  */
 export const registryRoutes = {
   createRegisteredModel: route({ method: "POST", path: "/api/v1/models", summary: "Create a registered model", tag: "models", body: CreateRegisteredModelRequest, response: RegisteredModelResponse, status: 201 }),
-  searchRegisteredModels: route({ method: "POST", path: "/api/v1/models/search", summary: "Search registered models with a filter, order and paging", tag: "models", body: SearchRegisteredModelsRequest, response: RegisteredModelsPage }),
+  searchRegisteredModels: route({ method: "POST", path: "/api/v1/models/search", summary: "Search registered models with a filter, order and paging", tag: "models", body: SearchRegisteredModelsRequest, response: RegisteredModelsPage, permission: "read" }),
   getRegisteredModel: route({ method: "GET", path: "/api/v1/models/:name", summary: "Get a registered model", tag: "models", params: NameParams, response: RegisteredModelResponse }),
   renameRegisteredModel: route({ method: "POST", path: "/api/v1/models/:name/rename", summary: "Rename a registered model (its versions, tags and aliases move with it)", tag: "models", params: NameParams, body: RenameRegisteredModelRequest, response: RegisteredModelResponse }),
   updateRegisteredModel: route({ method: "PATCH", path: "/api/v1/models/:name", summary: "Update a registered model's description", tag: "models", params: NameParams, body: UpdateRegisteredModelRequest, response: RegisteredModelResponse }),
@@ -340,7 +351,7 @@ export const registryRoutes = {
   getAliasHistory: route({ method: "GET", path: "/api/v1/models/:name/aliases/:alias/history", summary: "An alias's changes, newest first; `at` also answers which version it pointed to then", tag: "aliases", params: AliasParams, query: AliasHistoryQuery, response: AliasHistoryResponse }),
 
   createModelVersion: route({ method: "POST", path: "/api/v1/models/:name/versions", summary: "Register a new version (numbered 1, 2, … per model)", tag: "model-versions", params: NameParams, body: CreateModelVersionRequest, response: ModelVersionResponse, status: 201 }),
-  searchModelVersions: route({ method: "POST", path: "/api/v1/model-versions/search", summary: "Search model versions with a filter, order and paging", tag: "model-versions", body: SearchModelVersionsRequest, response: ModelVersionsPage }),
+  searchModelVersions: route({ method: "POST", path: "/api/v1/model-versions/search", summary: "Search model versions with a filter, order and paging", tag: "model-versions", body: SearchModelVersionsRequest, response: ModelVersionsPage, permission: "read" }),
   getModelVersion: route({ method: "GET", path: "/api/v1/models/:name/versions/:version", summary: "Get a model version", tag: "model-versions", params: VersionParams, response: ModelVersionResponse }),
   updateModelVersion: route({ method: "PATCH", path: "/api/v1/models/:name/versions/:version", summary: "Update a model version's description", tag: "model-versions", params: VersionParams, body: UpdateModelVersionRequest, response: ModelVersionResponse }),
   deleteModelVersion: route({ method: "DELETE", path: "/api/v1/models/:name/versions/:version", summary: "Delete a model version (its aliases are deleted too, in the alias history)", tag: "model-versions", params: VersionParams, response: Empty }),

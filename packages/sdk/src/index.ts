@@ -20,10 +20,13 @@ export {
   type ModelUri,
   type DownloadedModel,
 } from "./models.js";
+export { Promotions, type ListPromotionsOptions } from "./promotions.js";
+export { writeModelPackage, resolveModelSource, renderModelManifest, readSignatureFile, type ModelSource, type PackageOptions, type ResolvedModelSource, type LogModelOptions, type LoggedModel } from "./packaging.js";
 export { Artifacts, joinArtifactPath, type TransferOptions, type UploadedArtifact } from "./artifacts.js";
 export { captureRunContext, CONTEXT_TAGS, type CaptureContextOptions } from "./context.js";
 export { BatchLogger, DEFAULT_BATCH_LIMITS, type BatchLimits } from "./batch-logger.js";
 export { withRetry, isRetryable, DEFAULT_RETRY, type RetryOptions } from "./retry.js";
 export { encodeMetricValue, decodeMetricValue } from "./metric-value.js";
-export { CairnError, isCairnError, LIMITS, type ErrorCode, type Experiment, type RunInfo, type RunStatus, type Metric, type ArtifactEntry, type ViewType, type RegisteredModel, type ModelVersion, type ModelAlias, type AliasHistoryEntry, type ModelStage, type ModelSignature, type TensorSpec, type TensorDType, type CompatibilityResponse, type CompatibilityFinding, type ModelCard, type ModelCardInput, type ModelCardResponse, type Retirement, type RetirementState } from "@cairn/contract";
+export { CairnError, isCairnError, LIMITS, type ErrorCode, type Experiment, type RunInfo, type RunStatus, type Metric, type ArtifactEntry, type ViewType, type RegisteredModel, type ModelVersion, type ModelAlias, type AliasHistoryEntry, type ModelStage, type ModelSignature, type ModelFlavor, type TensorSpec, type TensorDType, type CompatibilityResponse, type CompatibilityFinding, type ModelCard, type ModelCardInput, type ModelCardResponse, type Retirement, type RetirementState } from "@cairn/contract";
 export type { Run as RunData } from "@cairn/contract";
+export { describeGate, type Gate, type GateInput, type GateOp, type GateResult, type PromotionPolicy, type PromotionPolicyInput, type PromotionRequest, type PromotionStatus, type PromotionComment, type PolicyResponse } from "@cairn/contract";

@@ -18,8 +18,10 @@ import {
 } from "@cairn/contract";
 import { downloadToFile, eachLimit, joinArtifactPath, localError, type Artifacts, type TransferOptions } from "./artifacts.js";
 import type { ApiClient } from "./core.js";
+import { Promotions } from "./promotions.js";
 import { withRetry, type RetryOptions } from "./retry.js";
 import type { Runs } from "./runs.js";
+import { logModelPackage, type LoggedModel, type LogModelOptions, type ModelSource } from "./packaging.js";
 
 /** Options for `models.create`. */
 export interface CreateModelOptions {
@@ -155,6 +157,8 @@ export class Models {
   readonly #runs: Runs;
   readonly #artifacts: Artifacts;
   readonly #idleMs: number;
+  /** Protected aliases, validation gates and promotion requests. */
+  readonly promotions: Promotions;
 
   constructor(client: ApiClient, deps: { runs: Runs; artifacts: Artifacts }, opts: { retry?: Partial<RetryOptions>; idleTimeoutMs?: number } = {}) {
     this.#client = client;
@@ -162,6 +166,7 @@ export class Models {
     this.#artifacts = deps.artifacts;
     this.#retry = opts.retry ?? {};
     this.#idleMs = opts.idleTimeoutMs ?? 60_000;
+    this.promotions = new Promotions(client, this.#retry);
   }
 
   // ---------- registered models ----------
@@ -296,6 +301,38 @@ export class Models {
     if (opts.tags !== undefined) body.tags = opts.tags;
     if (opts.signature !== undefined) body.signature = opts.signature;
     return (await this.#client.api.createModelVersion({ params: { name: opts.name }, body })).modelVersion;
+  }
+
+  /**
+   * Packages a model into a run's artifacts: its files under `artifactPath` (default `model`) and an
+   * MLflow-compatible `MLmodel` naming its flavor (`onnx` for `{onnx: file}`, `cairn_js` for
+   * `{jsModule: dir, entry?}`) and signature. Returns the `runs:/` source to register.
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST (run or local path), INVALID_PARAMETER_VALUE, INVALID_STATE (run not active)
+   * @example const { source } = await cairn.models.logModel(run.id, { onnx: "./model.onnx" });
+   */
+  async logModel(runId: string, model: ModelSource, opts: LogModelOptions = {}): Promise<LoggedModel> {
+    return logModelPackage(this.#artifacts, runId, model, opts);
+  }
+
+  /**
+   * Logs a model into a run (as `logModel` does) and registers it as a new version of `name`,
+   * creating the model when it does not exist. The server reads the package: the version is READY
+   * with its flavors (and a signature: the given one, else the ONNX model's), or FAILED_REGISTRATION
+   * with the reason in `statusMessage` when the package does not validate.
+   * @throws CairnError as `logModel` and `createVersion` do
+   * @example const v = await cairn.models.register("fraud", { runId: run.id, model: { onnx: "./model.onnx" } });
+   */
+  async register(name: string, opts: LogModelOptions & { runId: string; model: ModelSource; description?: string; tags?: Record<string, string> }): Promise<ModelVersion> {
+    const logged = await this.logModel(opts.runId, opts.model, opts);
+    try {
+      await this.create(name);
+    } catch (e) {
+      if (!isCairnError(e) || e.code !== "RESOURCE_ALREADY_EXISTS") throw e;
+    }
+    const req: CreateModelVersionOptions = { name, source: logged.source, runId: opts.runId };
+    if (opts.description !== undefined) req.description = opts.description;
+    if (opts.tags !== undefined) req.tags = opts.tags;
+    return this.createVersion(req);
   }
 
   /** Gets a model version. @throws CairnError RESOURCE_DOES_NOT_EXIST */

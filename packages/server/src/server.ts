@@ -17,6 +17,16 @@ import { createRegistryStore } from "./modules/registry/store/sql-registry-store
 import { RegistryService } from "./modules/registry/service.js";
 import { registerRegistryRoutes } from "./modules/registry/routes.js";
 import { registerMlflowRegistryRoutes } from "./modules/registry/mlflow/routes.js";
+import { createAuthStore } from "./modules/auth/store/sql-auth-store.js";
+import { AuthService } from "./modules/auth/service.js";
+import { createAuthGuard, FailedAuthLimiter } from "./modules/auth/guard.js";
+import { serviceProjectLookups } from "./modules/auth/lookups.js";
+import { registerAuthRoutes } from "./modules/auth/routes.js";
+import { createAuditStore } from "./modules/audit/store/audit-store.js";
+import { AuditLog } from "./modules/audit/service.js";
+import { createAuditRecorder } from "./modules/audit/recorder.js";
+import { serviceSnapshots } from "./modules/audit/snapshots.js";
+import { registerAuditRoutes } from "./modules/audit/routes.js";
 
 import { VERSION } from "./version.js";
 
@@ -29,6 +39,8 @@ export interface RunningServer {
   config: ServerConfig;
   app: FastifyInstance;
   tracking: TrackingService;
+  /** With `--auth`, the admin token created on the first start (shown once); otherwise undefined. */
+  bootstrapToken?: string;
   /** Stops accepting requests, lets in-flight ones finish, then closes the stores. */
   close(): Promise<void>;
 }
@@ -37,8 +49,12 @@ export interface RunningServer {
  * Builds the application (stores, services, routes, UI) without listening.
  * @throws Error when a backend URI is invalid or a backend cannot be reached
  */
-export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<{ app: FastifyInstance; config: ServerConfig; tracking: TrackingService; closeStores(): Promise<void> }> {
+export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<{ app: FastifyInstance; config: ServerConfig; tracking: TrackingService; auth: AuthService; bootstrapToken?: string; closeStores(): Promise<void> }> {
   const config = resolveConfig(partial);
+  const authEnabled = config.auth || config.authTokens.length > 0;
+  if (!authEnabled && !config.insecure && !isLoopbackAddress(config.host)) {
+    throw new Error(`Refusing to listen on ${config.host} with auth off: anyone who can reach it could change everything. Start with --auth (or --auth-tokens), or pass --insecure to accept that.`);
+  }
   const logger = createLogger(config.logLevel);
   fs.mkdirSync(config.dataDir, { recursive: true });
 
@@ -52,7 +68,18 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
     const registryStore = await createRegistryStore(db);
     const registry = new RegistryService(registryStore, tracking);
 
-    const app = createHttpApp({ bodyLimit: config.bodyLimit, authTokens: config.authTokens, logger, loopbackOnly: isLoopbackAddress(config.host), allowedHosts: config.allowedHosts });
+    const auth = new AuthService(await createAuthStore(db), config.authTokens);
+    const bootstrapToken = config.auth ? await auth.bootstrapAdmin() : undefined;
+    const audit = new AuditLog(await createAuditStore(db));
+
+    const app = createHttpApp({
+      bodyLimit: config.bodyLimit,
+      guard: authEnabled ? createAuthGuard(auth, serviceProjectLookups(tracking, registry), new FailedAuthLimiter(config.authFailureLimit)) : undefined,
+      auditor: config.audit ? createAuditRecorder(audit, serviceSnapshots(tracking, registry)) : undefined,
+      logger,
+      loopbackOnly: isLoopbackAddress(config.host),
+      allowedHosts: config.allowedHosts,
+    });
     app.get("/health", async () => "OK");
     app.get("/version", async () => VERSION);
     const openapi = buildOpenApi(apiRoutes, { title: "Cairn API", version: VERSION });
@@ -61,6 +88,8 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
     registerMlflowRoutes(app, tracking);
     registerRegistryRoutes(app, registry);
     registerMlflowRegistryRoutes(app, registry);
+    registerAuthRoutes(app, auth, authEnabled);
+    registerAuditRoutes(app, audit);
     await serveUi(app, config.webDir);
 
     const closeStores = async () => {
@@ -68,7 +97,7 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
       await blobs?.close();
       await db?.close();
     };
-    return { app, config, tracking, closeStores };
+    return { app, config, tracking, auth, bootstrapToken, closeStores };
   } catch (e) {
     await blobs?.close().catch(() => {});
     await db?.close().catch(() => {});
@@ -96,7 +125,7 @@ async function serveUi(app: FastifyInstance, webDir: string): Promise<void> {
  * @example const s = await startServer({ port: 0, dataDir: "/tmp/cairn" }); console.log(s.url)
  */
 export async function startServer(partial: Partial<ServerConfig> = {}): Promise<RunningServer> {
-  const { app, config, tracking, closeStores } = await buildServer(partial);
+  const { app, config, tracking, bootstrapToken, closeStores } = await buildServer(partial);
   try {
     await app.listen({ host: config.host, port: config.port });
   } catch (e) {
@@ -113,6 +142,7 @@ export async function startServer(partial: Partial<ServerConfig> = {}): Promise<
     config: { ...config, port },
     app,
     tracking,
+    bootstrapToken,
     close: () =>
       (closed ??= (async () => {
         await app.close();

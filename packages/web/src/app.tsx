@@ -2,6 +2,7 @@ import { Component, type ErrorInfo, type ReactNode } from "react";
 import { matchPath, useLocation } from "./lib/router.js";
 import { HOME_PATH, pages, type PageDef } from "./pages/registry.js";
 import { ErrorBanner } from "./components/error-banner.js";
+import { SessionInfo } from "./components/session-info.js";
 
 /** Catches render errors so a bug shows a banner instead of a blank page. */
 class ErrorBoundary extends Component<{ children: ReactNode; resetKey: string }, { error: unknown }> {
@@ -38,6 +39,7 @@ function Nav({ active }: { active: string | undefined }) {
         </svg>
         Cairn
       </a>
+      <SessionInfo />
       {[...sections].map(([section, items]) => (
         <div className="nav-section" key={section}>
           <div className="nav-heading">{section}</div>

@@ -5,6 +5,8 @@ import { VERSION } from "../version.js";
 import { usageErrorsExit2 } from "./output.js";
 import { registerTrackingCommands } from "../modules/tracking/cli.js";
 import { registerRegistryCommands } from "../modules/registry/cli.js";
+import { registerAuthCommands } from "../modules/auth/cli.js";
+import { registerAuditCommands } from "../modules/audit/cli.js";
 
 /**
  * Builds the `cairn` command-line program. Client commands share `--url`, `--token` and `--json`.
@@ -27,22 +29,34 @@ export function buildProgram(): Command {
     .addOption(new Option("--data-dir <dir>", "data directory for the embedded defaults").env(CONFIG_ENV.dataDir).default("./cairn-data"))
     .addOption(new Option("--backend-store-uri <uri>", "sqlite:///path.db or postgresql://user@host:5432/db (default: sqlite in the data dir)").env(CONFIG_ENV.backendStoreUri))
     .addOption(new Option("--artifacts-uri <uri>", "file:///path or s3://bucket/prefix (default: <data-dir>/artifacts)").env(CONFIG_ENV.artifactsUri))
-    .addOption(new Option("--auth-tokens <tokens>", "comma-separated bearer tokens; turns auth on").env(CONFIG_ENV.authTokens))
+    .addOption(new Option("--auth", "turn auth on: users, API tokens and project roles (the first start prints an admin token once)").env(CONFIG_ENV.auth))
+    .addOption(new Option("--auth-tokens <tokens>", "comma-separated static admin bearer tokens; turns auth on").env(CONFIG_ENV.authTokens))
+    .addOption(new Option("--insecure", "allow a non-loopback --host with auth off (anyone who can reach it can change everything)").env(CONFIG_ENV.insecure))
+    .addOption(new Option("--no-audit", `do not record mutating requests in the audit log (env ${CONFIG_ENV.audit}=false)`))
     .addOption(new Option("--allowed-hosts <names>", "comma-separated host names a loopback-bound server also answers to (reverse proxy)").env(CONFIG_ENV.allowedHosts))
     .addOption(new Option("--body-limit <bytes>", "largest JSON request body").env(CONFIG_ENV.bodyLimit))
     .addOption(new Option("--log-level <level>", "fatal|error|warn|info|debug|silent").env(CONFIG_ENV.logLevel).default("info"))
-    .action(async (opts: Record<string, string | undefined>) => {
+    .action(async (opts: Record<string, string | boolean | undefined>) => {
       const { startServer } = await import("../server.js");
-      const cfg: Partial<ServerConfig> = { host: opts.host!, port: Number(opts.port), dataDir: opts.dataDir!, logLevel: opts.logLevel! };
-      if (opts.backendStoreUri) cfg.backendStoreUri = opts.backendStoreUri;
-      if (opts.artifactsUri) cfg.artifactsUri = opts.artifactsUri;
-      if (opts.authTokens) cfg.authTokens = opts.authTokens.split(",");
-      if (opts.allowedHosts) cfg.allowedHosts = opts.allowedHosts.split(",");
-      if (opts.bodyLimit) cfg.bodyLimit = Number(opts.bodyLimit);
+      const str = (k: string): string | undefined => (typeof opts[k] === "string" ? (opts[k] as string) : undefined);
+      const flag = (k: string): boolean | undefined => (opts[k] === undefined ? undefined : opts[k] === true || /^(1|true|yes|on)$/i.test(String(opts[k])));
+      const cfg: Partial<ServerConfig> = { host: str("host")!, port: Number(opts.port), dataDir: str("dataDir")!, logLevel: str("logLevel")! };
+      if (flag("auth") !== undefined) cfg.auth = flag("auth");
+      if (flag("insecure") !== undefined) cfg.insecure = flag("insecure");
+      // Commander defaults a --no-x option to true; only an explicit --no-audit overrides CAIRN_AUDIT.
+      if (opts.audit === false) cfg.audit = false;
+      if (str("backendStoreUri")) cfg.backendStoreUri = str("backendStoreUri");
+      if (str("artifactsUri")) cfg.artifactsUri = str("artifactsUri");
+      if (str("authTokens")) cfg.authTokens = str("authTokens")!.split(",");
+      if (str("allowedHosts")) cfg.allowedHosts = str("allowedHosts")!.split(",");
+      if (str("bodyLimit")) cfg.bodyLimit = Number(str("bodyLimit"));
       if (!Number.isInteger(cfg.port)) program.error(`error: --port must be a number, got '${opts.port}'`, { exitCode: 2 });
       const server = await startServer(cfg);
       server.app.log.info({ url: server.url, backend: redact(server.config.backendStoreUri), artifacts: server.config.artifactsUri }, "Cairn server listening");
       process.stderr.write(`Cairn ${VERSION} listening on ${server.url} (UI at ${server.url}/)\n`);
+      if (server.bootstrapToken) {
+        process.stdout.write(`\nAuth is on. An admin user 'admin' was created with this token (shown once; store it safely):\n\n  ${server.bootstrapToken}\n\nUse it with: export CAIRN_TOKEN=<token>   (MLflow clients: MLFLOW_TRACKING_TOKEN=<token>)\n\n`);
+      }
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;
@@ -59,6 +73,8 @@ export function buildProgram(): Command {
 
   registerTrackingCommands(program);
   registerRegistryCommands(program);
+  registerAuthCommands(program);
+  registerAuditCommands(program);
   return program;
 }
 

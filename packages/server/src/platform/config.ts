@@ -1,5 +1,6 @@
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { AUTH_LIMITS } from "@cairn/contract";
 
 /** Everything the server needs to start. Each field has a CLI flag and an environment variable. */
 export interface ServerConfig {
@@ -13,8 +14,16 @@ export interface ServerConfig {
   artifactsUri: string;
   /** Host names a loopback-bound server also answers to (for a reverse proxy in front of it). */
   allowedHosts: string[];
-  /** Bearer tokens accepted when auth is on; empty means auth is off. */
+  /** Static admin bearer tokens; any turns auth on. */
   authTokens: string[];
+  /** Auth on: users, API tokens and project roles (`cairn server --auth`). On the first start it creates an admin token and prints it once. */
+  auth: boolean;
+  /** Allow listening on a non-loopback address with auth off. */
+  insecure: boolean;
+  /** Record every mutating request in the hash-chained audit log (default on). */
+  audit: boolean;
+  /** Failed authentications per client address and minute before it is locked out for a minute (0: no limit). */
+  authFailureLimit: number;
   /** Largest JSON request body in bytes (413 above it). */
   bodyLimit: number;
   logLevel: string;
@@ -31,6 +40,10 @@ export const CONFIG_ENV = {
   artifactsUri: "CAIRN_ARTIFACTS_URI",
   allowedHosts: "CAIRN_ALLOWED_HOSTS",
   authTokens: "CAIRN_AUTH_TOKENS",
+  auth: "CAIRN_AUTH",
+  insecure: "CAIRN_INSECURE",
+  audit: "CAIRN_AUDIT",
+  authFailureLimit: "CAIRN_AUTH_FAILURE_LIMIT",
   bodyLimit: "CAIRN_BODY_LIMIT",
   logLevel: "CAIRN_LOG_LEVEL",
   webDir: "CAIRN_WEB_DIR",
@@ -48,12 +61,19 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}, env: NodeJS.P
     if (v !== undefined && v !== null) return Array.isArray(v) ? v.join(",") : String(v);
     return env[CONFIG_ENV[k]] || undefined;
   };
-  const num = (k: "port" | "bodyLimit", dflt: number): number => {
+  const num = (k: "port" | "bodyLimit" | "authFailureLimit", dflt: number): number => {
     const raw = pick(k);
     if (raw === undefined) return dflt;
     const n = Number(raw);
     if (!Number.isInteger(n) || n < 0) throw new Error(`Invalid ${k}: ${raw}`);
     return n;
+  };
+  const bool = (k: "auth" | "insecure" | "audit", dflt: boolean): boolean => {
+    const raw = pick(k);
+    if (raw === undefined) return dflt;
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    throw new Error(`Invalid ${k}: ${raw} (expected true or false)`);
   };
   const dataDir = path.resolve(pick("dataDir") ?? "./cairn-data");
   return {
@@ -64,6 +84,10 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}, env: NodeJS.P
     artifactsUri: pick("artifactsUri") ?? pathToFileURL(path.join(dataDir, "artifacts")).href,
     allowedHosts: (pick("allowedHosts") ?? "").split(",").map((s) => s.trim()).filter(Boolean),
     authTokens: (pick("authTokens") ?? "").split(",").map((s) => s.trim()).filter(Boolean),
+    auth: bool("auth", false),
+    insecure: bool("insecure", false),
+    audit: bool("audit", true),
+    authFailureLimit: num("authFailureLimit", AUTH_LIMITS.failedAuthLimit),
     bodyLimit: num("bodyLimit", 16 * 1024 * 1024),
     logLevel: pick("logLevel") ?? "info",
     webDir: path.resolve(pick("webDir") ?? DEFAULT_WEB_DIR),

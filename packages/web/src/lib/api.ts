@@ -33,3 +33,9 @@ export function signIn(token: string): void {
   document.cookie = `cairn_token=${encodeURIComponent(token)}; path=/; SameSite=Strict${window.location.protocol === "https:" ? "; Secure" : ""}`;
   window.location.reload();
 }
+
+/** Forgets the API token cookie (set by `signIn`) and reloads. */
+export function signOut(): void {
+  document.cookie = `cairn_token=; path=/; Max-Age=0; SameSite=Strict${window.location.protocol === "https:" ? "; Secure" : ""}`;
+  window.location.reload();
+}

@@ -8,6 +8,7 @@ import { ErrorBanner } from "../components/error-banner.js";
 import { AliasBadge, StageBadge, VersionStatusBadge, quoteFilterValue } from "../components/alias-badge.js";
 import { RetirementBadge, SignatureView, signatureSummary } from "../components/governance.js";
 import { sortedAliases } from "./models-page.js";
+import { PromotionPolicySection } from "./promotions-page.js";
 import type { PageProps } from "./registry.js";
 
 /** Every version of a model, newest first (all pages). */
@@ -50,6 +51,7 @@ export function ModelPage({ params }: PageProps) {
       <ModelHeader model={m} versionCount={versions.data?.length} />
       <ModelCardSection name={name} />
       <AliasesSection model={m} />
+      <PromotionPolicySection name={name} />
       <section className="card">
         <VersionsSection name={name} versions={versions.data} loading={versions.loading} />
         <ErrorBanner error={versions.error} title="Could not load the versions" onRetry={versions.reload} />
@@ -153,6 +155,12 @@ function AliasesSection({ model }: { model: RegisteredModel }) {
                             <span title="No user was recorded (the server runs without authentication)">anonymous</span>
                           )}{" "}
                           · <span title={formatAgo(e.time)}>{formatDate(e.time)}</span>
+                          {e.requestId !== null && (
+                            <>
+                              {" "}
+                              · <a href={href(`/promotions/${e.requestId}`)} data-testid="alias-history-request">request #{e.requestId}</a>
+                            </>
+                          )}
                         </div>
                       </div>
                     </li>
@@ -246,6 +254,20 @@ function VersionsSection({ name, versions, loading }: { name: string; versions: 
                 </td>
                 <td>
                   <VersionStatusBadge status={v.status} message={v.statusMessage} />
+                  {v.flavors.length > 0 && (
+                    <span className="block-note" data-testid="version-flavors" title="Flavors of the version's MLmodel package">
+                      {v.flavors.map((f) => (
+                        <span key={f.name} className="badge gray">
+                          {f.name}
+                        </span>
+                      ))}
+                    </span>
+                  )}
+                  {v.status === "FAILED_REGISTRATION" && v.statusMessage && (
+                    <span className="small block-note status-note" data-testid="version-status-message" title={v.statusMessage}>
+                      {v.statusMessage}
+                    </span>
+                  )}
                 </td>
                 <td>
                   <StageBadge stage={v.currentStage} />

@@ -6,6 +6,8 @@ import { ComparePage } from "./compare-page.js";
 import { ModelsPage } from "./models-page.js";
 import { ModelPage } from "./model-page.js";
 import { ModelComparePage } from "./model-compare-page.js";
+import { PromotionPage, PromotionsPage } from "./promotions-page.js";
+import { AuditPage } from "./audit-page.js";
 
 /** What every page component receives from the router. */
 export interface PageProps {
@@ -40,6 +42,9 @@ export const pages: PageDef[] = [
   { path: "/models", label: "Models", section: "Registry", component: ModelsPage },
   { path: "/models/:name", navParent: "/models", component: ModelPage },
   { path: "/models/:name/compare", navParent: "/models", component: ModelComparePage },
+  { path: "/promotions", label: "Promotions", section: "Registry", component: PromotionsPage },
+  { path: "/promotions/:id", navParent: "/promotions", component: PromotionPage },
+  { path: "/audit", label: "Audit log", section: "Admin", component: AuditPage },
 ];
 
 /** Where `#/` goes. */

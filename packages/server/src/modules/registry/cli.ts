@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type Command } from "commander";
-import { isCairnError, type Cairn, type ComparedVersion, type ModelVersion, type RegisteredModel } from "@cairn/sdk";
+import { join } from "node:path";
+import { isCairnError, joinArtifactPath, readSignatureFile, writeModelPackage, type Cairn, type ComparedVersion, type ModelSource, type ModelVersion, type RegisteredModel } from "@cairn/sdk";
 import {
   action,
   clientFor,
@@ -14,6 +15,7 @@ import {
   wantsJson,
   type Cell,
 } from "../../cli/output.js";
+import { registerPromotionCommands } from "./promotion-cli.js";
 
 // ---------- option parsers (a thrown InvalidArgumentError is a usage error: exit 2) ----------
 
@@ -73,6 +75,23 @@ async function getOrCreateModel(cairn: Cairn, name: string): Promise<{ model: Re
     if (isCairnError(e) && e.code === "RESOURCE_ALREADY_EXISTS") return { model: await cairn.models.get(name), created: false };
     throw e;
   }
+}
+
+/** Uploads a package directory into a run (the given one, else a new run in `experiment`, ended afterwards). */
+async function uploadPackage(cairn: Cairn, dir: string, opts: { run?: string | undefined; experiment?: string | undefined; artifactPath: string; json: boolean }): Promise<{ runId: string; source: string }> {
+  const run = opts.run === undefined ? await cairn.startRun({ experiment: opts.experiment ?? "Default", captureContext: false }) : undefined;
+  const runId = opts.run ?? run!.id;
+  const bar = createProgress("upload", opts.json);
+  try {
+    await cairn.artifacts.upload(runId, dir, opts.artifactPath, { onProgress: (d, t) => bar.update(d, t) });
+  } catch (e) {
+    await run?.end("FAILED").catch(() => undefined);
+    throw e;
+  } finally {
+    bar.stop();
+  }
+  await run?.end();
+  return { runId, source: `runs:/${runId}/${joinArtifactPath(opts.artifactPath)}` };
 }
 
 /** One row of `models compare`. */
@@ -153,10 +172,15 @@ export function registerRegistryCommands(program: Command): void {
         if (versions.length) {
           printHeading("Versions");
           printTable(
-            ["VERSION", "ALIASES", "STAGE", "STATUS", "RUN ID", "SOURCE", "CREATED"],
-            versions.map((v) => [Number(v.version), aliasesOf(model, v.version).join(", "), v.currentStage, v.status, v.runId, v.source, formatTime(v.creationTimestamp)]),
+            ["VERSION", "ALIASES", "STAGE", "STATUS", "FLAVORS", "RUN ID", "SOURCE", "CREATED"],
+            versions.map((v) => [Number(v.version), aliasesOf(model, v.version).join(", "), v.currentStage, v.status, v.flavors.map((f) => f.name).join(", "), v.runId, v.source, formatTime(v.creationTimestamp)]),
             { maxCell: 60 },
           );
+          const notes = versions.filter((v) => v.statusMessage);
+          if (notes.length) {
+            printHeading("Status messages");
+            printTable(["VERSION", "STATUS", "MESSAGE"], notes.map((v) => [Number(v.version), v.status, v.statusMessage]), { maxCell: 200 });
+          }
         }
         if (model.aliases.length) {
           printHeading("Aliases");
@@ -172,24 +196,60 @@ export function registerRegistryCommands(program: Command): void {
 
   models
     .command("register")
-    .description("register a new version of a model (creating the model if needed)")
+    .description("register a new version of a model (creating the model if needed): from SOURCE, or upload a package directory with --path first")
     .argument("<name>", "model name")
-    .argument("<source>", "runs:/<run-id>/<path> or an mlflow-artifacts: URI")
+    .argument("[source]", "runs:/<run-id>/<path> or an mlflow-artifacts: URI (not with --path)")
     .option("--run-id <id>", "the run that produced it (default: the run of a runs:/ source)")
+    .option("--path <dir>", "a package directory (see `models package`) to upload into a run and register")
+    .option("--run <id>", "with --path: the run to upload into (default: a new run in --experiment)")
+    .option("--experiment <name>", "with --path and no --run: the experiment of the new run (default: Default)")
+    .option("--artifact-path <path>", "with --path: where in the run's artifacts the package goes", "model")
     .option("--description <text>", "the version's description")
     .option("--tag <key=value>", "a version tag (repeatable)", keyValue)
     .action(
-      action(async (name: string, source: string, opts: { runId?: string; description?: string; tag?: Record<string, string> }, cmd: Command) => {
+      action(async (name: string, sourceArg: string | undefined, opts: { runId?: string; path?: string; run?: string; experiment?: string; artifactPath: string; description?: string; tag?: Record<string, string> }, cmd: Command) => {
+        if (opts.path === undefined && sourceArg === undefined) usage(cmd, "give SOURCE or --path DIR");
+        if (opts.path !== undefined && sourceArg !== undefined) usage(cmd, "give either SOURCE or --path DIR, not both");
+        if (opts.run !== undefined && opts.experiment !== undefined) usage(cmd, "give either --run or --experiment, not both");
+        if (opts.path === undefined && (opts.run !== undefined || opts.experiment !== undefined)) usage(cmd, "--run and --experiment go with --path");
         const cairn = clientFor(cmd);
+        const json = wantsJson(cmd);
+        const uploaded = opts.path === undefined ? undefined : await uploadPackage(cairn, opts.path, { run: opts.run, experiment: opts.experiment, artifactPath: opts.artifactPath, json });
+        const source = uploaded?.source ?? sourceArg!;
         const { created } = await getOrCreateModel(cairn, name);
         const req: Parameters<typeof cairn.models.createVersion>[0] = { name, source };
+        if (uploaded) req.runId = uploaded.runId;
         if (opts.runId) req.runId = opts.runId;
         if (opts.description !== undefined) req.description = opts.description;
         if (opts.tag) req.tags = opts.tag;
         const v = await cairn.models.createVersion(req);
-        if (wantsJson(cmd)) return printJson({ modelVersion: v, createdModel: created });
+        if (json) return printJson({ modelVersion: v, createdModel: created });
         if (created) process.stdout.write(`Created registered model '${name}'\n`);
-        process.stdout.write(`Registered '${v.name}' version ${v.version}\n`);
+        if (uploaded) process.stdout.write(`Uploaded ${opts.path} to ${uploaded.source}\n`);
+        process.stdout.write(`Registered '${v.name}' version ${v.version}${v.flavors.length ? ` (${v.flavors.map((f) => f.name).join(", ")})` : ""}\n`);
+        // The version exists either way; a package that did not validate is an error for scripts.
+        if (v.status === "FAILED_REGISTRATION") {
+          process.stderr.write(`error: FAILED_REGISTRATION: ${v.statusMessage}\n`);
+          process.exitCode = 1;
+        }
+      }),
+    );
+
+  models
+    .command("package")
+    .description("write a model package into DIR: the model and an MLflow-compatible MLmodel naming its flavor")
+    .argument("<dir>", "package directory (created when missing; for --js, the module's directory)")
+    .option("--onnx <file>", "an ONNX model (copied into DIR unless it is inside it)")
+    .option("--js <entry>", "a JS module's entry file, relative to DIR (e.g. index.mjs)")
+    .option("--signature <file>", "a signature JSON file: {inputs: [{name, dtype, shape}], outputs: [...]} or MLflow's form")
+    .action(
+      action(async (dir: string, opts: { onnx?: string; js?: string; signature?: string }, cmd: Command) => {
+        if ((opts.onnx === undefined) === (opts.js === undefined)) usage(cmd, "give exactly one of --onnx FILE or --js ENTRY");
+        const model: ModelSource = opts.onnx !== undefined ? { onnx: opts.onnx } : { jsModule: dir, entry: opts.js! };
+        const pkgOpts = opts.signature === undefined ? {} : { signature: await readSignatureFile(opts.signature) };
+        const res = await writeModelPackage(opts.onnx !== undefined ? dir : undefined, model, pkgOpts);
+        if (wantsJson(cmd)) return printJson({ dir: res.dir, flavors: res.flavors, signature: pkgOpts.signature ?? null });
+        process.stdout.write(`Wrote ${join(res.dir, "MLmodel")} (flavors: ${res.flavors.map((f) => f.name).join(", ")})\n`);
       }),
     );
 
@@ -229,8 +289,8 @@ export function registerRegistryCommands(program: Command): void {
         const res = await clientFor(cmd).models.aliasHistory(name, alias, opts.at === undefined ? {} : { at: opts.at });
         if (wantsJson(cmd)) return printJson(res);
         printTable(
-          ["TIME", "FROM", "TO", "ACTOR"],
-          res.history.map((h) => [formatTime(h.time), h.fromVersion ?? "(none)", h.toVersion ?? "(deleted)", h.actor]),
+          ["TIME", "FROM", "TO", "ACTOR", "REQUEST"],
+          res.history.map((h) => [formatTime(h.time), h.fromVersion ?? "(none)", h.toVersion ?? "(deleted)", h.actor, h.requestId ?? ""]),
         );
         if (opts.at !== undefined) process.stdout.write(`\nAt ${formatTime(opts.at)}: ${res.versionAt ? `version ${res.versionAt}` : "no version"}\n`);
       }),
@@ -345,6 +405,8 @@ export function registerRegistryCommands(program: Command): void {
         process.stdout.write(`'${name}' version ${v.version} is ${v.retirement?.state}: ${v.retirement?.reason}\n`);
       }),
     );
+
+  registerPromotionCommands(models);
 
   models
     .command("download")

@@ -1,11 +1,13 @@
 import type { FastifyInstance } from "fastify";
 import { registryRoutes as R } from "@cairn/contract";
+import { actorOf } from "../../platform/auth/principal.js";
 import { registerRoute } from "../../platform/http/app.js";
+import { registerPromotionRoutes } from "./promotion-routes.js";
 import type { RegistryService } from "./service.js";
 
 /** The native model-registry API (`/api/v1/models`): each route validates, then makes one service call. */
 export function registerRegistryRoutes(app: FastifyInstance, svc: RegistryService): void {
-  registerRoute(app, R.createRegisteredModel, async ({ body }) => ({ registeredModel: await svc.createRegisteredModel(body) }));
+  registerRoute(app, R.createRegisteredModel, async ({ body, req }) => ({ registeredModel: await svc.createRegisteredModel(body, { actor: actorOf(req) }) }));
   registerRoute(app, R.searchRegisteredModels, async ({ body }) => svc.searchRegisteredModels(body));
   registerRoute(app, R.getRegisteredModel, async ({ params }) => ({ registeredModel: await svc.getRegisteredModel(params.name) }));
   registerRoute(app, R.renameRegisteredModel, async ({ params, body }) => ({ registeredModel: await svc.renameRegisteredModel(params.name, body.newName) }));
@@ -14,16 +16,16 @@ export function registerRegistryRoutes(app: FastifyInstance, svc: RegistryServic
   registerRoute(app, R.setRegisteredModelTag, async ({ params, body }) => (await svc.setRegisteredModelTag(params.name, body.key, body.value), {}));
   registerRoute(app, R.deleteRegisteredModelTag, async ({ params, query }) => (await svc.deleteRegisteredModelTag(params.name, query.key), {}));
 
-  registerRoute(app, R.setAlias, async ({ params, body }) => (await svc.setAlias(params.name, params.alias, body.version), {}));
-  registerRoute(app, R.deleteAlias, async ({ params }) => (await svc.deleteAlias(params.name, params.alias), {}));
+  registerRoute(app, R.setAlias, async ({ params, body, req }) => (await svc.setAlias(params.name, params.alias, body.version, { actor: actorOf(req) }), {}));
+  registerRoute(app, R.deleteAlias, async ({ params, req }) => (await svc.deleteAlias(params.name, params.alias, { actor: actorOf(req) }), {}));
   registerRoute(app, R.getAlias, async ({ params }) => ({ modelVersion: await svc.getModelVersionByAlias(params.name, params.alias) }));
   registerRoute(app, R.getAliasHistory, async ({ params, query }) => svc.getAliasHistory(params.name, params.alias, query.at));
 
-  registerRoute(app, R.createModelVersion, async ({ params, body }) => ({ modelVersion: await svc.createModelVersion(params.name, body) }));
+  registerRoute(app, R.createModelVersion, async ({ params, body, req }) => ({ modelVersion: await svc.createModelVersion(params.name, body, { actor: actorOf(req) }) }));
   registerRoute(app, R.searchModelVersions, async ({ body }) => svc.searchModelVersions(body));
   registerRoute(app, R.getModelVersion, async ({ params }) => ({ modelVersion: await svc.getModelVersion(params.name, params.version) }));
   registerRoute(app, R.updateModelVersion, async ({ params, body }) => ({ modelVersion: await svc.updateModelVersion(params.name, params.version, body.description) }));
-  registerRoute(app, R.deleteModelVersion, async ({ params }) => (await svc.deleteModelVersion(params.name, params.version), {}));
+  registerRoute(app, R.deleteModelVersion, async ({ params, req }) => (await svc.deleteModelVersion(params.name, params.version, { actor: actorOf(req) }), {}));
   registerRoute(app, R.setModelVersionTag, async ({ params, body }) => (await svc.setModelVersionTag(params.name, params.version, body.key, body.value), {}));
   registerRoute(app, R.deleteModelVersionTag, async ({ params, query }) => (await svc.deleteModelVersionTag(params.name, params.version, query.key), {}));
   registerRoute(app, R.transitionModelVersionStage, async ({ params, body }) => ({ modelVersion: await svc.transitionModelVersionStage(params.name, params.version, body) }));
@@ -35,4 +37,5 @@ export function registerRegistryRoutes(app: FastifyInstance, svc: RegistryServic
   registerRoute(app, R.getModelCard, async ({ params, query }) => svc.getCard(params.name, query.version));
   registerRoute(app, R.getModelCardMarkdown, async ({ params, query, reply }) => reply.type("text/markdown; charset=utf-8").send(await svc.getCardMarkdown(params.name, query.version)));
   registerRoute(app, R.getModelVersionDownloadUri, async ({ params }) => ({ artifactUri: await svc.getDownloadUri(params.name, params.version) }));
+  registerPromotionRoutes(app, svc.promotions);
 }

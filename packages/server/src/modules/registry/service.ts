@@ -5,6 +5,8 @@ import { safeBlobPrefix } from "../../platform/blob/safe-key.js";
 import { decodePageToken, encodePageToken } from "../tracking/search/filter-parser.js";
 import { PROXY_SCHEME, proxiedKey, type TrackingService } from "../tracking/service.js";
 import { renderCardMarkdown } from "./card.js";
+import { inspectModelPackage } from "./packaging.js";
+import { PromotionService } from "./promotion.js";
 import { parseRegistryFilter, parseRegistryOrderBy } from "./search.js";
 import { diffSignatures } from "./signature.js";
 import type { RegistryStore } from "./store/registry-store.js";
@@ -36,10 +38,13 @@ const invalid = (msg: string) => new CairnError("INVALID_PARAMETER_VALUE", msg);
 export class RegistryService {
   readonly #store: RegistryStore;
   readonly #tracking: TrackingService;
+  /** Protected aliases, validation gates and promotion requests. */
+  readonly promotions: PromotionService;
 
   constructor(store: RegistryStore, tracking: TrackingService) {
     this.#store = store;
     this.#tracking = tracking;
+    this.promotions = new PromotionService(store.promotions, this, tracking);
   }
 
   // ---------- registered models ----------
@@ -107,14 +112,15 @@ export class RegistryService {
   // ---------- aliases ----------
 
   /**
-   * Points `alias` at an existing version; the change is recorded. An archived version takes no alias.
-   * @throws CairnError RESOURCE_DOES_NOT_EXIST, INVALID_PARAMETER_VALUE (archived version)
+   * Points `alias` at an existing version; the change is recorded. A protected alias moves only
+   * through an approved promotion request (`promotions`).
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST, PERMISSION_DENIED (protected alias)
    */
   async setAlias(name: string, alias: string, version: number, by: Actor = {}): Promise<void> {
     await this.#store.setAlias(name, alias, version, { actor: by.actor ?? "", time: Date.now() });
   }
 
-  /** Deletes an alias (a no-op when the model has no such alias); the change is recorded. @throws CairnError RESOURCE_DOES_NOT_EXIST for an unknown model */
+  /** Deletes an alias (a no-op when the model has no such alias); the change is recorded. @throws CairnError RESOURCE_DOES_NOT_EXIST for an unknown model, PERMISSION_DENIED for a protected alias */
   async deleteAlias(name: string, alias: string, by: Actor = {}): Promise<void> {
     await this.#store.deleteAlias(name, alias, { actor: by.actor ?? "", time: Date.now() });
   }
@@ -145,7 +151,10 @@ export class RegistryService {
   /**
    * Registers a new version, numbered one above the model's highest ever. The source must be inside
    * the server's artifact store: an `mlflow-artifacts:` URI, or `runs:/<run_id>/<path>` of a run whose
-   * artifacts the server stores. A given `runId` must name an existing run. New versions are READY.
+   * artifacts the server stores. A given `runId` must name an existing run. When the source holds an
+   * `MLmodel` package, its flavors are stored, its signature is used unless `signature` is given, and
+   * a package that fails validation gives a FAILED_REGISTRATION version with the reason in
+   * `statusMessage` (see `inspectModelPackage`); otherwise, and for sources without one, READY.
    * @throws CairnError RESOURCE_DOES_NOT_EXIST (model, run), INVALID_PARAMETER_VALUE (source)
    * @example await registry.createModelVersion("fraud", { source: `runs:/${runId}/model` })
    */
@@ -153,7 +162,7 @@ export class RegistryService {
     await this.getRegisteredModel(name);
     const runId = req.runId || undefined;
     if (runId !== undefined) await this.#tracking.getRunInfo(runId);
-    await this.#resolveSource(req.source, runId);
+    const pkg = await inspectModelPackage(this.#tracking.blobs, proxiedKey(await this.#resolveSource(req.source, runId)));
     return this.#store.createModelVersion({
       name,
       source: req.source,
@@ -163,7 +172,10 @@ export class RegistryService {
       tags: req.tags ?? {},
       userId: by.actor ?? "",
       time: Date.now(),
-      signature: req.signature ?? null,
+      signature: req.signature ?? pkg.signature,
+      status: pkg.status,
+      statusMessage: pkg.statusMessage,
+      flavors: pkg.flavors,
     });
   }
 
@@ -191,7 +203,7 @@ export class RegistryService {
     return this.#store.updateModelVersion(name, version, { stage: req.stage, archiveExistingVersions: req.archiveExistingVersions ?? false, time: Date.now() });
   }
 
-  /** Deletes a version; its aliases go too (recorded in the alias history). @throws CairnError RESOURCE_DOES_NOT_EXIST */
+  /** Deletes a version; its aliases go too (recorded in the alias history). @throws CairnError RESOURCE_DOES_NOT_EXIST, PERMISSION_DENIED when a protected alias points at it */
   async deleteModelVersion(name: string, version: number, by: Actor = {}): Promise<void> {
     await this.#store.deleteModelVersion(name, version, { actor: by.actor ?? "", time: Date.now() });
   }
@@ -334,6 +346,8 @@ export class RegistryService {
 
   /** The artifact URI a source names, checked to lie inside the server's artifact store. */
   async #resolveSource(source: string, runId: string | undefined): Promise<string> {
+    // MLflow 3's log_model registers `models:/m-<id>` (a logged model); Cairn has no logged-models API.
+    if (/^models:\/m-[^/@]+$/.test(source)) throw invalid(`The source '${source}' is an MLflow 3 logged model, which Cairn does not store; log the model into a run's artifacts and register 'runs:/<run_id>/<path>' instead`);
     if (source.startsWith("models:")) throw invalid(`A model version's source cannot be a models:/ URI ('${source}'); register the artifacts it points to instead`);
     if (source.startsWith(PROXY_SCHEME)) {
       proxiedKey(source);

@@ -172,3 +172,9 @@ async function appliedMigrationNames(k: Kysely<any>): Promise<string[]> {
 export function isPostgres(k: Kysely<any>): boolean {
   return k.getExecutor().adapter instanceof PostgresAdapter;
 }
+
+/** Whether a driver error is a unique-constraint violation (PostgreSQL 23505 or SQLite's). */
+export function isUniqueViolation(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY";
+}

@@ -1,20 +1,60 @@
-import { randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import { CairnError, isCairnError, type RouteDef, type RouteOutput, BINARY } from "@cairn/contract";
+import { apiRoutes, CairnError, isCairnError, routePermission, type Permission, type RouteDef, type RouteOutput, BINARY } from "@cairn/contract";
 import type { z } from "zod";
 import type { Logger } from "pino";
 import { parseJsonBody } from "./json-body.js";
 import { validate } from "./validate.js";
 import { rawBody } from "./raw-body.js";
+import { isMutating, permissionFor } from "./route-permission.js";
+import { ANONYMOUS } from "../auth/principal.js";
+
+/**
+ * Authentication and authorization for API routes, installed only when auth is on (so an open
+ * server pays nothing). `authenticate` runs before the body is read and sets `req.principal`;
+ * `authorize` runs after parsing (it may look at the body); `filter` may drop items the caller
+ * must not see from a JSON answer. Each throws `CairnError` to refuse.
+ */
+export interface RequestGuard {
+  authenticate(req: FastifyRequest, reply: FastifyReply, token: string | undefined): Promise<void>;
+  authorize(req: FastifyRequest): Promise<void>;
+  filter(req: FastifyRequest, payload: unknown): Promise<unknown>;
+}
+
+/** Receives every mutating API request once its answer is ready, before the answer is sent. */
+export interface RequestAuditor {
+  /** Runs after authorization, before the handler (to read the resource's state before the change). */
+  prepare(req: FastifyRequest): Promise<void>;
+  /** Records the request with its outcome; the answer waits for it. */
+  record(req: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<void>;
+}
 
 export interface HttpOptions {
   bodyLimit: number;
-  authTokens: string[];
+  /** Auth on: every API route needs a valid token and the route's permission. */
+  guard?: RequestGuard;
+  /** Audit on: every mutating API request is recorded before it is acknowledged. */
+  auditor?: RequestAuditor;
   logger: Logger;
   /** The server listens on a loopback address only: refuse requests for other host names. */
   loopbackOnly: boolean;
   /** Extra host names a loopback-only server answers to (e.g. behind a reverse proxy). */
   allowedHosts: string[];
+}
+
+/** One registered API route. */
+export interface RouteInfo {
+  method: string;
+  url: string;
+  /** What a caller needs when auth is on. */
+  permission: Permission;
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    /** Every API route registered so far (for route listings and the auth test matrix). */
+    cairnRoutes: RouteInfo[];
+  }
 }
 
 /** Whether a listen address is loopback-only. */
@@ -69,6 +109,12 @@ export function createHttpApp(opts: HttpOptions): FastifyInstance {
     return503OnClosing: true,
   });
 
+  const routes: RouteInfo[] = [];
+  app.addHook("onRoute", (r) => {
+    for (const method of Array.isArray(r.method) ? r.method : [r.method]) if (method !== "HEAD" && isApiPath(r.url)) routes.push({ method, url: r.url, permission: permissionFor(method, r.url, r.config) });
+  });
+  app.decorate("cairnRoutes", routes);
+
   app.removeContentTypeParser(["application/json", "text/plain"]);
   app.addContentTypeParser("application/json", { parseAs: "string" }, (_req, body, done) => {
     const text = body as string;
@@ -87,10 +133,11 @@ export function createHttpApp(opts: HttpOptions): FastifyInstance {
   // asking) reach handlers as a raw stream: JSON routes reject them, raw-body routes stream them.
   app.addContentTypeParser("*", (_req, payload, done) => done(null, payload));
 
-  const tokens = opts.authTokens.map((t) => Buffer.from(t));
   const allowedHosts = new Set(opts.allowedHosts.map((h) => h.toLowerCase()));
+  const guard = opts.guard;
+  app.decorateRequest("principal", null as unknown as typeof ANONYMOUS);
   // One hook for every request (each hook costs a little on the hottest routes).
-  app.addHook("onRequest", (req, _reply, done) => {
+  app.addHook("onRequest", (req, reply, done) => {
     // DNS rebinding: a page on an attacker's name that resolves to 127.0.0.1 must not reach a loopback server.
     if (opts.loopbackOnly && !isAllowedHost(req.headers.host, allowedHosts)) {
       return done(new CairnError("PERMISSION_DENIED", `Host '${req.headers.host ?? ""}' is not allowed; a server bound to loopback answers only to localhost names and --allowed-hosts`));
@@ -99,14 +146,35 @@ export function createHttpApp(opts: HttpOptions): FastifyInstance {
     // Decide on the route the router matched (decoded, canonical), never on the raw URL, which
     // can be percent-encoded (`/%61pi/...`) or absolute (`http://host/api/...`).
     const route = req.routeOptions.url;
-    if (tokens.length > 0 && route !== undefined && isApiPath(route)) {
-      const presented = tokenFrom(req.headers.authorization) ?? tokenFromCookie(req.headers.cookie);
-      if (presented === undefined) return done(new CairnError("UNAUTHENTICATED", "Authentication required: send 'Authorization: Bearer <token>'"));
-      const p = Buffer.from(presented);
-      if (!tokens.some((t) => t.length === p.length && timingSafeEqual(t, p))) return done(new CairnError("UNAUTHENTICATED", "Invalid token"));
+    if (guard && route !== undefined && isApiPath(route)) {
+      guard.authenticate(req, reply, tokenFrom(req.headers.authorization) ?? tokenFromCookie(req.headers.cookie)).then(() => done(), done);
+      return;
     }
     done();
   });
+  if (guard) {
+    app.addHook("preHandler", async (req) => {
+      const route = req.routeOptions.url;
+      if (route !== undefined && isApiPath(route)) await guard.authorize(req);
+    });
+    app.addHook("preSerialization", async (req, _reply, payload) => {
+      const route = req.routeOptions.url;
+      return route !== undefined && isApiPath(route) ? guard.filter(req, payload) : payload;
+    });
+  }
+  const auditor = opts.auditor;
+  if (auditor) {
+    app.addHook("preHandler", async (req) => {
+      const route = req.routeOptions.url;
+      if (route !== undefined && isApiPath(route) && isMutating(req)) await auditor.prepare(req);
+    });
+    app.addHook("onSend", async (req, reply, payload) => {
+      const route = req.routeOptions.url;
+      // Requests refused before authentication have no actor and are not recorded (failed logins are rate-limited instead).
+      if (route !== undefined && isApiPath(route) && isMutating(req) && !(guard && reply.statusCode === 401) && reply.statusCode !== 429) await auditor.record(req, reply, payload);
+      return payload;
+    });
+  }
 
   app.setErrorHandler((err, req, reply) => {
     const e = toCairnError(err, req);
@@ -174,6 +242,13 @@ export function toCairnError(err: unknown, req: FastifyRequest): CairnError {
   return new CairnError("INTERNAL_ERROR", `Internal error (request id ${req.id})`, { requestId: String(req.id) });
 }
 
+let operations: Map<RouteDef, string> | undefined;
+/** A route's key in the contract's route table (its operation id), recorded as the audit action. */
+function operationName(route: RouteDef): string | undefined {
+  operations ??= new Map(Object.entries(apiRoutes).map(([name, r]) => [r as RouteDef, name]));
+  return operations.get(route);
+}
+
 /** What a contract route handler receives, already validated. */
 export interface RouteContext<R extends RouteDef> {
   params: R["params"] extends z.ZodType ? z.output<R["params"]> : Record<string, never>;
@@ -197,6 +272,7 @@ export function registerRoute<R extends RouteDef>(
   app.route({
     method: route.method,
     url: route.path,
+    config: { permission: routePermission(route), operation: operationName(route) },
     handler: async (req, reply) => {
       const ctx = {
         params: route.params ? validate(route.params, req.params, "path") : {},

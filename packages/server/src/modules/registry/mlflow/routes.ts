@@ -3,13 +3,14 @@ import { Readable } from "node:stream";
 import { AliasName, CairnError } from "@cairn/contract";
 import * as C from "@cairn/contract";
 import { validate } from "../../../platform/http/validate.js";
-import type { RegistryService } from "../service.js";
+import type { Actor, RegistryService } from "../service.js";
+import { actorOf } from "../../../platform/auth/principal.js";
 import * as M from "./schemas.js";
 import { mlflowModelVersion, mlflowRegisteredModel } from "./wire.js";
 
 const PREFIXES = ["/api/2.0/mlflow", "/ajax-api/2.0/mlflow"];
 
-type Handler = (input: Record<string, unknown>, where: "query" | "body") => Promise<unknown>;
+type Handler = (input: Record<string, unknown>, where: "query" | "body", by: Actor) => Promise<unknown>;
 
 function tagRecord(tags: { key: string; value: string }[] | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -38,18 +39,19 @@ export function registerMlflowRegistryRoutes(app: FastifyInstance, svc: Registry
             if (body instanceof Readable) throw new CairnError("UNSUPPORTED_MEDIA_TYPE", "Send a JSON body with Content-Type: application/json");
             if (typeof body !== "object" || body === null || Array.isArray(body)) throw new CairnError("MALFORMED_REQUEST", "The request body must be a JSON object");
           }
-          if (req.method === "GET") return handler(req.query as Record<string, unknown>, "query");
-          return handler({ ...(req.query as object), ...((body as object | undefined) ?? {}) }, "body");
+          const by = { actor: actorOf(req) };
+          if (req.method === "GET") return handler(req.query as Record<string, unknown>, "query", by);
+          return handler({ ...(req.query as object), ...((body as object | undefined) ?? {}) }, "body", by);
         },
       });
     }
   };
 
   // ---------- registered models ----------
-  on(["POST"], "registered-models/create", async (input, w) => {
+  on(["POST"], "registered-models/create", async (input, w, by) => {
     const m = validate(M.CreateRegisteredModel, input, w);
     const req = validate(C.CreateRegisteredModelRequest, { name: m.name, description: m.description, tags: tagRecord(m.tags) }, w);
-    return { registered_model: mlflowRegisteredModel(await svc.createRegisteredModel(req)) };
+    return { registered_model: mlflowRegisteredModel(await svc.createRegisteredModel(req, by)) };
   });
   on(["POST"], "registered-models/rename", async (input, w) => {
     const m = validate(M.RenameRegisteredModel, input, w);
@@ -84,15 +86,15 @@ export function registerMlflowRegistryRoutes(app: FastifyInstance, svc: Registry
     await svc.deleteRegisteredModelTag(m.name, validate(C.RegistryTagQuery, { key: m.key }, w).key);
     return {};
   });
-  on(["POST"], "registered-models/alias", async (input, w) => {
+  on(["POST"], "registered-models/alias", async (input, w, by) => {
     const m = validate(M.SetAlias, input, w);
     const alias = validate(AliasName, m.alias, `${w}.alias`);
-    await svc.setAlias(m.name, alias, validate(C.SetAliasRequest, { version: m.version }, w).version);
+    await svc.setAlias(m.name, alias, validate(C.SetAliasRequest, { version: m.version }, w).version, by);
     return {};
   });
-  on(["DELETE"], "registered-models/alias", async (input, w) => {
+  on(["DELETE"], "registered-models/alias", async (input, w, by) => {
     const m = validate(M.AliasRef, input, w);
-    await svc.deleteAlias(m.name, validate(AliasName, m.alias, `${w}.alias`));
+    await svc.deleteAlias(m.name, validate(AliasName, m.alias, `${w}.alias`), by);
     return {};
   });
   on(["GET"], "registered-models/alias", async (input, w) => {
@@ -101,10 +103,10 @@ export function registerMlflowRegistryRoutes(app: FastifyInstance, svc: Registry
   });
 
   // ---------- model versions ----------
-  on(["POST"], "model-versions/create", async (input, w) => {
+  on(["POST"], "model-versions/create", async (input, w, by) => {
     const m = validate(M.CreateModelVersion, input, w);
     const req = validate(C.CreateModelVersionRequest, { source: m.source, runId: m.run_id || undefined, runLink: m.run_link, description: m.description, tags: tagRecord(m.tags) }, w);
-    return { model_version: mlflowModelVersion(await svc.createModelVersion(m.name, req)) };
+    return { model_version: mlflowModelVersion(await svc.createModelVersion(m.name, req, by)) };
   });
   on(["PATCH"], "model-versions/update", async (input, w) => {
     const m = validate(M.UpdateModelVersion, input, w);
@@ -116,9 +118,9 @@ export function registerMlflowRegistryRoutes(app: FastifyInstance, svc: Registry
     const req = validate(C.TransitionStageRequest, { stage: m.stage, archiveExistingVersions: m.archive_existing_versions }, w);
     return { model_version: mlflowModelVersion(await svc.transitionModelVersionStage(m.name, m.version, req)) };
   });
-  on(["DELETE"], "model-versions/delete", async (input, w) => {
+  on(["DELETE"], "model-versions/delete", async (input, w, by) => {
     const m = validate(M.VersionRef, input, w);
-    await svc.deleteModelVersion(m.name, m.version);
+    await svc.deleteModelVersion(m.name, m.version, by);
     return {};
   });
   on(["GET"], "model-versions/get", async (input, w) => {

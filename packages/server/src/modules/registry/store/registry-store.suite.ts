@@ -119,9 +119,9 @@ export function describeRegistryStore(name: string, makeStore: () => Promise<{ s
       await store.deleteAlias(n, "champion", by(5_000));
       await store.deleteAlias(n, "champion", by(6_000));
       expect(await store.getAliasHistory(n, "champion")).toEqual([
-        { alias: "champion", fromVersion: "2", toVersion: null, actor: "ada", time: 5_000 },
-        { alias: "champion", fromVersion: "1", toVersion: "2", actor: "bob", time: 4_000 },
-        { alias: "champion", fromVersion: null, toVersion: "1", actor: "ada", time: 3_000 },
+        { alias: "champion", fromVersion: "2", toVersion: null, actor: "ada", time: 5_000, requestId: null },
+        { alias: "champion", fromVersion: "1", toVersion: "2", actor: "bob", time: 4_000, requestId: null },
+        { alias: "champion", fromVersion: null, toVersion: "1", actor: "ada", time: 3_000, requestId: null },
       ]);
       expect((await store.getRegisteredModel(n))!.aliases).toEqual([]);
     });
@@ -135,7 +135,7 @@ export function describeRegistryStore(name: string, makeStore: () => Promise<{ s
       await store.setAlias(n, "c", 2, by(3_000));
       await store.deleteModelVersion(n, 1, by(4_000));
       expect((await store.getRegisteredModel(n))!.aliases).toEqual([{ alias: "c", version: "2" }]);
-      expect((await store.getAliasHistory(n, "a"))[0]).toEqual({ alias: "a", fromVersion: "1", toVersion: null, actor: "ada", time: 4_000 });
+      expect((await store.getAliasHistory(n, "a"))[0]).toEqual({ alias: "a", fromVersion: "1", toVersion: null, actor: "ada", time: 4_000, requestId: null });
       expect((await store.getAliasHistory(n, "b"))[0]).toMatchObject({ fromVersion: "1", toVersion: null });
       expect(await code(store.deleteModelVersion(n, 1, by(5_000)))).toBe("RESOURCE_DOES_NOT_EXIST");
     });
@@ -179,6 +179,19 @@ export function describeRegistryStore(name: string, makeStore: () => Promise<{ s
       expect(await code(store.setSignature(uniq("missing"), 1, sig, 5_000))).toBe("RESOURCE_DOES_NOT_EXIST");
     });
 
+    it("stores a version's flavors and registration status, and reads them back in search and on the model", async () => {
+      const n = (await newModel()).name;
+      const flavors = [{ name: "onnx", details: { data: "model.onnx", providers: ["CPUExecutionProvider"] } }, { name: "python_function", details: { loader_module: "mlflow.onnx", env: { conda: "conda.yaml" } } }];
+      const base = { name: n, source: "mlflow-artifacts:/0/r/artifacts/model", runId: "", runLink: "", description: "", tags: {}, userId: "ada", time: 2_000 };
+      expect(await store.createModelVersion({ ...base, flavors })).toMatchObject({ status: "READY", statusMessage: "", flavors });
+      const failed = await store.createModelVersion({ ...base, flavors: flavors.slice(0, 1), status: "FAILED_REGISTRATION", statusMessage: "Invalid model package: flavor 'onnx': model file 'model.onnx' is missing" });
+      expect(failed).toMatchObject({ version: "2", status: "FAILED_REGISTRATION", statusMessage: expect.stringContaining("is missing"), flavors: flavors.slice(0, 1) });
+      expect((await newVersion(n)).flavors).toEqual([]);
+      const found = await store.searchModelVersions({ filter: parseRegistryFilter(`name = '${n}'`, "version"), orderBy: parseRegistryOrderBy(["version_number ASC"], "version"), offset: 0, limit: 10 });
+      expect(found.map((v) => [v.status, v.flavors.map((f) => f.name)])).toEqual([["READY", ["onnx", "python_function"]], ["FAILED_REGISTRATION", ["onnx"]], ["READY", []]]);
+      expect((await store.getRegisteredModel(n))!.latestVersions[0]!.flavors).toEqual([]);
+    });
+
     it("stores one card per model, replaced whole, moved on rename and removed with the model", async () => {
       const n = (await newModel()).name;
       expect(await store.getCard(n)).toBeUndefined();
@@ -197,7 +210,7 @@ export function describeRegistryStore(name: string, makeStore: () => Promise<{ s
       expect(await code(store.setCard(uniq("missing"), {}, 1))).toBe("RESOURCE_DOES_NOT_EXIST");
     });
 
-    it("retires and unretires versions; an archived version keeps its aliases but takes no new one", async () => {
+    it("retires and unretires versions; an archived version keeps its aliases and still takes unprotected ones", async () => {
       const n = (await newModel()).name;
       await newVersion(n);
       await newVersion(n);
@@ -207,18 +220,161 @@ export function describeRegistryStore(name: string, makeStore: () => Promise<{ s
       await store.setAlias(n, "old", 2, by(4_500));
       const arch = await store.setRetirement(n, 1, { state: "archived", reason: "drift", time: 5_000 }, 5_000);
       expect(arch).toMatchObject({ retirement: { state: "archived", reason: "drift", time: 5_000 }, aliases: ["champion"] });
-      expect(await code(store.setAlias(n, "challenger", 1, by(6_000)))).toBe("INVALID_PARAMETER_VALUE");
-      expect(await code(store.setAlias(n, "old", 1, by(6_000)))).toBe("INVALID_PARAMETER_VALUE");
+      // Only protected aliases are closed to an archived version (see the promotion cases).
+      await store.setAlias(n, "challenger", 1, by(6_000));
       expect((await store.getRegisteredModel(n))!.aliases).toEqual([
+        { alias: "challenger", version: "1" },
         { alias: "champion", version: "1" },
         { alias: "old", version: "2" },
       ]);
-      expect(await store.getAliasHistory(n, "challenger")).toEqual([]);
-      expect(await store.getAliasHistory(n, "old")).toHaveLength(1);
       expect((await store.setRetirement(n, 1, null, 7_000)).retirement).toBeNull();
-      await store.setAlias(n, "challenger", 1, by(8_000));
-      expect((await store.getModelVersion(n, 1))!.aliases).toEqual(["challenger", "champion"]);
       expect(await code(store.setRetirement(n, 9, null, 1))).toBe("RESOURCE_DOES_NOT_EXIST");
+    });
+
+    // ---------- promotion ----------
+
+    const P = () => store.promotions;
+    const gatePass = [{ gate: { kind: "metric" as const, metric: "auc", op: ">=" as const, value: 0.9 }, passed: true, message: "auc = 0.95, >= 0.9" }];
+    const request = (name: string, alias: string, version: number, expectedFrom: number | null, requester = "ada", time = 5_000) =>
+      P().createRequest({ name, alias, version, reason: "better auc", requester, time, gateResults: gatePass, expectedFrom });
+    const protect = (name: string, ...aliases: string[]) => P().setPolicy(name, { protectedAliases: aliases, gates: [] }, 2_500);
+
+    it("stores one policy per model, replaced whole, moved on rename and removed with the model", async () => {
+      const n = (await newModel()).name;
+      expect(await P().getPolicy(n)).toBeUndefined();
+      const policy = { protectedAliases: ["production"], gates: [{ kind: "champion_regression" as const, metric: "auc", maxRegression: 0.01, higherIsBetter: true }, { kind: "signature_compatible" as const }] };
+      expect(await P().setPolicy(n, policy, 3_000)).toEqual({ policy, lastUpdatedTimestamp: 3_000 });
+      expect(await P().getPolicy(n)).toEqual({ policy, lastUpdatedTimestamp: 3_000 });
+      await P().setPolicy(n, { protectedAliases: ["prod"], gates: [] }, 4_000);
+      const to = uniq("policied");
+      await store.updateRegisteredModel(n, { newName: to, time: 5_000 });
+      expect(await P().getPolicy(to)).toEqual({ policy: { protectedAliases: ["prod"], gates: [] }, lastUpdatedTimestamp: 4_000 });
+      await store.deleteRegisteredModel(to);
+      await newModel(to);
+      expect(await P().getPolicy(to)).toBeUndefined();
+      expect(await code(P().getPolicy(uniq("missing")))).toBe("RESOURCE_DOES_NOT_EXIST");
+      expect(await code(P().setPolicy(uniq("missing"), policy, 1))).toBe("RESOURCE_DOES_NOT_EXIST");
+    });
+
+    it("refuses direct changes of a protected alias (set, delete, deleting its version) and changes nothing", async () => {
+      const n = (await newModel()).name;
+      await newVersion(n);
+      await newVersion(n);
+      await store.setAlias(n, "production", 1, by(3_000));
+      await protect(n, "production", "gold");
+      expect(await code(store.setAlias(n, "production", 2, by(4_000)))).toBe("PERMISSION_DENIED");
+      expect(await code(store.setAlias(n, "gold", 2, by(4_000)))).toBe("PERMISSION_DENIED");
+      expect(await code(store.deleteAlias(n, "production", by(4_000)))).toBe("PERMISSION_DENIED");
+      expect(await code(store.deleteModelVersion(n, 1, by(4_000)))).toBe("PERMISSION_DENIED");
+      expect((await store.getRegisteredModel(n))!.aliases).toEqual([{ alias: "production", version: "1" }]);
+      expect(await store.getAliasHistory(n, "production")).toHaveLength(1);
+      expect(await store.getModelVersion(n, 1)).toBeDefined();
+      // Unprotected aliases are unaffected.
+      await store.setAlias(n, "staging", 2, by(4_000));
+      await store.deleteModelVersion(n, 2, by(4_500));
+      expect((await store.getRegisteredModel(n))!.aliases).toEqual([{ alias: "production", version: "1" }]);
+    });
+
+    it("creates, comments on and approves a request: the alias moves and its history names the request", async () => {
+      const n = (await newModel()).name;
+      await newVersion(n);
+      await newVersion(n);
+      await newVersion(n);
+      await store.setAlias(n, "production", 1, by(3_000));
+      await protect(n, "production");
+      const r = await request(n, "production", 2, 1);
+      expect(r).toEqual({
+        id: r.id,
+        name: n,
+        alias: "production",
+        version: "2",
+        fromVersion: "1",
+        reason: "better auc",
+        requester: "ada",
+        status: "open",
+        gateResults: gatePass,
+        gatesPassed: true,
+        comments: [],
+        decidedBy: null,
+        decidedAt: null,
+        decisionComment: null,
+        createdAt: 5_000,
+      });
+      expect(await code(request(n, "production", 2, 1))).toBe("RESOURCE_ALREADY_EXISTS");
+      expect(await code(request(n, "production", 1, 1))).toBe("INVALID_STATE");
+      expect(await code(request(n, "production", 3, null))).toBe("ABORTED");
+      expect(await code(request(n, "production", 9, 1))).toBe("RESOURCE_DOES_NOT_EXIST");
+      expect(await code(request(uniq("missing"), "production", 1, null))).toBe("RESOURCE_DOES_NOT_EXIST");
+      await store.setRetirement(n, 3, { state: "archived", reason: "old", time: 4_000 }, 4_000);
+      expect(await code(request(n, "production", 3, 1))).toBe("INVALID_PARAMETER_VALUE");
+      expect((await P().listRequests({ name: n, offset: 0, limit: 10 })).map((x) => x.id)).toEqual([r.id]);
+
+      const commented = await P().addComment(r.id, { author: "bob", text: "looks good", time: 6_000 });
+      expect(commented.comments).toEqual([{ author: "bob", text: "looks good", time: 6_000 }]);
+      expect(await code(P().approve(r.id, { actor: "bob", time: 7_000, comment: "ship it", gateResults: gatePass, expectedFrom: 2 }))).toBe("ABORTED");
+      expect((await P().getRequest(r.id))!.status).toBe("open");
+      const approved = await P().approve(r.id, { actor: "bob", time: 7_000, comment: "ship it", gateResults: [], expectedFrom: 1 });
+      expect(approved).toMatchObject({ status: "approved", decidedBy: "bob", decidedAt: 7_000, decisionComment: "ship it", gateResults: [], gatesPassed: true, comments: [{ text: "looks good" }] });
+      expect((await store.getRegisteredModel(n))!.aliases).toEqual([{ alias: "production", version: "2" }]);
+      expect((await store.getAliasHistory(n, "production"))[0]).toEqual({ alias: "production", fromVersion: "1", toVersion: "2", actor: "bob", time: 7_000, requestId: r.id });
+      expect(await code(P().approve(r.id, { actor: "bob", time: 8_000, comment: null, gateResults: [], expectedFrom: 2 }))).toBe("INVALID_STATE");
+      expect(await code(P().closeRequest(r.id, { status: "rejected", actor: "bob", time: 8_000, comment: "no" }))).toBe("INVALID_STATE");
+      expect(await store.getAliasHistory(n, "production")).toHaveLength(2);
+      expect(await P().getRequest(987_654_321)).toBeUndefined();
+      expect(await code(P().addComment(987_654_321, { author: "a", text: "x", time: 1 }))).toBe("RESOURCE_DOES_NOT_EXIST");
+    });
+
+    it("rejects and cancels open requests; a deleted or archived version cannot be approved and nothing changes", async () => {
+      const n = (await newModel()).name;
+      await newVersion(n);
+      await newVersion(n);
+      await newVersion(n);
+      const a = await request(n, "production", 1, null);
+      const b = await request(n, "production", 2, null);
+      const c = await request(n, "production", 3, null);
+      expect(await P().closeRequest(a.id, { status: "rejected", actor: "bob", time: 6_000, comment: "auc too low" })).toMatchObject({ status: "rejected", decidedBy: "bob", decisionComment: "auc too low" });
+      expect(await P().closeRequest(b.id, { status: "cancelled", actor: "ada", time: 6_000, comment: null })).toMatchObject({ status: "cancelled", decidedBy: "ada", decisionComment: null });
+      // A closed request frees its slot: the same promotion can be requested again.
+      const again = await request(n, "production", 1, null);
+      expect(again.id).toBeGreaterThan(c.id);
+      await store.setRetirement(n, 3, { state: "archived", reason: "drift", time: 7_000 }, 7_000);
+      expect(await code(P().approve(c.id, { actor: "bob", time: 8_000, comment: null, gateResults: [], expectedFrom: null }))).toBe("INVALID_STATE");
+      await store.deleteModelVersion(n, 1, by(8_000));
+      expect(await code(P().approve(again.id, { actor: "bob", time: 8_000, comment: null, gateResults: [], expectedFrom: null }))).toBe("RESOURCE_DOES_NOT_EXIST");
+      expect((await store.getRegisteredModel(n))!.aliases).toEqual([]);
+      expect(await store.getAliasHistory(n, "production")).toEqual([]);
+      expect((await P().getRequest(c.id))!.status).toBe("open");
+      const open = await P().listRequests({ name: n, status: "open", offset: 0, limit: 10 });
+      expect(open.map((x) => x.id)).toEqual([again.id, c.id]);
+      expect((await P().listRequests({ name: n, offset: 1, limit: 2 })).map((x) => x.id)).toEqual([c.id, b.id]);
+      expect(await P().listRequests({ name: n, alias: "other", offset: 0, limit: 10 })).toEqual([]);
+    });
+
+    it("decides a request once when approvers race, and records one history row", async () => {
+      const n = (await newModel()).name;
+      await newVersion(n);
+      const r = await request(n, "production", 1, null);
+      const outcomes = await Promise.all(["bob", "cy", "dee", "eve"].map((actor) => code(P().approve(r.id, { actor, time: 7_000, comment: null, gateResults: [], expectedFrom: null }))));
+      expect(outcomes.sort()).toEqual(["INVALID_STATE", "INVALID_STATE", "INVALID_STATE", "ok"]);
+      expect(await store.getAliasHistory(n, "production")).toHaveLength(1);
+      expect((await P().getRequest(r.id))!.status).toBe("approved");
+    });
+
+    it("moves requests with a renamed model and deletes them, with their comments, with the model", async () => {
+      const n = (await newModel()).name;
+      await newVersion(n);
+      const r = await request(n, "production", 1, null);
+      await P().addComment(r.id, { author: "bob", text: "hm", time: 6_000 });
+      const to = uniq("moved");
+      await store.updateRegisteredModel(n, { newName: to, time: 7_000 });
+      expect(await P().getRequest(r.id)).toMatchObject({ name: to, comments: [{ text: "hm" }] });
+      await store.deleteRegisteredModel(to);
+      expect(await P().getRequest(r.id)).toBeUndefined();
+      expect(await P().listRequests({ name: to, offset: 0, limit: 10 })).toEqual([]);
+      await newModel(to);
+      await newVersion(to);
+      // Ids are global and never reused.
+      expect((await request(to, "production", 1, null)).id).toBeGreaterThan(r.id);
     });
 
     it("searches models by name, LIKE, ILIKE and tags, with order and paging", async () => {

@@ -1,5 +1,6 @@
-import type { AliasHistoryEntry, ModelCard, ModelSignature, ModelStage, ModelVersion, RegisteredModel, Retirement } from "@cairn/contract";
+import type { AliasHistoryEntry, ModelCard, ModelFlavor, ModelSignature, ModelStage, ModelVersion, ModelVersionStatus, RegisteredModel, Retirement } from "@cairn/contract";
 import type { RegistryFilterTerm, RegistryOrderKey } from "../search.js";
+import type { PromotionStore } from "./promotion-store.js";
 
 export interface NewRegisteredModel {
   name: string;
@@ -20,6 +21,11 @@ export interface NewModelVersion {
   time: number;
   /** Stored with the version in the same transaction (default: none). */
   signature?: ModelSignature | null;
+  /** Registration outcome (default READY, ""): FAILED_REGISTRATION when its package did not validate. */
+  status?: ModelVersionStatus;
+  statusMessage?: string;
+  /** The flavors of its MLmodel package (default: none). */
+  flavors?: ModelFlavor[];
 }
 
 /** A registered model's stored card. */
@@ -76,7 +82,10 @@ export interface RegistryStore {
   createModelVersion(input: NewModelVersion): Promise<ModelVersion>;
   getModelVersion(name: string, version: number): Promise<ModelVersion | undefined>;
   updateModelVersion(name: string, version: number, patch: ModelVersionPatch): Promise<ModelVersion>;
-  /** Deletes a version; each alias that pointed at it is deleted and recorded in the alias history. */
+  /**
+   * Deletes a version; each alias that pointed at it is deleted and recorded in the alias history.
+   * PERMISSION_DENIED when a protected alias points at it.
+   */
   deleteModelVersion(name: string, version: number, change: Change): Promise<void>;
   searchModelVersions(query: RegistrySearchQuery): Promise<ModelVersion[]>;
 
@@ -95,13 +104,17 @@ export interface RegistryStore {
   setCard(name: string, card: ModelCard, time: number): Promise<StoredModelCard>;
 
   /**
-   * Points an alias at an existing version, recording the change. An archived version takes no
-   * alias: INVALID_PARAMETER_VALUE, and nothing changes.
+   * Points an alias at an existing version, recording the change. A protected alias (the model's
+   * promotion policy) is PERMISSION_DENIED, and nothing changes: it moves only through `promotions.approve`.
    */
   setAlias(name: string, alias: string, version: number, change: Change): Promise<void>;
+  /** Deletes an alias, recording the change; PERMISSION_DENIED for a protected alias. */
   deleteAlias(name: string, alias: string, change: Change): Promise<void>;
   /** The alias's changes, newest first. */
   getAliasHistory(name: string, alias: string): Promise<AliasHistoryEntry[]>;
+
+  /** Promotion policies and requests (same database; rename and delete of a model carry them). */
+  readonly promotions: PromotionStore;
 
   close(): Promise<void>;
 }

@@ -1,8 +1,10 @@
-import { CairnError, type AliasHistoryEntry, type ModelCard, type ModelSignature, type Retirement, type RetirementState, type ModelStage, type ModelVersion, type ModelVersionStatus, type RegisteredModel } from "@cairn/contract";
+import { CairnError, type AliasHistoryEntry, type ModelCard, type ModelFlavor, type ModelSignature, type Retirement, type RetirementState, type ModelStage, type ModelVersion, type ModelVersionStatus, type RegisteredModel } from "@cairn/contract";
 import { sql, type Expression, type Kysely, type SqlBool } from "kysely";
 import { migrate, type Database } from "../../../platform/db/database.js";
 import type { RegistryFilterTerm, RegistryOrderKey } from "../search.js";
 import { registryMigrations } from "./migrations.js";
+import type { PromotionStore } from "./promotion-store.js";
+import { protectedAliasError, protectedAliases, SqlPromotionStore } from "./sql-promotion-store.js";
 import type { Change, ModelVersionPatch, NewModelVersion, NewRegisteredModel, RegistrySearchQuery, RegistryStore, StoredModelCard, TagTarget } from "./registry-store.js";
 
 export { registryMigrations } from "./migrations.js";
@@ -31,6 +33,7 @@ interface VersionRow {
   retirement_state: string | null;
   retirement_reason: string | null;
   retirement_time: number | null;
+  flavors: string | null;
 }
 
 const noModel = (name: string) => new CairnError("RESOURCE_DOES_NOT_EXIST", `Registered model '${name}' not found`);
@@ -49,10 +52,12 @@ function isUniqueViolation(e: unknown): boolean {
 export class SqlRegistryStore implements RegistryStore {
   readonly backend: "sqlite" | "postgres";
   readonly #k: Kysely<any>;
+  readonly promotions: PromotionStore;
 
   constructor(db: Database) {
     this.backend = db.kind;
     this.#k = db.kysely;
+    this.promotions = new SqlPromotionStore(db.kysely);
   }
 
   // ---------- registered models ----------
@@ -107,7 +112,8 @@ export class SqlRegistryStore implements RegistryStore {
     await this.#k.transaction().execute(async (trx) => {
       await this.#requireModel(trx, name);
       // Children cascade, but deleting them explicitly keeps the order obvious and independent of FK settings.
-      for (const table of ["registered_model_aliases", "model_version_tags", "model_versions", "registered_model_tags", "alias_history", "registered_model_cards"]) {
+      await trx.deleteFrom("promotion_comments").where("request_id", "in", trx.selectFrom("promotion_requests").select("id").where("name", "=", name)).execute();
+      for (const table of ["registered_model_aliases", "model_version_tags", "model_versions", "registered_model_tags", "alias_history", "registered_model_cards", "promotion_requests", "registered_model_policies"]) {
         await trx.deleteFrom(table).where("name", "=", name).execute();
       }
       await trx.deleteFrom("registered_models").where("name", "=", name).execute();
@@ -148,9 +154,10 @@ export class SqlRegistryStore implements RegistryStore {
           source: input.source,
           run_id: input.runId,
           run_link: input.runLink,
-          status: "READY",
-          status_message: "",
+          status: input.status ?? "READY",
+          status_message: input.statusMessage ?? "",
           signature: input.signature ? JSON.stringify(input.signature) : null,
+          flavors: input.flavors?.length ? JSON.stringify(input.flavors) : null,
         })
         .execute();
       const tags = Object.entries(input.tags);
@@ -192,6 +199,9 @@ export class SqlRegistryStore implements RegistryStore {
     await this.#k.transaction().execute(async (trx) => {
       await this.#requireVersion(trx, name, version);
       const aliases = await trx.selectFrom("registered_model_aliases").select("alias").where("name", "=", name).where("version", "=", version).orderBy("alias").execute();
+      const guarded = await protectedAliases(trx, name);
+      const held = aliases.find((a) => guarded.includes(String(a.alias)));
+      if (held) throw protectedAliasError(name, String(held.alias), `removed by deleting version ${version}, which it points to`);
       if (aliases.length) {
         await trx
           .insertInto("alias_history")
@@ -306,10 +316,8 @@ export class SqlRegistryStore implements RegistryStore {
   async setAlias(name: string, alias: string, version: number, change: Change): Promise<void> {
     await this.#k.transaction().execute(async (trx) => {
       await this.#requireVersion(trx, name, version);
-      const target = await trx.selectFrom("model_versions").select("retirement_state").where("name", "=", name).where("version", "=", version).executeTakeFirst();
-      if (target?.retirement_state === "archived") {
-        throw new CairnError("INVALID_PARAMETER_VALUE", `Model version '${name}' version ${version} is archived and cannot take an alias ('${alias}'); unretire it first`);
-      }
+      // Checked in the same transaction as the write: a racing policy change lands wholly before or after it.
+      if ((await protectedAliases(trx, name)).includes(alias)) throw protectedAliasError(name, alias);
       const current = await trx.selectFrom("registered_model_aliases").select("version").where("name", "=", name).where("alias", "=", alias).executeTakeFirst();
       const from = current === undefined ? null : Number(current.version);
       if (from === version) return;
@@ -325,6 +333,7 @@ export class SqlRegistryStore implements RegistryStore {
   async deleteAlias(name: string, alias: string, change: Change): Promise<void> {
     await this.#k.transaction().execute(async (trx) => {
       await this.#requireModel(trx, name);
+      if ((await protectedAliases(trx, name)).includes(alias)) throw protectedAliasError(name, alias, "deleted directly");
       const current = await trx.selectFrom("registered_model_aliases").select("version").where("name", "=", name).where("alias", "=", alias).executeTakeFirst();
       if (current === undefined) return;
       await trx.deleteFrom("registered_model_aliases").where("name", "=", name).where("alias", "=", alias).execute();
@@ -336,14 +345,14 @@ export class SqlRegistryStore implements RegistryStore {
     await this.#requireModel(this.#k, name);
     const rows = await this.#k
       .selectFrom("alias_history")
-      .select(["alias", "from_version", "to_version", "actor", "time"])
+      .select(["alias", "from_version", "to_version", "actor", "time", "request_id"])
       .where("name", "=", name)
       .where("alias", "=", alias)
       .orderBy("time", "desc")
       .orderBy("id", "desc")
       .execute();
     const str = (v: unknown) => (v === null || v === undefined ? null : String(v));
-    return rows.map((r) => ({ alias: String(r.alias), fromVersion: str(r.from_version), toVersion: str(r.to_version), actor: String(r.actor), time: Number(r.time) }));
+    return rows.map((r) => ({ alias: String(r.alias), fromVersion: str(r.from_version), toVersion: str(r.to_version), actor: String(r.actor), time: Number(r.time), requestId: r.request_id === null || r.request_id === undefined ? null : Number(r.request_id) }));
   }
 
   async close(): Promise<void> {
@@ -396,6 +405,7 @@ export class SqlRegistryStore implements RegistryStore {
       aliases: aliases.get(id(r.name, r.version)) ?? [],
       signature: r.signature ? (JSON.parse(r.signature) as ModelSignature) : null,
       retirement: r.retirement_state ? { state: r.retirement_state as RetirementState, reason: r.retirement_reason ?? "", time: Number(r.retirement_time ?? 0) } : null,
+      flavors: r.flavors ? (JSON.parse(r.flavors) as ModelFlavor[]) : [],
     }));
   }
 

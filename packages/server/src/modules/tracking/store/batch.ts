@@ -93,8 +93,4 @@ export function experimentNameTaken(name: string): CairnError {
   return new CairnError("RESOURCE_ALREADY_EXISTS", `Experiment '${name}' already exists.`);
 }
 
-/** Whether a driver error is a unique-constraint violation (PostgreSQL 23505 or SQLite's). */
-export function isUniqueViolation(e: unknown): boolean {
-  const code = (e as { code?: unknown } | null)?.code;
-  return code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY";
-}
+export { isUniqueViolation } from "../../../platform/db/database.js";

@@ -77,3 +77,45 @@ create table registered_model_cards (
   card text not null,
   last_updated_timestamp integer not null
 );
+
+alter table alias_history add column request_id integer;
+
+create table registered_model_policies (
+  name text primary key references registered_models (name) on update cascade on delete cascade,
+  policy text not null,
+  last_updated_timestamp integer not null
+);
+
+create table promotion_requests (
+  id integer primary key autoincrement,
+  name text not null references registered_models (name) on update cascade on delete cascade,
+  alias text not null,
+  version integer not null,
+  from_version integer,
+  reason text not null,
+  requester text not null,
+  status text not null,
+  gate_results text not null,
+  decided_by text,
+  decided_at integer,
+  decision_comment text,
+  created_at integer not null
+);
+
+create index promotion_requests_status on promotion_requests (status, id);
+
+create index promotion_requests_name on promotion_requests (name, alias, id);
+
+create unique index promotion_requests_one_open on promotion_requests (name, alias, version) where status = 'open';
+
+create table promotion_comments (
+  id integer primary key autoincrement,
+  request_id integer not null references promotion_requests (id) on delete cascade,
+  author text not null,
+  text text not null,
+  time integer not null
+);
+
+create index promotion_comments_request on promotion_comments (request_id, id);
+
+alter table model_versions add column flavors text;

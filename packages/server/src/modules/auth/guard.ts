@@ -1,0 +1,256 @@
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { AUTH_LIMITS, CairnError, DEFAULT_PROJECT, PROJECT_TAG, type Permission } from "@cairn/contract";
+import { holds, holdsAnywhere, principalOf, type Principal } from "../../platform/auth/principal.js";
+import type { RequestGuard } from "../../platform/http/app.js";
+import { MLFLOW_READ_POSTS, permissionOf } from "../../platform/http/route-permission.js";
+import type { AuthService } from "./service.js";
+
+/** Finds the project a resource lives in; undefined when the resource does not exist. */
+export interface ProjectLookups {
+  experiment(id: string): Promise<string | undefined>;
+  experimentByName(name: string): Promise<string | undefined>;
+  run(id: string): Promise<string | undefined>;
+  model(name: string): Promise<string | undefined>;
+  /** A promotion request's project: its model's. */
+  promotion(id: string): Promise<string | undefined>;
+}
+
+/** What a request acts on, for authorization. */
+export type Target =
+  | { kind: "none" }
+  | { kind: "project"; project: string }
+  | { kind: "experiment"; id: string }
+  | { kind: "experimentName"; name: string }
+  | { kind: "run"; id: string }
+  | { kind: "runs"; ids: string[] }
+  | { kind: "model"; name: string }
+  | { kind: "promotion"; id: string };
+
+const NONE: Target = { kind: "none" };
+const MLFLOW_PREFIXES = ["/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/"];
+const MLFLOW_ARTIFACT_PREFIXES = ["/api/2.0/mlflow-artifacts/", "/ajax-api/2.0/mlflow-artifacts/"];
+
+type Loose = Record<string, unknown> | undefined;
+const str = (v: unknown): string | undefined => (typeof v === "string" && v.length > 0 ? v : typeof v === "number" ? String(v) : undefined);
+
+/** A project named by a create request's tags: a `{key: value}` map (native) or `[{key, value}]` (MLflow). */
+export function projectFromTags(tags: unknown): string {
+  if (Array.isArray(tags)) {
+    for (const t of tags) if (t && typeof t === "object" && (t as Loose)!.key === PROJECT_TAG) return str((t as Loose)!.value) ?? DEFAULT_PROJECT;
+    return DEFAULT_PROJECT;
+  }
+  if (tags && typeof tags === "object") return str((tags as Record<string, unknown>)[PROJECT_TAG]) ?? DEFAULT_PROJECT;
+  return DEFAULT_PROJECT;
+}
+
+/** What a request acts on, from its matched route, params, query and body. */
+export function targetOf(req: FastifyRequest): Target {
+  const url = req.routeOptions.url ?? "";
+  const params = (req.params ?? {}) as Record<string, string>;
+  const body = (req.body && typeof req.body === "object" ? req.body : {}) as Record<string, unknown>;
+  if (url.startsWith("/api/v1/")) return nativeTarget(req.method, url, params, body);
+  const mlflow = MLFLOW_PREFIXES.find((p) => url.startsWith(p));
+  if (mlflow) return mlflowTarget(url.slice(mlflow.length), req.method === "GET" ? (req.query as Record<string, unknown>) : body);
+  if (MLFLOW_ARTIFACT_PREFIXES.some((p) => url.startsWith(p))) {
+    // Proxied artifact paths start with the experiment id (`<experiment>/<run>/artifacts/...`).
+    const path = params["*"] ?? str((req.query as Loose)?.path) ?? "";
+    const first = path.replace(/^\/+/, "").split("/")[0];
+    return first ? { kind: "experiment", id: first } : NONE;
+  }
+  return NONE;
+}
+
+function nativeTarget(method: string, url: string, params: Record<string, string>, body: Record<string, unknown>): Target {
+  if (url.startsWith("/api/v1/projects/:project")) return { kind: "project", project: params.project! };
+  if (url === "/api/v1/experiments" && method === "POST") return { kind: "project", project: projectFromTags(body.tags) };
+  if (url === "/api/v1/models" && method === "POST") return { kind: "project", project: projectFromTags(body.tags) };
+  if (url === "/api/v1/runs" && method === "POST") return str(body.experimentId) ? { kind: "experiment", id: str(body.experimentId)! } : NONE;
+  if (url === "/api/v1/metrics/downsampled") return Array.isArray(body.runIds) ? { kind: "runs", ids: body.runIds.map(String) } : NONE;
+  if (url.startsWith("/api/v1/experiments/:id")) return { kind: "experiment", id: params.id! };
+  if (url.startsWith("/api/v1/experiments-by-name/:name")) return { kind: "experimentName", name: params.name! };
+  if (url.startsWith("/api/v1/runs/:id")) return { kind: "run", id: params.id! };
+  if (url.startsWith("/api/v1/models/:name")) return { kind: "model", name: params.name! };
+  if (url.startsWith("/api/v1/promotions/:id")) return { kind: "promotion", id: params.id! };
+  return NONE;
+}
+
+function mlflowTarget(op: string, src: Record<string, unknown> | undefined): Target {
+  const s = src ?? {};
+  if (op === "experiments/create" || op === "registered-models/create") return { kind: "project", project: projectFromTags(s.tags) };
+  if (MLFLOW_READ_POSTS.test(`/${op}`) && !op.startsWith("metrics/")) return NONE;
+  // Registry operations act on the model even when they also name a run (a version's source run).
+  if ((op.startsWith("registered-models/") || op.startsWith("model-versions/")) && str(s.name)) return { kind: "model", name: str(s.name)! };
+  const run = str(s.run_id) ?? str(s.run_uuid);
+  if (run) return { kind: "run", id: run };
+  if (Array.isArray(s.run_ids)) return { kind: "runs", ids: s.run_ids.map(String) };
+  if (typeof s.run_ids === "string") return { kind: "runs", ids: [s.run_ids] };
+  const exp = str(s.experiment_id);
+  if (exp) return { kind: "experiment", id: exp };
+  const expName = str(s.experiment_name);
+  if (expName) return { kind: "experimentName", name: expName };
+  return NONE;
+}
+
+function describe(t: Target): string {
+  switch (t.kind) {
+    case "experiment":
+      return `Experiment '${t.id}'`;
+    case "experimentName":
+      return `Experiment '${t.name}'`;
+    case "run":
+      return `Run '${t.id}'`;
+    case "model":
+      return `Registered model '${t.name}'`;
+    case "promotion":
+      return `Promotion request ${t.id}`;
+    default:
+      return "Resource";
+  }
+}
+
+/** Counts failed authentications per client address and locks an address out once it has too many. */
+export class FailedAuthLimiter {
+  readonly #fails = new Map<string, number[]>();
+  constructor(
+    readonly limit: number = AUTH_LIMITS.failedAuthLimit,
+    readonly windowMs: number = AUTH_LIMITS.failedAuthWindowMs,
+  ) {}
+
+  /** Milliseconds until the address may try again; 0 when it is not locked out (always 0 with a limit of 0). */
+  blockedFor(client: string, now = Date.now()): number {
+    if (this.limit === 0) return 0;
+    const list = this.#fails.get(client);
+    if (!list) return 0;
+    const live = list.filter((t) => now - t < this.windowMs);
+    if (live.length === 0) {
+      this.#fails.delete(client);
+      return 0;
+    }
+    if (live.length !== list.length) this.#fails.set(client, live);
+    return live.length >= this.limit ? this.windowMs - (now - live[live.length - this.limit]!) : 0;
+  }
+
+  fail(client: string, now = Date.now()): void {
+    if (this.limit === 0) return;
+    // Keep the map bounded under a flood from many addresses.
+    if (this.#fails.size > 100_000) this.#fails.clear();
+    const list = this.#fails.get(client) ?? [];
+    list.push(now);
+    if (list.length > this.limit * 2) list.splice(0, list.length - this.limit * 2);
+    this.#fails.set(client, list);
+  }
+}
+
+/**
+ * The request guard used when auth is on: authenticates every API request (bearer, basic or the
+ * UI's cookie), rate-limits failed attempts per client, authorizes each request against the
+ * route's permission in the project of the resource it acts on, and drops items of unreadable
+ * projects from list answers.
+ *
+ * Answers: 401 UNAUTHENTICATED (no, bad, expired or revoked token); 429 REQUEST_LIMIT_EXCEEDED
+ * after too many failures; 403 PERMISSION_DENIED when the caller lacks the permission everywhere,
+ * or may read the resource but not do this to it; 404 RESOURCE_DOES_NOT_EXIST, identical to a
+ * missing resource, when the resource lives in a project the caller cannot read.
+ */
+export function createAuthGuard(auth: AuthService, lookups: ProjectLookups, limiter = new FailedAuthLimiter()): RequestGuard {
+  async function projectOf(t: Target): Promise<string | undefined> {
+    switch (t.kind) {
+      case "experiment":
+        return lookups.experiment(t.id);
+      case "experimentName":
+        return lookups.experimentByName(t.name);
+      case "run":
+        return lookups.run(t.id);
+      case "model":
+        return lookups.model(t.name);
+      case "promotion":
+        return lookups.promotion(t.id);
+      default:
+        return undefined;
+    }
+  }
+
+  async function check(p: Principal, perm: Permission, t: Target): Promise<void> {
+    if (t.kind === "none") return;
+    if (t.kind === "project") {
+      if (!holds(p, perm, t.project)) throw new CairnError("PERMISSION_DENIED", `You need the ${perm} permission in project '${t.project}'`);
+      return;
+    }
+    if (t.kind === "runs") {
+      for (const id of t.ids) await check(p, perm, { kind: "run", id });
+      return;
+    }
+    const project = await projectOf(t);
+    const hidden = new CairnError("RESOURCE_DOES_NOT_EXIST", `${describe(t)} not found`);
+    if (project === undefined) throw hidden;
+    if (holds(p, perm, project)) return;
+    if (holds(p, "read", project)) throw new CairnError("PERMISSION_DENIED", `You need the ${perm} permission in project '${project}'`);
+    throw hidden;
+  }
+
+  async function visible(p: Principal, item: unknown, kind: "experiment" | "run" | "model" | "version"): Promise<boolean> {
+    const o = (item ?? {}) as Record<string, unknown>;
+    let project: string | undefined;
+    if (kind === "experiment" || kind === "model") project = projectFromTags(o.tags);
+    else if (kind === "run") {
+      const info = (o.info ?? {}) as Record<string, unknown>;
+      const exp = str(info.experimentId) ?? str(info.experiment_id);
+      project = exp === undefined ? undefined : await lookups.experiment(exp);
+    } else {
+      const name = str(o.name) ?? str(o.modelName);
+      project = name === undefined ? undefined : await lookups.model(name);
+    }
+    return project !== undefined && holds(p, "read", project);
+  }
+
+  const LISTS: [string, "experiment" | "run" | "model" | "version"][] = [
+    ["experiments", "experiment"],
+    ["runs", "run"],
+    ["registeredModels", "model"],
+    ["registered_models", "model"],
+    ["modelVersions", "version"],
+    ["model_versions", "version"],
+    ["promotionRequests", "version"],
+  ];
+
+  return {
+    async authenticate(req: FastifyRequest, reply: FastifyReply, token: string | undefined): Promise<void> {
+      const client = req.ip;
+      const wait = limiter.blockedFor(client);
+      if (wait > 0) {
+        reply.header("retry-after", String(Math.ceil(wait / 1000)));
+        throw new CairnError("REQUEST_LIMIT_EXCEEDED", "Too many failed authentication attempts from this address; try again later");
+      }
+      if (token === undefined) throw new CairnError("UNAUTHENTICATED", "Authentication required: send 'Authorization: Bearer <token>'");
+      try {
+        req.principal = await auth.authenticate(token);
+      } catch (e) {
+        limiter.fail(client);
+        throw e;
+      }
+    },
+
+    async authorize(req: FastifyRequest): Promise<void> {
+      const p = principalOf(req);
+      if (p.admin) return;
+      const perm = permissionOf(req);
+      if (perm === "public" || perm === "authenticated") return;
+      if (perm === "admin" || !holdsAnywhere(p, perm)) throw new CairnError("PERMISSION_DENIED", perm === "admin" ? "This needs the admin role" : `You need the ${perm} permission in a project`);
+      await check(p, perm, targetOf(req));
+    },
+
+    async filter(req: FastifyRequest, payload: unknown): Promise<unknown> {
+      const p = principalOf(req);
+      if (p.admin || payload === null || typeof payload !== "object" || targetOf(req).kind !== "none") return payload;
+      let out = payload as Record<string, unknown>;
+      for (const [key, kind] of LISTS) {
+        const list = out[key];
+        if (!Array.isArray(list)) continue;
+        const keep: unknown[] = [];
+        for (const item of list) if (await visible(p, item, kind)) keep.push(item);
+        out = { ...out, [key]: keep };
+      }
+      return out;
+    },
+  };
+}

@@ -1,0 +1,4 @@
+import { sqliteTestDb } from "../../../../test/db.js";
+import { describeAuthStore } from "./auth-store.suite.js";
+
+describeAuthStore("sqlite", sqliteTestDb);
