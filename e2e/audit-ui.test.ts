@@ -2,7 +2,8 @@
  * Drives the audit-log page of the built web UI in headless Chromium against a real server with
  * auth on (a static admin token): the sign-in prompt without a cookie, the session in the nav,
  * records newest first, filtering by resource prefix, a setAlias record's before/after, the export
- * link, and "Verify chain" before and after the SQLite database is tampered with directly.
+ * link, "Verify chain" before and after the SQLite database is tampered with directly, and the
+ * Audit log nav entry shown to admins only (a non-admin opening the page gets the server's refusal).
  * Skips with a printed reason when Chromium is missing, unless CAIRN_REQUIRE_SERVICES=1.
  * Screenshots land in /tmp/cairn-ui-audit*.png.
  */
@@ -270,5 +271,43 @@ describe.skipIf(!hasChromium)("audit log web UI (e2e, headless Chromium, auth on
     await expect.poll(async () => (await rowSeqs(page))[0]).toBe(TAMPERED);
     expect(await page.locator("[data-testid=audit-row]").first().getAttribute("data-actor")).toBe("mallory");
     expect(pageErrors).toEqual([]);
+  });
+
+  // Last: it adds records (the user, and the refused read) that the tests above do not expect.
+  it("shows the Audit log nav entry to admins only; a non-admin opening the page by URL gets the server's refusal", async () => {
+    await page.goto(`${server.url}/#/experiments`);
+    await page.locator("[data-testid=session-admin]").waitFor();
+    expect(await page.locator("[data-testid=nav-audit]").textContent()).toBe("Audit log");
+    expect(await page.locator("[data-testid=nav] .nav-heading").allTextContents()).toContain("Admin");
+
+    const { api } = new ApiClient({ url: server.url, token: TOKEN });
+    await api.createUser({ body: { name: "vera" } });
+    await api.setMember({ params: { project: "default", name: "vera" }, body: { role: "owner" } });
+    const token = (await api.createToken({ body: { user: "vera", name: "audit-ui-e2e" } })).token;
+    const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    try {
+      await ctx.addCookies([{ name: "cairn_token", value: encodeURIComponent(token), url: server.url }]);
+      const p = await ctx.newPage();
+      const errors: string[] = [];
+      p.on("pageerror", (e) => errors.push(e.message));
+      await p.goto(`${server.url}/#/experiments`);
+      // Once the session shows, the nav reflects it: even an owner of a project is no admin.
+      expect(await p.locator("[data-testid=session-user]").textContent()).toBe("vera");
+      expect(await p.locator("[data-testid=session-admin]").count()).toBe(0);
+      expect(await p.locator("[data-testid=nav-models]").count()).toBe(1);
+      expect(await p.locator("[data-testid=nav-audit]").count()).toBe(0);
+      expect(await p.locator("[data-testid=nav] .nav-heading").allTextContents()).not.toContain("Admin");
+
+      await p.goto(`${server.url}/#/audit`);
+      const banner = p.locator("[data-testid=error-banner]");
+      await banner.waitFor();
+      expect(await banner.textContent()).toContain("PERMISSION_DENIED");
+      expect(await p.locator("[data-testid=audit-row]").count()).toBe(0);
+      expect(await p.locator("[data-testid=nav-audit]").count()).toBe(0);
+      await p.screenshot({ path: `${SHOTS}/cairn-ui-audit-non-admin.png` });
+      expect(errors).toEqual([]);
+    } finally {
+      await ctx.close();
+    }
   });
 });

@@ -3,7 +3,6 @@
  * (`cairn models package`, `cairn models register --path`) against a real server: MLmodel files
  * written, flavors and signatures read back by the server, failed registrations reported.
  */
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -11,9 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseMLmodel } from "@cairn/contract/mlmodel";
 import { Cairn } from "@cairn/sdk";
 import { startServer } from "../packages/server/src/server.js";
+import { ROOT, runCli } from "./processes.js";
 
-const ROOT = path.resolve(import.meta.dirname, "..");
-const CLI = path.join(ROOT, "packages/server/src/cli/main.ts");
 const TINY_ONNX = path.join(ROOT, "packages/server/test/fixtures/models/tiny.onnx");
 const tinySig = { inputs: [{ name: "x", dtype: "float32", shape: [-1, 4] }], outputs: [{ name: "y", dtype: "float32", shape: [-1, 1] }] };
 
@@ -35,27 +33,8 @@ afterAll(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-interface Exit {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-function cli(...args: string[]): Promise<Exit> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--conditions=@cairn/source", "--import", "tsx", CLI, "--url", server.url, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, FORCE_COLOR: "0" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (...args: string[]) => runCli(server.url, args);
 
 describe("model packages through the SDK", () => {
   it("logs an ONNX model into a run and registers it: READY, onnx flavor, signature derived by the server", async () => {

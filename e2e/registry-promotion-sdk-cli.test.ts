@@ -1,176 +1,237 @@
 /**
  * Promotion through the SDK (`cairn.models.promotions`) and the `cairn models` CLI against a real
- * server: policy with gates, a protected alias refusing direct changes, requests with gate results,
- * self-approval refused, approval by a second user, rejection, comments, tables, JSON and exit codes.
+ * server with auth on: policy with gates, a protected alias refusing direct changes, requests with
+ * gate results, self-approval refused, approval by a second user, rejection, comments, tables, JSON,
+ * exit codes, role checks, and the audit records of it all.
  *
- * Two identities without depending on how the auth module maps tokens to users: the server gets a
- * test-only hook that takes the principal's name from an `x-test-user` header. The CLI sends no such
- * header (it acts as `anonymous`, as with auth off); the SDK client `bob` sends `x-test-user: bob`
- * through its `fetch` option.
+ * Real users with real tokens, made with the bootstrap admin token: `olivia` (owner) sets the policy
+ * and decides, `alice` (editor) requests, `bob` (approver) requests and approves, `carol` (viewer)
+ * only reads. The CLI gets each user's token with `--token`; the SDK clients with `token`.
  */
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cairn, CairnError } from "@cairn/sdk";
-import { buildServer } from "../packages/server/src/server.js";
-import { ANONYMOUS } from "../packages/server/src/platform/auth/principal.js";
+import { ApiClient } from "@cairn/sdk/core";
+import type { AuditRecord, ProjectRole } from "@cairn/contract";
+import { startServer } from "../packages/server/src/server.js";
+import { runCli } from "./processes.js";
 
-const ROOT = path.resolve(import.meta.dirname, "..");
-const CLI = path.join(ROOT, "packages/server/src/cli/main.ts");
 const MODEL = "e2e-promo";
+const USERS: [string, ProjectRole][] = [
+  ["olivia", "owner"],
+  ["alice", "editor"],
+  ["bob", "approver"],
+  ["carol", "viewer"],
+];
 
 let url: string;
 let close: () => Promise<void>;
 let dataDir: string;
-let anon: Cairn;
+const tokens: Record<string, string> = {};
+let alice: Cairn;
 let bob: Cairn;
+let carol: Cairn;
+/** Ids of the requests made here, for the audit checks. */
+const ids: { first?: number; failing?: number; good?: number } = {};
+
+const sdkAs = (user: string) => new Cairn({ url, token: tokens[user]!, handleExit: false });
 
 beforeAll(async () => {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "cairn-e2e-promo-"));
-  const built = await buildServer({ port: 0, dataDir, logLevel: "silent" });
-  built.app.addHook("onRequest", async (req) => {
-    const user = req.headers["x-test-user"];
-    req.principal = typeof user === "string" ? { userId: user, name: user, admin: false } : ANONYMOUS;
-  });
-  await built.app.listen({ host: "127.0.0.1", port: 0 });
-  const addr = built.app.server.address();
-  url = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
-  close = async () => {
-    await built.app.close();
-    await built.closeStores();
-  };
-  anon = new Cairn({ url, handleExit: false });
-  bob = new Cairn({
-    url,
-    handleExit: false,
-    fetch: (input, init) => {
-      const headers = new Headers(init?.headers);
-      headers.set("x-test-user", "bob");
-      return fetch(input, { ...init, headers });
-    },
-  });
+  const server = await startServer({ port: 0, dataDir, logLevel: "silent", auth: true });
+  url = server.url;
+  close = () => server.close();
+  tokens.admin = server.bootstrapToken!;
+  expect(tokens.admin).toBeDefined();
+  const { api } = new ApiClient({ url, token: tokens.admin });
+  for (const [user, role] of USERS) {
+    await api.createUser({ body: { name: user } });
+    await api.setMember({ params: { project: "default", name: user }, body: { role } });
+    tokens[user] = (await api.createToken({ body: { user, name: "e2e" } })).token;
+  }
+  alice = sdkAs("alice");
+  bob = sdkAs("bob");
+  carol = sdkAs("carol");
 
+  // alice (editor) tracks the runs and registers the versions.
   for (const auc of [0.91, 0.95, 0.7]) {
-    const run = await anon.startRun({ experiment: "e2e-promotion", captureContext: false });
+    const run = await alice.startRun({ experiment: "e2e-promotion", captureContext: false });
     run.log({ metrics: { auc } });
     await run.end();
-    await anon.models.createVersion({ name: MODEL, source: `runs:/${run.id}/model` }).catch(async (e: unknown) => {
+    await alice.models.createVersion({ name: MODEL, source: `runs:/${run.id}/model` }).catch(async (e: unknown) => {
       if (!(e instanceof CairnError) || e.code !== "RESOURCE_DOES_NOT_EXIST") throw e;
-      await anon.models.create(MODEL);
-      await anon.models.createVersion({ name: MODEL, source: `runs:/${run.id}/model` });
+      await alice.models.create(MODEL);
+      await alice.models.createVersion({ name: MODEL, source: `runs:/${run.id}/model` });
     });
   }
 });
 
 afterAll(async () => {
   await close?.();
-  fs.rmSync(dataDir, { recursive: true, force: true });
+  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
-interface Exit {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+/** Runs the CLI as `user` (`--token`); CAIRN_TOKEN and CAIRN_URL from the environment are dropped so nothing else signs the call. */
+const cli = (user: string, ...args: string[]) => runCli(url, ["--token", tokens[user]!, ...args], { env: { CAIRN_TOKEN: undefined, CAIRN_URL: undefined } });
 
-function cli(...args: string[]): Promise<Exit> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--conditions=@cairn/source", "--import", "tsx", CLI, "--url", url, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, FORCE_COLOR: "0" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-describe("promotion through the CLI and the SDK", () => {
-  it("sets a policy, refuses direct changes, requests, refuses self-approval, approves as another user", async () => {
-    const policy = await cli("models", "policy", MODEL, "--protect", "production", "--gate", "metrics.auc>=0.9", "--gate", "champion:auc:0.01", "--gate", "signature");
+describe("promotion through the CLI and the SDK (auth on, real users and tokens)", () => {
+  it("sets a policy, refuses direct changes, requests, refuses approval by the requester and a viewer, approves as an approver", async () => {
+    // Only an owner (manage) may set the policy.
+    const editorPolicy = await cli("alice", "models", "policy", MODEL, "--protect", "production");
+    expect(editorPolicy.code).toBe(1);
+    expect(editorPolicy.stderr).toMatch(/^error: PERMISSION_DENIED: You need the manage permission/);
+    const policy = await cli("olivia", "models", "policy", MODEL, "--protect", "production", "--gate", "metrics.auc>=0.9", "--gate", "champion:auc:0.01", "--gate", "signature");
     expect([policy.code, policy.stderr]).toEqual([0, ""]);
     expect(policy.stdout).toMatch(/protected aliases\s+production/);
     expect(policy.stdout).toContain("metrics.auc >= 0.9");
     expect(policy.stdout).toContain("metrics.auc not worse than the champion by more than 0.01 (higher is better)");
-    expect((await anon.models.promotions.getPolicy(MODEL)).policy.gates).toHaveLength(3);
+    expect((await carol.models.promotions.getPolicy(MODEL)).policy.gates).toHaveLength(3);
     // Changing only the gates keeps the protected aliases.
-    const gatesOnly = await cli("--json", "models", "policy", MODEL, "--gate", "metrics.auc>=0.9", "--gate", "champion:auc:0.01");
+    const gatesOnly = await cli("olivia", "--json", "models", "policy", MODEL, "--gate", "metrics.auc>=0.9", "--gate", "champion:auc:0.01");
     expect(JSON.parse(gatesOnly.stdout).policy).toEqual({ protectedAliases: ["production"], gates: [{ kind: "metric", metric: "auc", op: ">=", value: 0.9 }, { kind: "champion_regression", metric: "auc", maxRegression: 0.01, higherIsBetter: true }] });
 
-    const badGate = await cli("models", "policy", MODEL, "--gate", "auc>0.9");
+    const badGate = await cli("olivia", "models", "policy", MODEL, "--gate", "auc>0.9");
     expect(badGate.code).toBe(2);
     expect(badGate.stderr).toContain("expected 'metrics.NAME>=VALUE'");
 
-    const direct = await cli("models", "alias", MODEL, "production", "1");
+    // Not even the owner may move a protected alias directly.
+    const direct = await cli("olivia", "models", "alias", MODEL, "production", "1");
     expect(direct.code).toBe(1);
     expect(direct.stderr).toMatch(/^error: PERMISSION_DENIED: Alias 'production' of 'e2e-promo' is protected/);
-    await expect(anon.models.setAlias(MODEL, "production", 1)).rejects.toMatchObject({ code: "PERMISSION_DENIED", status: 403 });
+    await expect(alice.models.setAlias(MODEL, "production", 1)).rejects.toMatchObject({ code: "PERMISSION_DENIED", status: 403 });
 
-    const promote = await cli("models", "promote", MODEL, "1", "--alias", "production", "--reason", "first release");
+    // A viewer may not open a request.
+    const viewerPromote = await cli("carol", "models", "promote", MODEL, "1", "--alias", "production", "--reason", "me too");
+    expect(viewerPromote.code).toBe(1);
+    expect(viewerPromote.stderr).toMatch(/^error: PERMISSION_DENIED: You need the write permission/);
+
+    const promote = await cli("alice", "models", "promote", MODEL, "1", "--alias", "production", "--reason", "first release");
     expect([promote.code, promote.stderr]).toEqual([0, ""]);
     expect(promote.stdout).toMatch(/Opened promotion request (\d+): 'e2e-promo@production' \(none\) → v1/);
     expect(promote.stdout).toMatch(/yes\s+metrics\.auc >= 0\.9\s+auc = 0\.91, >= 0\.9/);
     const id = Number(/request (\d+)/.exec(promote.stdout)![1]);
+    ids.first = id;
 
-    const own = await cli("models", "approve", String(id));
+    // alice requested it and, as an editor, may not approve at all; carol (viewer) neither.
+    const own = await cli("alice", "models", "approve", String(id));
     expect(own.code).toBe(1);
-    expect(own.stderr).toMatch(/^error: PERMISSION_DENIED: You cannot approve your own promotion request/);
+    expect(own.stderr).toMatch(/^error: PERMISSION_DENIED: You need the approve permission/);
+    const viewer = await cli("carol", "models", "approve", String(id));
+    expect(viewer.code).toBe(1);
+    expect(viewer.stderr).toMatch(/^error: PERMISSION_DENIED: You need the approve permission/);
+    await expect(carol.models.promotions.approve(id)).rejects.toMatchObject({ code: "PERMISSION_DENIED", status: 403 });
+    expect((await carol.models.promotions.get(id)).status).toBe("open");
 
-    const comment = await cli("models", "comment", String(id), "please review");
+    const comment = await cli("alice", "models", "comment", String(id), "please review");
     expect([comment.code, comment.stdout]).toEqual([0, `Commented on request ${id} (1 comment)\n`]);
     const approved = await bob.models.promotions.approve(id, { comment: "lgtm" });
-    expect(approved).toMatchObject({ status: "approved", decidedBy: "bob", requester: "anonymous", comments: [{ author: "anonymous", text: "please review" }] });
-    expect((await anon.models.getByAlias(MODEL, "production")).version).toBe("1");
+    expect(approved).toMatchObject({ status: "approved", decidedBy: "bob", requester: "alice", comments: [{ author: "alice", text: "please review" }] });
+    expect((await carol.models.getByAlias(MODEL, "production")).version).toBe("1");
 
-    const hist = await cli("models", "history", MODEL, "production");
+    const hist = await cli("carol", "models", "history", MODEL, "production");
     expect(hist.stdout).toMatch(new RegExp(`\\(none\\)\\s+1\\s+bob\\s+${id}`));
-  }, 60_000);
+  }, 90_000);
 
-  it("shows failing gates, blocks approval with the reason, lists, shows and rejects requests", async () => {
+  it("shows failing gates, blocks approval with the reason, lists, shows and rejects requests, refuses self-approval", async () => {
     const r = await bob.models.promotions.request(MODEL, { alias: "production", version: 3, reason: "smaller model" });
+    ids.failing = r.id;
     expect(r).toMatchObject({ fromVersion: "1", gatesPassed: false, requester: "bob" });
     expect(r.gateResults.map((g) => g.message)).toEqual(["auc = 0.7, not >= 0.9", "auc: candidate 0.7, champion v1 0.91: worse by 0.21 (exceeds 0.01)"]);
 
-    const blocked = await cli("models", "approve", String(r.id));
+    const blocked = await cli("olivia", "models", "approve", String(r.id));
     expect(blocked.code).toBe(1);
     expect(blocked.stderr).toMatch(/^error: INVALID_STATE: Promotion request \d+ cannot be approved: 2 gates failed: metrics\.auc >= 0\.9: auc = 0\.7/);
 
     const good = await bob.models.promotions.request(MODEL, { alias: "production", version: 2, reason: "better auc" });
-    const list = await cli("models", "requests", MODEL, "--status", "open");
+    ids.good = good.id;
+    // The viewer reads the list.
+    const list = await cli("carol", "models", "requests", MODEL, "--status", "open");
     expect(list.code).toBe(0);
     expect(list.stdout.split("\n")[0]).toMatch(/^ID\s+MODEL\s+ALIAS\s+FROM\s+TO\s+STATUS\s+GATES\s+REQUESTER/);
     expect(list.stdout).toMatch(new RegExp(`^\\s*${good.id}\\s+e2e-promo\\s+production\\s+1\\s+2\\s+open\\s+pass\\s+bob`, "m"));
     expect(list.stdout).toMatch(new RegExp(`^\\s*${r.id}\\s+e2e-promo\\s+production\\s+1\\s+3\\s+open\\s+FAIL\\s+bob`, "m"));
-    const json = JSON.parse((await cli("--json", "models", "requests", "--status", "open")).stdout);
+    const json = JSON.parse((await cli("carol", "--json", "models", "requests", "--status", "open")).stdout);
     expect(json.promotionRequests.map((x: { id: number }) => x.id)).toEqual([good.id, r.id]);
-    const badStatus = await cli("models", "requests", "--status", "pending");
+    const badStatus = await cli("carol", "models", "requests", "--status", "pending");
     expect(badStatus.code).toBe(2);
 
-    const show = await cli("models", "request", String(r.id));
+    const show = await cli("carol", "models", "request", String(r.id));
     expect(show.stdout).toMatch(/status\s+open/);
     expect(show.stdout).toMatch(/NO\s+metrics\.auc >= 0\.9\s+auc = 0\.7, not >= 0\.9/);
 
-    const noComment = await cli("models", "reject", String(r.id));
+    const noComment = await cli("olivia", "models", "reject", String(r.id));
     expect(noComment.code).toBe(2);
-    const rejected = await cli("--json", "models", "reject", String(r.id), "--comment", "auc too low");
-    expect(JSON.parse(rejected.stdout).promotionRequest).toMatchObject({ status: "rejected", decidedBy: "anonymous", decisionComment: "auc too low" });
+    const viewerReject = await cli("carol", "models", "reject", String(r.id), "--comment", "nope");
+    expect(viewerReject.code).toBe(1);
+    expect(viewerReject.stderr).toMatch(/^error: PERMISSION_DENIED: You need the approve permission/);
+    const rejected = await cli("olivia", "--json", "models", "reject", String(r.id), "--comment", "auc too low");
+    expect(JSON.parse(rejected.stdout).promotionRequest).toMatchObject({ status: "rejected", decidedBy: "olivia", decisionComment: "auc too low" });
 
-    // The CLI (anonymous) approves bob's request: the alias moves.
-    const ok = await cli("models", "approve", String(good.id), "--comment", "ship");
+    // bob (approver) may not approve his own request; olivia (owner) may.
+    const own = await cli("bob", "models", "approve", String(good.id));
+    expect(own.code).toBe(1);
+    expect(own.stderr).toMatch(/^error: PERMISSION_DENIED: You cannot approve your own promotion request/);
+    expect((await carol.models.getByAlias(MODEL, "production")).version).toBe("1");
+    const ok = await cli("olivia", "models", "approve", String(good.id), "--comment", "ship");
     expect([ok.code, ok.stdout]).toEqual([0, `Approved request ${good.id}: 'e2e-promo@production' → version 2\n`]);
     expect((await bob.models.getByAlias(MODEL, "production")).version).toBe("2");
     const again = await bob.models.promotions.approve(good.id).catch((e: unknown) => e);
     expect(again).toBeInstanceOf(CairnError);
     expect((again as CairnError).code).toBe("INVALID_STATE");
     const all = [];
-    for await (const x of bob.models.promotions.listAll({ name: MODEL, maxResults: 1 })) all.push(x.status);
+    for await (const x of carol.models.promotions.listAll({ name: MODEL, maxResults: 1 })) all.push(x.status);
     expect(all).toEqual(["approved", "rejected", "approved"]);
     await expect(bob.models.promotions.get("x")).rejects.toMatchObject({ code: "INVALID_PARAMETER_VALUE" });
-  }, 60_000);
+
+    const hist = await cli("carol", "models", "history", MODEL, "production");
+    expect(hist.stdout).toMatch(new RegExp(`\\s1\\s+2\\s+olivia\\s+${good.id}$`, "m"));
+  }, 90_000);
+
+  it("records requests, approvals, rejections and refusals in the audit log with their actors", async () => {
+    const { api } = new ApiClient({ url, token: tokens.admin });
+    const page = await api.listAudit({ query: { resource: "promotion:*", limit: 1000 } });
+    const records = page.records;
+    const of = (action: string, resource: string) => records.filter((x) => x.action === action && x.resource === resource).map((x) => [x.actor, x.status]);
+    const [first, failing, good] = [ids.first!, ids.failing!, ids.good!];
+    expect(of("createPromotionRequest", `promotion:${first}`)).toEqual([["alice", 201]]);
+    expect(of("createPromotionRequest", `promotion:${failing}`)).toEqual([["bob", 201]]);
+    expect(of("createPromotionRequest", `promotion:${good}`)).toEqual([["bob", 201]]);
+    // Newest first: bob's approval after the refusals of alice (editor) and carol (viewer, CLI then SDK).
+    expect(of("approvePromotionRequest", `promotion:${first}`)).toEqual([
+      ["bob", 200],
+      ["carol", 403],
+      ["carol", 403],
+      ["alice", 403],
+    ]);
+    expect(of("commentPromotionRequest", `promotion:${first}`)).toEqual([["alice", 201]]);
+    expect(of("approvePromotionRequest", `promotion:${failing}`)).toEqual([["olivia", 409]]);
+    expect(of("rejectPromotionRequest", `promotion:${failing}`)).toEqual([
+      ["olivia", 200],
+      ["carol", 403],
+    ]);
+    // bob's own approval is refused (403), olivia's moves the alias, bob's late one finds it decided (409).
+    expect(of("approvePromotionRequest", `promotion:${good}`)).toEqual([
+      ["bob", 409],
+      ["olivia", 200],
+      ["bob", 403],
+    ]);
+    const approval = records.find((x) => x.action === "approvePromotionRequest" && x.resource === `promotion:${good}` && x.status === 200)!;
+    expect(approval.after).toMatchObject({ comment: "ship" });
+    const rejection = records.find((x) => x.action === "rejectPromotionRequest" && x.status === 200)!;
+    expect(rejection.after).toMatchObject({ comment: "auc too low" });
+
+    // The model's records hold the policy changes (olivia's, and alice's refused one) and the refused requests and alias changes.
+    const model = (await api.listAudit({ query: { resource: `model:${MODEL}*`, limit: 1000 } })).records;
+    const byAction = (action: string) => model.filter((x: AuditRecord) => x.action === action).map((x) => [x.actor, x.status, x.resource]);
+    expect(byAction("setPromotionPolicy")).toEqual([
+      ["olivia", 200, `model:${MODEL}`],
+      ["olivia", 200, `model:${MODEL}`],
+      ["alice", 403, `model:${MODEL}`],
+    ]);
+    expect(byAction("createPromotionRequest")).toEqual([["carol", 403, `model:${MODEL}@production`]]);
+    expect(model.filter((x) => x.resource === `model:${MODEL}@production` && x.status === 403 && x.action !== "createPromotionRequest").map((x) => x.actor)).toEqual(["alice", "olivia"]);
+    expect((await api.verifyAudit({})).ok).toBe(true);
+  });
 });

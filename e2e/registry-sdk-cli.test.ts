@@ -3,7 +3,6 @@
  * server: versions registered from runs, aliases and their history, `models:/` URIs, compare,
  * byte-for-byte downloads, typed errors, tables, JSON and exit codes.
  */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
@@ -11,9 +10,8 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cairn, CairnError, parseModelUri } from "@cairn/sdk";
 import { startServer } from "../packages/server/src/server.js";
+import { runCli } from "./processes.js";
 
-const ROOT = path.resolve(import.meta.dirname, "..");
-const CLI = path.join(ROOT, "packages/server/src/cli/main.ts");
 
 let server: { url: string; close(): Promise<void> };
 let dataDir: string;
@@ -174,27 +172,8 @@ describe("cairn.models against a real server", () => {
   });
 });
 
-interface Exit {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-function cli(...args: string[]): Promise<Exit> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--conditions=@cairn/source", "--import", "tsx", CLI, "--url", server.url, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, FORCE_COLOR: "0" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (...args: string[]) => runCli(server.url, args);
 
 describe("cairn models CLI", () => {
   it("registers, aliases, lists, shows, compares and downloads", async () => {

@@ -2,7 +2,6 @@
  * The SDK and the `cairn` CLI against a real server: batched logging, typed errors,
  * artifact round trips, crash-safe run ends, and the CLI's tables, JSON and exit codes.
  */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
@@ -10,9 +9,8 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cairn, CairnError, isCairnError } from "@cairn/sdk";
 import { startServer } from "../packages/server/src/server.js";
+import { ROOT, runCli, runNode, type Exit } from "./processes.js";
 
-const ROOT = path.resolve(import.meta.dirname, "..");
-const CLI = path.join(ROOT, "packages/server/src/cli/main.ts");
 const EXIT_CHILD = path.join(ROOT, "packages/sdk/test/exit-child.ts");
 
 let server: { url: string; close(): Promise<void> };
@@ -33,34 +31,7 @@ afterAll(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a TypeScript entry point in a fresh Node process (sources resolved through tsx). */
-function node(script: string, args: string[], opts: { env?: Record<string, string>; onStdout?: (text: string, kill: (s: NodeJS.Signals) => void) => void } = {}): Promise<Exit> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--conditions=@cairn/source", "--import", "tsx", script, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...opts.env, FORCE_COLOR: "0" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-      opts.onStdout?.(stdout, (s) => child.kill(s));
-    });
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("exit", (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
-
-const cli = (...args: string[]) => node(CLI, ["--url", server.url, ...args]);
+const cli = (...args: string[]) => runCli(server.url, args);
 
 describe("SDK against a real server", () => {
   it("stores a batch once when its answer is lost and the SDK resends it", async () => {
@@ -185,7 +156,7 @@ describe("crash-safe runs (child processes)", () => {
 
   async function runChild(mode: string, kill?: NodeJS.Signals): Promise<{ exit: Exit; runId: string }> {
     let runId = "";
-    const exit = await node(EXIT_CHILD, [mode], {
+    const exit = await runNode(EXIT_CHILD, [mode], {
       env: { CAIRN_URL: server.url },
       onStdout: (text, k) => {
         const m = text.match(/ready (\S+)/);

@@ -103,3 +103,16 @@ export class CairnError extends Error {
 export function isCairnError(e: unknown): e is CairnError {
   return e instanceof CairnError || (typeof e === "object" && e !== null && (e as { name?: string }).name === "CairnError" && isErrorCode((e as { code?: unknown }).code));
 }
+
+/**
+ * Awaits `p`, turning a RESOURCE_DOES_NOT_EXIST error into `undefined` (every other error is rethrown).
+ * @example const run = await unlessMissing(client.getRun(id)); // undefined when there is no such run
+ */
+export async function unlessMissing<T>(p: Promise<T>): Promise<T | undefined> {
+  try {
+    return await p;
+  } catch (e) {
+    if (isCairnError(e) && e.code === "RESOURCE_DOES_NOT_EXIST") return undefined;
+    throw e;
+  }
+}

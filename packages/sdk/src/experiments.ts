@@ -1,4 +1,4 @@
-import { CairnError, isCairnError, type Experiment, type SearchExperimentsRequest, type ViewType } from "@cairn/contract";
+import { CairnError, isCairnError, unlessMissing, type Experiment, type SearchExperimentsRequest, type ViewType } from "@cairn/contract";
 import type { ApiClient } from "./core.js";
 import { withRetry, type RetryOptions } from "./retry.js";
 
@@ -152,12 +152,7 @@ export class Experiments {
   }
 
   async #findByName(name: string): Promise<Experiment | undefined> {
-    try {
-      return await this.getByName(name);
-    } catch (e) {
-      if (isCairnError(e) && e.code === "RESOURCE_DOES_NOT_EXIST") return undefined;
-      throw e;
-    }
+    return unlessMissing(this.getByName(name));
   }
 }
 

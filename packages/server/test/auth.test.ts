@@ -206,6 +206,28 @@ describe("auth: tokens, projects and visibility", () => {
     expect((await http(s.url, "GET", "/api/v1/projects", undefined, h)).body.projects.map((p: { name: string }) => p.name)).toEqual(["default", "risk"]);
   });
 
+  it("keeps promotion requests in their model's project: another project's approver cannot see or approve them", async () => {
+    const h = bearer(admin);
+    await http(s.url, "POST", "/api/v1/projects", { name: "ops" }, h);
+    await http(s.url, "POST", "/api/v1/auth/users", { name: "otto" }, h);
+    await http(s.url, "PUT", "/api/v1/projects/ops/members/otto", { role: "approver" }, h);
+    const otto = bearer((await http(s.url, "POST", "/api/v1/auth/tokens", { user: "otto", name: "t" }, h)).body.token);
+    const exp = await http(s.url, "POST", "/api/v1/experiments", { name: "promo-exp" }, h);
+    const run = await http(s.url, "POST", "/api/v1/runs", { experimentId: exp.body.experiment.experimentId }, h);
+    await http(s.url, "POST", "/api/v1/models", { name: "promo-model" }, h);
+    await http(s.url, "POST", "/api/v1/models/promo-model/versions", { source: `runs:/${run.body.run.info.runId}/model` }, h);
+    const req = await http(s.url, "POST", "/api/v1/models/promo-model/promotions", { alias: "production", version: 1, reason: "first" }, h);
+    expect(req.status).toBe(201);
+    const id = req.body.promotionRequest.id;
+    const approve = await http(s.url, "POST", `/api/v1/promotions/${id}/approve`, {}, otto);
+    const missing = await http(s.url, "POST", "/api/v1/promotions/999999/approve", {}, otto);
+    expect([approve.status, approve.body.error_code]).toEqual([404, "RESOURCE_DOES_NOT_EXIST"]);
+    expect(approve.body.message.replace(String(id), "N")).toBe(missing.body.message.replace("999999", "N"));
+    expect((await http(s.url, "GET", "/api/v1/promotions", undefined, otto)).body.promotionRequests).toEqual([]);
+    expect((await http(s.url, "GET", "/api/v1/promotions", undefined, h)).body.promotionRequests).toHaveLength(1);
+    expect((await http(s.url, "GET", `/api/v1/promotions/${id}`, undefined, h)).body.promotionRequest.status).toBe("open");
+  });
+
   it("locks out a client after repeated failed authentications", async () => {
     const t = await testServer({ auth: true, authFailureLimit: 3 });
     try {

@@ -83,6 +83,15 @@ describe("durability and concurrency", () => {
         expect(total).toBeGreaterThanOrEqual(acked);
         expect(total - acked).toBeLessThanOrEqual(100);
         expect(total % 100).toBe(0);
+        // Each acknowledged batch was acknowledged only after its audit record committed, and the chain survived the kill.
+        let audited = 0;
+        for (let before: number | undefined, page; ; before = page.body.nextBefore) {
+          page = await http(second.url, "GET", `/api/v1/audit?action=mlflow:runs/log-batch&limit=1000${before ? `&before=${before}` : ""}`);
+          audited += page.body.records.filter((r: { status: number }) => r.status === 200).length;
+          if (page.body.nextBefore === undefined) break;
+        }
+        expect(audited * 100).toBeGreaterThanOrEqual(acked);
+        expect((await http(second.url, "GET", "/api/v1/audit/verify")).body.ok).toBe(true);
       } finally {
         second.child.kill("SIGKILL");
       }

@@ -1,13 +1,13 @@
 /**
- * Protected aliases, validation gates and promotion requests over HTTP. The first server is built
- * with a test-only hook that takes the principal's name from an `x-test-user` header, so the rules
- * are tested apart from the auth module; without the header every request is `anonymous`, as with
- * auth off. The last block runs with auth on: real users, roles and tokens.
+ * Protected aliases, validation gates and promotion requests over HTTP, with auth on: real users,
+ * project roles and tokens, made with the bootstrap admin token. `ada`, `bob` and `carol` are
+ * approvers (so the requester rule is tested apart from the role rule), `owen` is an owner (policy),
+ * `ed` an editor and `vera` a viewer (role refusals); calls without a user use the admin token. A
+ * later block runs the approve/self-approval rules with other roles, and the last one checks that
+ * with auth off (everyone `anonymous`) a request cannot be approved by the same anonymous caller.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildServer } from "../src/server.js";
-import { ANONYMOUS } from "../src/platform/auth/principal.js";
-import { http, tempDir, testServer } from "./helpers.js";
+import { http, testServer } from "./helpers.js";
 
 const P = "/api/2.0/mlflow";
 const V1 = "/api/v1";
@@ -15,7 +15,8 @@ const V1 = "/api/v1";
 let url: string;
 let stop: () => Promise<void>;
 const runIds: string[] = [];
-const call = (method: string, path: string, body?: unknown, user?: string) => http(url, method, path, body, user ? { "x-test-user": user } : {});
+const tokens: Record<string, string> = {};
+const call = (method: string, path: string, body?: unknown, user?: string) => http(url, method, path, body, { authorization: `Bearer ${tokens[user ?? "admin"]}` });
 const as = (user: string) => ({
   get: (path: string) => call("GET", path, undefined, user),
   post: (path: string, body?: unknown) => call("POST", path, body ?? {}, user),
@@ -33,20 +34,15 @@ const policy = {
 };
 
 beforeAll(async () => {
-  const tmp = tempDir();
-  const built = await buildServer({ port: 0, dataDir: tmp.dir, logLevel: "silent" });
-  built.app.addHook("onRequest", async (req) => {
-    const user = req.headers["x-test-user"];
-    req.principal = typeof user === "string" ? { userId: user, name: user, admin: false } : ANONYMOUS;
-  });
-  await built.app.listen({ host: "127.0.0.1", port: 0 });
-  const addr = built.app.server.address();
-  url = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
-  stop = async () => {
-    await built.app.close();
-    await built.closeStores();
-    tmp.cleanup();
-  };
+  const server = await testServer({ auth: true });
+  url = server.url;
+  stop = () => server.stop();
+  tokens.admin = server.bootstrapToken!;
+  for (const [user, role] of [["ada", "approver"], ["bob", "approver"], ["carol", "approver"], ["owen", "owner"], ["ed", "editor"], ["vera", "viewer"]] as const) {
+    expect((await call("POST", `${V1}/auth/users`, { name: user })).status).toBe(201);
+    expect((await call("PUT", `${V1}/projects/default/members/${user}`, { role })).status).toBe(200);
+    tokens[user] = (await call("POST", `${V1}/auth/tokens`, { user, name: "test" })).body.token;
+  }
 
   const exp = await call("POST", `${P}/experiments/create`, { name: "promotion" });
   // accuracy: v1 0.92, v2 0.915 (worse by 0.005), v3 0.85 (below 0.9, worse by 0.07).
@@ -83,7 +79,9 @@ describe("promotion API", () => {
     // Until an alias is protected, MLflow clients change aliases as before.
     expect((await call("POST", `${P}/registered-models/alias`, { name: "promo", alias: "production", version: "4" })).status).toBe(200);
     expect((await call("DELETE", `${P}/registered-models/alias?name=promo&alias=production`)).status).toBe(200);
-    const put = await call("PUT", `${V1}/models/promo/policy`, policy);
+    const editor = await call("PUT", `${V1}/models/promo/policy`, policy, "ed");
+    expect([editor.status, editor.body.error_code]).toEqual([403, "PERMISSION_DENIED"]);
+    const put = await call("PUT", `${V1}/models/promo/policy`, policy, "owen");
     expect(put.status).toBe(200);
     expect(put.body.policy).toEqual({ ...policy, gates: [policy.gates[0], { ...policy.gates[1], higherIsBetter: true }, policy.gates[2]] });
     expect(put.body.lastUpdatedTimestamp).toEqual(expect.any(Number));
@@ -171,8 +169,8 @@ describe("promotion API", () => {
     expect((await history()).map((h: { fromVersion: string | null; toVersion: string; requestId: number | null; actor: string }) => [h.fromVersion, h.toVersion, h.actor, h.requestId])).toEqual([
       ["1", "2", "ada", r.id],
       [null, "1", "bob", r.id - 3],
-      ["4", null, expect.any(String), null],
-      [null, "4", expect.any(String), null],
+      ["4", null, "admin", null],
+      [null, "4", "admin", null],
     ]);
   });
 
@@ -210,20 +208,27 @@ describe("promotion API", () => {
       ["POST", mp, { alias: "production", version: 0, reason: "x" }, "ada", 400, "INVALID_PARAMETER_VALUE", /version/],
       ["POST", `${V1}/promotions/${open.id}/approve`, {}, "ada", 403, "PERMISSION_DENIED", /own/],
       ["POST", `${V1}/promotions/${open.id}/approve`, {}, undefined, 409, "INVALID_STATE", /gates failed/],
+      ["POST", `${V1}/promotions/${open.id}/approve`, {}, "ed", 403, "PERMISSION_DENIED", /approve permission/],
+      ["POST", `${V1}/promotions/${open.id}/approve`, {}, "vera", 403, "PERMISSION_DENIED", /approve permission/],
+      ["POST", `${V1}/promotions/${open.id}/reject`, { comment: "no" }, "vera", 403, "PERMISSION_DENIED", /approve permission/],
+      ["POST", `${V1}/promotions/${open.id}/comments`, { text: "hi" }, "vera", 403, "PERMISSION_DENIED", /write permission/],
+      ["POST", mp, { alias: "production", version: 1, reason: "viewer" }, "vera", 403, "PERMISSION_DENIED", /write permission/],
+      ["PUT", `${V1}/models/promo/policy`, {}, "ada", 403, "PERMISSION_DENIED", /manage permission/],
       ["POST", `${V1}/promotions/999999/approve`, {}, "bob", 404, "RESOURCE_DOES_NOT_EXIST"],
-      ["POST", `${V1}/promotions/abc/approve`, {}, "bob", 400, "INVALID_PARAMETER_VALUE", /id/],
+      // As admin: for other users the auth guard looks the request up before the id is validated, and answers 404.
+      ["POST", `${V1}/promotions/abc/approve`, {}, undefined, 400, "INVALID_PARAMETER_VALUE", /id/],
       ["POST", `${V1}/promotions/1/approve`, {}, "carol", 409, "INVALID_STATE", /approved, not open/],
       ["POST", `${V1}/promotions/${open.id}/reject`, { comment: " " }, "bob", 400, "INVALID_PARAMETER_VALUE", /comment/],
       ["POST", `${V1}/promotions/${open.id}/comments`, { text: "" }, "bob", 400, "INVALID_PARAMETER_VALUE", /text/],
       ["POST", `${V1}/promotions/${open.id}/cancel`, {}, "bob", 403, "PERMISSION_DENIED", /Only the requester/],
       ["POST", `${V1}/promotions/1/cancel`, {}, "bob", 409, "INVALID_STATE"],
-      ["PUT", `${V1}/models/promo/policy`, { protectedAliases: ["production", "production"] }, "ada", 400, "INVALID_PARAMETER_VALUE", /protectedAliases/],
-      ["PUT", `${V1}/models/promo/policy`, { protectedAliases: ["v3"] }, "ada", 400, "INVALID_PARAMETER_VALUE", /protectedAliases/],
-      ["PUT", `${V1}/models/promo/policy`, { gates: [{ kind: "vibes" }] }, "ada", 400, "INVALID_PARAMETER_VALUE", /gates/],
-      ["PUT", `${V1}/models/promo/policy`, { gates: [{ kind: "metric", metric: "accuracy", op: "=>", value: 1 }] }, "ada", 400, "INVALID_PARAMETER_VALUE", /op/],
-      ["PUT", `${V1}/models/promo/policy`, { gates: [{ kind: "metric", op: ">=", value: 1 }] }, "ada", 400, "INVALID_PARAMETER_VALUE", /metric/],
-      ["PUT", `${V1}/models/promo/policy`, { gates: [{ kind: "champion_regression", metric: "accuracy", maxRegression: -1 }] }, "ada", 400, "INVALID_PARAMETER_VALUE", /maxRegression/],
-      ["PUT", `${V1}/models/nope/policy`, {}, "ada", 404, "RESOURCE_DOES_NOT_EXIST"],
+      ["PUT", `${V1}/models/promo/policy`, { protectedAliases: ["production", "production"] }, "owen", 400, "INVALID_PARAMETER_VALUE", /protectedAliases/],
+      ["PUT", `${V1}/models/promo/policy`, { protectedAliases: ["v3"] }, "owen", 400, "INVALID_PARAMETER_VALUE", /protectedAliases/],
+      ["PUT", `${V1}/models/promo/policy`, { gates: [{ kind: "vibes" }] }, "owen", 400, "INVALID_PARAMETER_VALUE", /gates/],
+      ["PUT", `${V1}/models/promo/policy`, { gates: [{ kind: "metric", metric: "accuracy", op: "=>", value: 1 }] }, "owen", 400, "INVALID_PARAMETER_VALUE", /op/],
+      ["PUT", `${V1}/models/promo/policy`, { gates: [{ kind: "metric", op: ">=", value: 1 }] }, "owen", 400, "INVALID_PARAMETER_VALUE", /metric/],
+      ["PUT", `${V1}/models/promo/policy`, { gates: [{ kind: "champion_regression", metric: "accuracy", maxRegression: -1 }] }, "owen", 400, "INVALID_PARAMETER_VALUE", /maxRegression/],
+      ["PUT", `${V1}/models/nope/policy`, {}, "owen", 404, "RESOURCE_DOES_NOT_EXIST"],
       ["GET", `${V1}/models/nope/policy`, undefined, "ada", 404, "RESOURCE_DOES_NOT_EXIST"],
       ["GET", `${V1}/promotions?status=pending`, undefined, "ada", 400, "INVALID_PARAMETER_VALUE", /status/],
       ["GET", `${V1}/promotions?pageToken=bogus`, undefined, "ada", 400, "INVALID_PARAMETER_VALUE"],
@@ -302,5 +307,47 @@ describe("promotion API with auth on (real users and tokens)", () => {
     expect((await as("cy", "POST", `${V1}/promotions/${bobs.id}/approve`, {})).status).toBe(200);
     const history = (await as("ada", "GET", `${V1}/models/authpromo/aliases/production/history`)).body.history;
     expect(history).toEqual([{ alias: "production", fromVersion: null, toVersion: "1", actor: "bob", time: expect.any(Number), requestId: mine.id }]);
+
+    // The audit log names who requested, who was refused and who decided (newest first).
+    const audit = (await as("admin", "GET", `/api/v1/audit?resource=${encodeURIComponent(`promotion:${mine.id}`)}`)).body.records as { actor: string; action: string; status: number }[];
+    expect(audit.map((x) => [x.action, x.actor, x.status])).toEqual([
+      ["approvePromotionRequest", "bob", 200],
+      ["approvePromotionRequest", "ada", 403],
+      ["createPromotionRequest", "ada", 201],
+    ]);
+    const bobsAudit = (await as("admin", "GET", `/api/v1/audit?resource=${encodeURIComponent(`promotion:${bobs.id}`)}&action=approvePromotionRequest`)).body.records as { actor: string; status: number }[];
+    expect(bobsAudit.map((x) => [x.actor, x.status])).toEqual([
+      ["cy", 200],
+      ["bob", 403],
+    ]);
+    const policyAudit = (await as("admin", "GET", `/api/v1/audit?resource=model:authpromo*&action=setPromotionPolicy`)).body.records as { actor: string; status: number }[];
+    expect(policyAudit.map((x) => [x.actor, x.status])).toEqual([
+      ["admin", 200],
+      ["ada", 403],
+    ]);
+  });
+});
+
+describe("promotion API with auth off (everyone is anonymous)", () => {
+  let s: Awaited<ReturnType<typeof testServer>>;
+  afterAll(async () => s?.stop());
+
+  it("protects aliases and opens requests, but the anonymous requester cannot approve its own request", async () => {
+    s = await testServer();
+    const exp = await http(s.url, "POST", `${V1}/experiments`, { name: "open-promo" });
+    const runId = (await http(s.url, "POST", `${V1}/runs`, { experimentId: exp.body.experiment.experimentId })).body.run.info.runId;
+    await http(s.url, "POST", `${V1}/models`, { name: "openpromo" });
+    expect((await http(s.url, "POST", `${V1}/models/openpromo/versions`, { source: `runs:/${runId}/model`, runId })).status).toBe(201);
+    expect((await http(s.url, "PUT", `${V1}/models/openpromo/policy`, { protectedAliases: ["production"] })).status).toBe(200);
+    const direct = await http(s.url, "PUT", `${V1}/models/openpromo/aliases/production`, { version: 1 });
+    expect([direct.status, direct.body.error_code]).toEqual([403, "PERMISSION_DENIED"]);
+    const r = (await http(s.url, "POST", `${V1}/models/openpromo/promotions`, { alias: "production", version: 1, reason: "ready" })).body.promotionRequest;
+    expect(r).toMatchObject({ requester: "anonymous", status: "open", gatesPassed: true });
+    const own = await http(s.url, "POST", `${V1}/promotions/${r.id}/approve`, {});
+    expect([own.status, own.body.error_code]).toEqual([403, "PERMISSION_DENIED"]);
+    expect(own.body.message).toMatch(/cannot approve your own promotion request .*'anonymous'/);
+    expect((await http(s.url, "GET", `${V1}/models/openpromo`)).body.registeredModel.aliases).toEqual([]);
+    // The requester may still cancel it.
+    expect((await http(s.url, "POST", `${V1}/promotions/${r.id}/cancel`, {})).body.promotionRequest).toMatchObject({ status: "cancelled", decidedBy: "anonymous" });
   });
 });

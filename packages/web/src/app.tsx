@@ -3,6 +3,7 @@ import { matchPath, useLocation } from "./lib/router.js";
 import { HOME_PATH, pages, type PageDef } from "./pages/registry.js";
 import { ErrorBanner } from "./components/error-banner.js";
 import { SessionInfo } from "./components/session-info.js";
+import { useSession } from "./lib/session.js";
 
 /** Catches render errors so a bug shows a banner instead of a blank page. */
 class ErrorBoundary extends Component<{ children: ReactNode; resetKey: string }, { error: unknown }> {
@@ -23,9 +24,12 @@ class ErrorBoundary extends Component<{ children: ReactNode; resetKey: string },
 }
 
 function Nav({ active }: { active: string | undefined }) {
+  const session = useSession();
   const sections = new Map<string, PageDef[]>();
   for (const p of pages) {
     if (!p.label) continue;
+    // `requires: "admin"` is global: the project argument is irrelevant to it.
+    if (p.requires && !session.can(p.requires, "")) continue;
     const s = p.section ?? "Tracking";
     sections.set(s, [...(sections.get(s) ?? []), p]);
   }

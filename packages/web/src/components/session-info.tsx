@@ -1,11 +1,11 @@
 import { isCairnError } from "@cairn/contract";
-import { api, signOut } from "../lib/api.js";
-import { useAsync } from "../lib/use-async.js";
+import { signOut } from "../lib/api.js";
+import { useSession } from "../lib/session.js";
 
 /** Who the UI acts as (from whoami): the user with an admin badge and Sign out, "auth off", or "not signed in". */
 export function SessionInfo() {
-  const who = useAsync(() => api.whoAmI({}), []);
-  const w = who.data;
+  const who = useSession();
+  const w = who.who;
   if (!w) {
     if (who.loading) return null;
     const unauthenticated = isCairnError(who.error) && who.error.code === "UNAUTHENTICATED";

@@ -4,6 +4,7 @@ import { api, describeError } from "../lib/api.js";
 import { formatAgo, formatDate, formatNumber } from "../lib/format.js";
 import { href, navigate } from "../lib/router.js";
 import { useAsync } from "../lib/use-async.js";
+import { projectOf } from "../lib/session.js";
 import { ErrorBanner } from "../components/error-banner.js";
 import { AliasBadge, StageBadge, VersionStatusBadge, quoteFilterValue } from "../components/alias-badge.js";
 import { RetirementBadge, SignatureView, signatureSummary } from "../components/governance.js";
@@ -51,7 +52,7 @@ export function ModelPage({ params }: PageProps) {
       <ModelHeader model={m} versionCount={versions.data?.length} />
       <ModelCardSection name={name} />
       <AliasesSection model={m} />
-      <PromotionPolicySection name={name} />
+      <PromotionPolicySection name={name} project={projectOf(m.tags)} />
       <section className="card">
         <VersionsSection name={name} versions={versions.data} loading={versions.loading} />
         <ErrorBanner error={versions.error} title="Could not load the versions" onRetry={versions.reload} />

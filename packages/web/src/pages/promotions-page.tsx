@@ -1,9 +1,10 @@
 import { useState } from "react";
-import { describeGate, type PromotionRequest, type PromotionStatus } from "@cairn/contract";
+import { describeGate, type PromotionPolicy, type PromotionRequest, type PromotionStatus } from "@cairn/contract";
 import { api } from "../lib/api.js";
 import { formatAgo, formatDate } from "../lib/format.js";
 import { href, navigate } from "../lib/router.js";
 import { useAsync } from "../lib/use-async.js";
+import { projectOf, useSession, type UiPermission } from "../lib/session.js";
 import { ErrorBanner } from "../components/error-banner.js";
 import { AliasBadge } from "../components/alias-badge.js";
 import type { PageProps } from "./registry.js";
@@ -131,10 +132,26 @@ export function PromotionsPage({ query }: PageProps) {
   );
 }
 
-/** `#/promotions/:id`: one request with its gate results, comments, and approve / reject / cancel. */
+/**
+ * The project of the request's model (its `cairn.project` tag), which decides who may act on the
+ * request. Undefined while loading, or when the model could not be read.
+ */
+function useModelProject(name: string | undefined): { project: string | undefined; settled: boolean } {
+  const model = useAsync(async () => (name === undefined ? undefined : projectOf((await api.getRegisteredModel({ params: { name } })).registeredModel.tags)), [name]);
+  return { project: model.data, settled: name !== undefined && !model.loading };
+}
+
+/**
+ * `#/promotions/:id`: one request with its gate results, comments, and approve / reject / cancel.
+ * Actions show only to who may take them (approve / reject: approvers of the model's project;
+ * cancel: the requester; comment: editors and above); the server still decides, and a refusal
+ * shows as a banner.
+ */
 export function PromotionPage({ params }: PageProps) {
   const id = Number(params.id);
   const req = useAsync(() => api.getPromotionRequest({ params: { id } }).then((r) => r.promotionRequest), [id]);
+  const session = useSession();
+  const model = useModelProject(req.data?.name);
   const [comment, setComment] = useState("");
   const [busy, setBusy] = useState(false);
   const [actionError, setActionError] = useState<unknown>(undefined);
@@ -167,8 +184,16 @@ export function PromotionPage({ params }: PageProps) {
   }
   const r = req.data;
   const open = r.status === "open";
+  // Unknown project (the model could not be read): offer the actions and let the server decide.
+  const can = (p: UiPermission) => (model.project === undefined ? model.settled && session.who !== undefined : session.can(p, model.project));
+  const ready = model.settled && !session.loading;
+  const mine = session.isMe(r.requester);
+  const canDecide = open && can("approve");
+  const canCancel = open && mine;
+  const canComment = can("write");
+  const anyAction = canDecide || canCancel || canComment;
   return (
-    <div className="page" data-testid="promotion-page" data-status={r.status}>
+    <div className="page" data-testid="promotion-page" data-status={r.status} data-actions-ready={String(ready)}>
       <div className="crumbs">
         <a href="#/promotions">Promotion requests</a> / <a href={href(`/models/${encodeURIComponent(r.name)}`)}>{r.name}</a> /
       </div>
@@ -265,56 +290,83 @@ export function PromotionPage({ params }: PageProps) {
             ))}
           </ol>
         )}
-        <textarea
-          className="filter-input"
-          style={{ width: "100%", minHeight: 60, boxSizing: "border-box" }}
-          placeholder={open ? "A comment; required to reject, optional to approve" : "A comment"}
-          value={comment}
-          onChange={(e) => setComment(e.target.value)}
-          data-testid="promotion-comment-input"
-        />
-        <div className="toolbar" style={{ marginTop: 8 }}>
-          <button type="button" className="btn" disabled={busy || !text} data-testid="comment-button" onClick={() => act(() => api.commentPromotionRequest({ params: { id }, body: { text } }))}>
-            Comment
-          </button>
-          {open && (
-            <>
-              <span className="spacer" />
-              <button
-                type="button"
-                className="btn primary"
-                disabled={busy}
-                data-testid="approve-button"
-                title={r.gatesPassed ? "Approve: the gates are checked again and the alias moves" : "Gates failed when the request was made; approval checks them again"}
-                onClick={() => act(() => api.approvePromotionRequest({ params: { id }, body: text ? { comment: text } : {} }))}
-              >
-                Approve
-              </button>
-              <button
-                type="button"
-                className="btn"
-                disabled={busy || !text}
-                data-testid="reject-button"
-                title={text ? "Reject with this comment" : "Write a comment saying why, then reject"}
-                onClick={() => act(() => api.rejectPromotionRequest({ params: { id }, body: { comment: text } }))}
-              >
-                Reject
-              </button>
-              <button type="button" className="btn" disabled={busy} data-testid="cancel-button" title="Cancel your own request" onClick={() => act(() => api.cancelPromotionRequest({ params: { id }, body: text ? { comment: text } : {} }))}>
-                Cancel request
-              </button>
-            </>
-          )}
-          {busy && <span className="spinner" />}
-        </div>
+        {anyAction && (
+          <>
+            <textarea
+              className="filter-input"
+              style={{ width: "100%", minHeight: 60, boxSizing: "border-box" }}
+              placeholder={canDecide ? "A comment; required to reject, optional to approve" : "A comment"}
+              value={comment}
+              onChange={(e) => setComment(e.target.value)}
+              data-testid="promotion-comment-input"
+            />
+            <div className="toolbar" style={{ marginTop: 8 }}>
+              {canComment && (
+                <button type="button" className="btn" disabled={busy || !text} data-testid="comment-button" onClick={() => act(() => api.commentPromotionRequest({ params: { id }, body: { text } }))}>
+                  Comment
+                </button>
+              )}
+              {(canDecide || canCancel) && <span className="spacer" />}
+              {canDecide && (
+                <>
+                  <button
+                    type="button"
+                    className="btn primary"
+                    disabled={busy || mine}
+                    data-testid="approve-button"
+                    title={
+                      mine
+                        ? "You cannot approve your own request"
+                        : r.gatesPassed
+                          ? "Approve: the gates are checked again and the alias moves"
+                          : "Gates failed when the request was made; approval checks them again"
+                    }
+                    onClick={() => act(() => api.approvePromotionRequest({ params: { id }, body: text ? { comment: text } : {} }))}
+                  >
+                    Approve
+                  </button>
+                  <button
+                    type="button"
+                    className="btn"
+                    disabled={busy || !text}
+                    data-testid="reject-button"
+                    title={text ? "Reject with this comment" : "Write a comment saying why, then reject"}
+                    onClick={() => act(() => api.rejectPromotionRequest({ params: { id }, body: { comment: text } }))}
+                  >
+                    Reject
+                  </button>
+                </>
+              )}
+              {canCancel && (
+                <button type="button" className="btn" disabled={busy} data-testid="cancel-button" title="Cancel your own request" onClick={() => act(() => api.cancelPromotionRequest({ params: { id }, body: text ? { comment: text } : {} }))}>
+                  Cancel request
+                </button>
+              )}
+              {busy && <span className="spinner" />}
+            </div>
+          </>
+        )}
+        {ready && !anyAction && session.who && (
+          <p className="muted small" data-testid="promotion-read-only">
+            Read only: commenting needs the editor role{open ? " and deciding the approver role" : ""} in project <code>{model.project ?? "?"}</code>.
+          </p>
+        )}
         <ErrorBanner error={actionError} title="The action was refused" />
       </section>
     </div>
   );
 }
 
-/** On a model's page: its protected aliases and gates, and a link to its promotion requests. */
-export function PromotionPolicySection({ name }: { name: string }) {
+/**
+ * On a model's page: its protected aliases and gates, and a link to its promotion requests. Owners
+ * of the model's project (and admins) may edit the policy as JSON; the server validates it.
+ */
+export function PromotionPolicySection({ name, project }: { name: string; project: string }) {
+  const session = useSession();
+  const canManage = session.can("manage", project);
+  const [draft, setDraft] = useState<string | undefined>(undefined);
+  const [saving, setSaving] = useState(false);
+  const [saveError, setSaveError] = useState<unknown>(undefined);
   const data = useAsync(
     async () => {
       const [policy, open] = await Promise.all([api.getPromotionPolicy({ params: { name } }), api.listPromotionRequests({ query: { name, status: "open", maxResults: 100 } })]);
@@ -323,12 +375,45 @@ export function PromotionPolicySection({ name }: { name: string }) {
     [name],
   );
   const p = data.data?.policy;
+  const save = async (text: string) => {
+    setSaving(true);
+    setSaveError(undefined);
+    try {
+      let body: PromotionPolicy;
+      try {
+        body = JSON.parse(text) as PromotionPolicy;
+      } catch (e) {
+        throw new Error(`The policy is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      await api.setPromotionPolicy({ params: { name }, body });
+      setDraft(undefined);
+      data.reload();
+    } catch (e) {
+      setSaveError(e);
+    } finally {
+      setSaving(false);
+    }
+  };
   return (
     <section className="card" data-testid="promotion-policy">
       <div className="section-head">
         <h2>Promotion</h2>
         {data.loading && <span className="spinner" />}
         <span className="spacer" />
+        {canManage && p && draft === undefined && (
+          <button
+            type="button"
+            className="btn small"
+            data-testid="edit-policy-button"
+            title="Edit the protected aliases and gates (owners of the model's project)"
+            onClick={() => {
+              setSaveError(undefined);
+              setDraft(JSON.stringify(p, null, 2));
+            }}
+          >
+            Edit policy
+          </button>
+        )}
         {data.data && (
           <a href={href("/promotions", { model: name })} data-testid="model-promotions-link">
             {data.data.open}
@@ -370,6 +455,40 @@ export function PromotionPolicySection({ name }: { name: string }) {
           </div>
         </dl>
       )}
+      {draft !== undefined && (
+        <div data-testid="policy-editor">
+          <textarea
+            className="filter-input mono"
+            style={{ width: "100%", minHeight: 160, boxSizing: "border-box" }}
+            value={draft}
+            onChange={(e) => setDraft(e.target.value)}
+            aria-label="Promotion policy (JSON)"
+            data-testid="policy-editor-input"
+          />
+          <div className="toolbar" style={{ marginTop: 8 }}>
+            <button type="button" className="btn primary" disabled={saving} data-testid="save-policy-button" onClick={() => save(draft)}>
+              Save policy
+            </button>
+            <button
+              type="button"
+              className="btn"
+              disabled={saving}
+              data-testid="cancel-policy-button"
+              onClick={() => {
+                setDraft(undefined);
+                setSaveError(undefined);
+              }}
+            >
+              Cancel
+            </button>
+            <span className="muted small">
+              <code>protectedAliases</code>: aliases that move only by an approved request; <code>gates</code>: <code>metric</code>, <code>champion_regression</code> or <code>signature_compatible</code> checks.
+            </span>
+            {saving && <span className="spinner" />}
+          </div>
+        </div>
+      )}
+      <ErrorBanner error={saveError} title="Could not save the policy" />
       <ErrorBanner error={data.error} title="Could not load the promotion policy" onRetry={data.reload} />
     </section>
   );

@@ -28,6 +28,11 @@ export interface PageDef {
   section?: string;
   /** For a page without a label: the nav path to highlight while it is open. */
   navParent?: string;
+  /**
+   * Who the nav entry is shown to (default: everyone). Only hides the entry: the page itself still
+   * opens by URL, and the server answers a caller without the permission with its usual error.
+   */
+  requires?: "admin";
 }
 
 /**
@@ -44,7 +49,7 @@ export const pages: PageDef[] = [
   { path: "/models/:name/compare", navParent: "/models", component: ModelComparePage },
   { path: "/promotions", label: "Promotions", section: "Registry", component: PromotionsPage },
   { path: "/promotions/:id", navParent: "/promotions", component: PromotionPage },
-  { path: "/audit", label: "Audit log", section: "Admin", component: AuditPage },
+  { path: "/audit", label: "Audit log", section: "Admin", requires: "admin", component: AuditPage },
 ];
 
 /** Where `#/` goes. */

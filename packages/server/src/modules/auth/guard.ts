@@ -108,6 +108,11 @@ function describe(t: Target): string {
   }
 }
 
+function needs(p: Principal, perm: Permission, project: string): string {
+  const role = p.roles.get(project);
+  return `You need the ${perm} permission in project '${project}'${role ? ` (you are ${role} there)` : ""}`;
+}
+
 /** Counts failed authentications per client address and locks an address out once it has too many. */
 export class FailedAuthLimiter {
   readonly #fails = new Map<string, number[]>();
@@ -173,7 +178,7 @@ export function createAuthGuard(auth: AuthService, lookups: ProjectLookups, limi
   async function check(p: Principal, perm: Permission, t: Target): Promise<void> {
     if (t.kind === "none") return;
     if (t.kind === "project") {
-      if (!holds(p, perm, t.project)) throw new CairnError("PERMISSION_DENIED", `You need the ${perm} permission in project '${t.project}'`);
+      if (!holds(p, perm, t.project)) throw new CairnError("PERMISSION_DENIED", needs(p, perm, t.project));
       return;
     }
     if (t.kind === "runs") {
@@ -184,8 +189,18 @@ export function createAuthGuard(auth: AuthService, lookups: ProjectLookups, limi
     const hidden = new CairnError("RESOURCE_DOES_NOT_EXIST", `${describe(t)} not found`);
     if (project === undefined) throw hidden;
     if (holds(p, perm, project)) return;
-    if (holds(p, "read", project)) throw new CairnError("PERMISSION_DENIED", `You need the ${perm} permission in project '${project}'`);
+    if (holds(p, "read", project)) throw new CairnError("PERMISSION_DENIED", needs(p, perm, project));
     throw hidden;
+  }
+
+  /** Names the project only where the caller may read it (or named it), so the message leaks nothing. */
+  async function deniedMessage(p: Principal, perm: Permission, t: Target): Promise<string> {
+    if (t.kind === "project") return needs(p, perm, t.project);
+    if (t.kind !== "none" && t.kind !== "runs") {
+      const project = await projectOf(t);
+      if (project !== undefined && holds(p, "read", project)) return needs(p, perm, project);
+    }
+    return `You need the ${perm} permission, and you hold it in no project`;
   }
 
   async function visible(p: Principal, item: unknown, kind: "experiment" | "run" | "model" | "version"): Promise<boolean> {
@@ -235,8 +250,10 @@ export function createAuthGuard(auth: AuthService, lookups: ProjectLookups, limi
       if (p.admin) return;
       const perm = permissionOf(req);
       if (perm === "public" || perm === "authenticated") return;
-      if (perm === "admin" || !holdsAnywhere(p, perm)) throw new CairnError("PERMISSION_DENIED", perm === "admin" ? "This needs the admin role" : `You need the ${perm} permission in a project`);
-      await check(p, perm, targetOf(req));
+      if (perm === "admin") throw new CairnError("PERMISSION_DENIED", "This needs the admin role");
+      const target = targetOf(req);
+      if (!holdsAnywhere(p, perm)) throw new CairnError("PERMISSION_DENIED", await deniedMessage(p, perm, target));
+      await check(p, perm, target);
     },
 
     async filter(req: FastifyRequest, payload: unknown): Promise<unknown> {

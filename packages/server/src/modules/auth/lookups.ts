@@ -1,4 +1,4 @@
-import { isCairnError } from "@cairn/contract";
+import { unlessMissing } from "@cairn/contract";
 import type { TrackingService } from "../tracking/service.js";
 import type { RegistryService } from "../registry/service.js";
 import { projectFromTags, type ProjectLookups } from "./guard.js";
@@ -19,15 +19,6 @@ class TtlCache<V> {
   }
 }
 
-async function orUndefined<T>(p: Promise<T>): Promise<T | undefined> {
-  try {
-    return await p;
-  } catch (e) {
-    if (isCairnError(e) && e.code === "RESOURCE_DOES_NOT_EXIST") return undefined;
-    throw e;
-  }
-}
-
 /**
  * Project lookups over the tracking and registry services: an experiment's or a model's project
  * is its `cairn.project` tag (else `default`); a run's is its experiment's; a promotion request's is its model's. A run's experiment
@@ -37,38 +28,31 @@ export function serviceProjectLookups(tracking: TrackingService, registry: Regis
   const experiments = new TtlCache<string>();
   const runs = new TtlCache<string>();
   const models = new TtlCache<string>();
-  const experiment = async (id: string): Promise<string | undefined> => {
+  /** The project of a tagged resource, through a short-lived cache. */
+  const tagged = async (cache: TtlCache<string>, key: string, read: () => Promise<{ tags: Record<string, string> }>): Promise<string | undefined> => {
     const now = Date.now();
-    const hit = experiments.get(id, now);
+    const hit = cache.get(key, now);
     if (hit !== undefined) return hit;
-    const e = await orUndefined(tracking.getExperiment(id));
-    if (!e) return undefined;
-    const project = projectFromTags(e.tags);
-    experiments.set(id, project, TTL_MS, now);
+    const found = await unlessMissing(read());
+    if (!found) return undefined;
+    const project = projectFromTags(found.tags);
+    cache.set(key, project, TTL_MS, now);
     return project;
   };
-  const model = async (name: string): Promise<string | undefined> => {
-    const now = Date.now();
-    const hit = models.get(name, now);
-    if (hit !== undefined) return hit;
-    const m = await orUndefined(registry.getRegisteredModel(name));
-    if (!m) return undefined;
-    const project = projectFromTags(m.tags);
-    models.set(name, project, TTL_MS, now);
-    return project;
-  };
+  const experiment = (id: string) => tagged(experiments, id, () => tracking.getExperiment(id));
+  const model = (name: string) => tagged(models, name, () => registry.getModelState(name));
   return {
     experiment,
     model,
     async experimentByName(name) {
-      const e = await orUndefined(tracking.getExperimentByName(name));
+      const e = await unlessMissing(tracking.getExperimentByName(name));
       return e ? projectFromTags(e.tags) : undefined;
     },
     async run(id) {
       const now = Date.now();
       let exp = runs.get(id, now);
       if (exp === undefined) {
-        const info = await orUndefined(tracking.getRunInfo(id));
+        const info = await unlessMissing(tracking.getRunInfo(id));
         if (!info) return undefined;
         exp = info.experimentId;
         runs.set(id, exp, Number.MAX_SAFE_INTEGER / 2, now);
@@ -77,7 +61,7 @@ export function serviceProjectLookups(tracking: TrackingService, registry: Regis
     },
     async promotion(id) {
       if (!/^\d{1,15}$/.test(id)) return undefined;
-      const r = await orUndefined(registry.promotions.getRequest(Number(id)));
+      const r = await unlessMissing(registry.promotions.getRequest(Number(id)));
       return r ? model(r.name) : undefined;
     },
   };

@@ -1,4 +1,4 @@
-import { CairnError, isCairnError, PROMOTION_LIMITS, describeGate, type Gate, type GateOp, type GateResult, type ModelVersion, type PolicyResponse, type PromotionPolicy, type PromotionRequest, type PromotionRequestsPage, type PromotionStatus } from "@cairn/contract";
+import { CairnError, isCairnError, unlessMissing, PROMOTION_LIMITS, describeGate, type Gate, type GateOp, type GateResult, type ModelVersion, type PolicyResponse, type PromotionPolicy, type PromotionRequest, type PromotionRequestsPage, type PromotionStatus } from "@cairn/contract";
 import type * as C from "@cairn/contract";
 import type { z } from "zod";
 import { decodePageToken, encodePageToken } from "../tracking/search/filter-parser.js";
@@ -9,14 +9,13 @@ import type { PromotionStore } from "./store/promotion-store.js";
 
 type Out<S extends z.ZodType> = z.output<S>;
 
-/** Query of `listRequests`; `projects` restricts to models of those projects (undefined: all). */
+/** Query of `listRequests` (with auth on, the request guard drops requests of projects the caller cannot read). */
 export interface ListRequestsQuery {
   name?: string | undefined;
   alias?: string | undefined;
   status?: PromotionStatus | undefined;
   maxResults?: number | undefined;
   pageToken?: string | undefined;
-  projects?: string[] | undefined;
 }
 
 /** Tolerance for float noise in regression checks (0.9 - 0.89 is 0.010000000000000009). */
@@ -94,14 +93,12 @@ export class PromotionService {
   }
 
   /**
-   * Requests newest first, filtered by model, alias and status; `projects` (undefined: all) is the
-   * caller's project restriction, applied once registered models carry a project.
+   * Requests newest first, filtered by model, alias and status.
    * @throws CairnError INVALID_PARAMETER_VALUE for a bad page token
    */
   async listRequests(q: ListRequestsQuery): Promise<PromotionRequestsPage> {
     const offset = decodePageToken(q.pageToken);
     const limit = q.maxResults ?? PROMOTION_LIMITS.listDefault;
-    if (q.projects !== undefined && q.projects.length === 0) return { promotionRequests: [] };
     const rows = await this.#store.listRequests({ ...(q.name === undefined ? {} : { name: q.name }), ...(q.alias === undefined ? {} : { alias: q.alias }), ...(q.status === undefined ? {} : { status: q.status }), offset, limit: limit + 1 });
     const out: PromotionRequestsPage = { promotionRequests: rows.slice(0, limit) };
     if (rows.length > limit) out.nextPageToken = encodePageToken(offset + limit);
@@ -152,10 +149,7 @@ export class PromotionService {
   /** Every gate of the model's policy for `candidate` against the version `alias` points to now. */
   async #check(name: string, alias: string, candidate: ModelVersion): Promise<{ champion: ModelVersion | undefined; results: GateResult[] }> {
     const { policy } = await this.getPolicy(name);
-    const champion = await this.#registry.getModelVersionByAlias(name, alias).catch((e: unknown) => {
-      if (isCairnError(e) && e.code === "RESOURCE_DOES_NOT_EXIST") return undefined;
-      throw e;
-    });
+    const champion = await unlessMissing(this.#registry.getModelVersionByAlias(name, alias));
     const metrics = new Map<ModelVersion, Promise<RunMetrics>>();
     const metricsOf = (v: ModelVersion) => {
       if (!metrics.has(v)) metrics.set(v, this.#runMetrics(v));

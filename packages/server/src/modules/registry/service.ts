@@ -9,7 +9,7 @@ import { inspectModelPackage } from "./packaging.js";
 import { PromotionService } from "./promotion.js";
 import { parseRegistryFilter, parseRegistryOrderBy } from "./search.js";
 import { diffSignatures } from "./signature.js";
-import type { RegistryStore } from "./store/registry-store.js";
+import type { ModelState, RegistryStore } from "./store/registry-store.js";
 
 type Out<S extends z.ZodType> = z.output<S>;
 
@@ -57,6 +57,13 @@ export class RegistryService {
   /** @throws CairnError RESOURCE_DOES_NOT_EXIST */
   async getRegisteredModel(name: string): Promise<RegisteredModel> {
     const m = await this.#store.getRegisteredModel(name);
+    if (!m) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `Registered model '${name}' not found`);
+    return m;
+  }
+
+  /** A model's description, tags and aliases (one cheap read, for the audit log). @throws CairnError RESOURCE_DOES_NOT_EXIST */
+  async getModelState(name: string): Promise<ModelState> {
+    const m = await this.#store.getModelState(name);
     if (!m) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `Registered model '${name}' not found`);
     return m;
   }

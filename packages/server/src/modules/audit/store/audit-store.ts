@@ -15,6 +15,8 @@ export interface AuditFilter {
 
 /** Storage of the append-only, hash-chained audit log. */
 export interface AuditStore {
+  /** Whether appends gain from being grouped (a network round trip per transaction); SQLite's local commits do not. */
+  readonly groupCommits: boolean;
   /** Appends records in one transaction, chained after the current head, and returns them as stored. */
   append(records: NewAuditRecord[]): Promise<StoredAuditRecord[]>;
   /** Newest first, `seq < before`, at most `limit`. */
@@ -41,6 +43,7 @@ const likePrefix = (s: string) => s.slice(0, -1).replace(/[\\%_]/g, (c) => `\\${
 
 /** The audit store over Kysely (PostgreSQL) or the raw better-sqlite3 handle (SQLite appends, which are on every write's path). */
 class SqlAuditStore implements AuditStore {
+  readonly groupCommits: boolean;
   readonly #k: Kysely<any>;
   readonly #sqlite?: BetterSqlite3.Database;
   readonly #sqliteAppend?: (records: NewAuditRecord[]) => StoredAuditRecord[];
@@ -48,6 +51,7 @@ class SqlAuditStore implements AuditStore {
   constructor(db: Database) {
     this.#k = db.kysely;
     this.#sqlite = db.sqlite;
+    this.groupCommits = !db.sqlite;
     if (db.sqlite) {
       const head = db.sqlite.prepare("select seq, hash from audit_log order by seq desc limit 1");
       const insert = db.sqlite.prepare(

@@ -50,6 +50,17 @@ export function describeRegistryStore(name: string, makeStore: () => Promise<{ s
       expect(await store.getRegisteredModel(uniq("missing"))).toBeUndefined();
     });
 
+    it("reads a model's state (description, tags, aliases) in one query", async () => {
+      const n = await newModel(undefined, { team: "risk", "a b": "x" });
+      expect(await store.getModelState(n.name)).toEqual({ description: "", tags: { team: "risk", "a b": "x" }, aliases: {} });
+      await newVersion(n.name);
+      await newVersion(n.name);
+      await store.setAlias(n.name, "champion", 2, by(3_000));
+      await store.setAlias(n.name, "staging", 1, by(3_001));
+      expect((await store.getModelState(n.name))!.aliases).toEqual({ champion: "2", staging: "1" });
+      expect(await store.getModelState("missing-model")).toBeUndefined();
+    });
+
     it("numbers versions 1, 2, 3 per model and never reuses a deleted number", async () => {
       const a = (await newModel()).name;
       const b = (await newModel()).name;

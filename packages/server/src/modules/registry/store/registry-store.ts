@@ -57,6 +57,14 @@ export interface Change {
   time: number;
 }
 
+/** The parts of a registered model a change usually touches. */
+export interface ModelState {
+  description: string;
+  tags: Record<string, string>;
+  /** Alias → version. */
+  aliases: Record<string, string>;
+}
+
 /** Which object a tag belongs to: a registered model, or one of its versions. */
 export interface TagTarget {
   name: string;
@@ -72,6 +80,8 @@ export interface RegistryStore {
   readonly backend: "sqlite" | "postgres";
   createRegisteredModel(input: NewRegisteredModel): Promise<RegisteredModel>;
   getRegisteredModel(name: string): Promise<RegisteredModel | undefined>;
+  /** A model's description, tags and aliases in one query (for the audit log's before/after); undefined when it does not exist. */
+  getModelState(name: string): Promise<ModelState | undefined>;
   /** Renames a model; its versions, tags, aliases and alias history move with it. */
   updateRegisteredModel(name: string, patch: { newName?: string; description?: string; time: number }): Promise<RegisteredModel>;
   /** Deletes a model with its versions, tags, aliases and alias history. */

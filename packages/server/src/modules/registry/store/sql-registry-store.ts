@@ -5,7 +5,7 @@ import type { RegistryFilterTerm, RegistryOrderKey } from "../search.js";
 import { registryMigrations } from "./migrations.js";
 import type { PromotionStore } from "./promotion-store.js";
 import { protectedAliasError, protectedAliases, SqlPromotionStore } from "./sql-promotion-store.js";
-import type { Change, ModelVersionPatch, NewModelVersion, NewRegisteredModel, RegistrySearchQuery, RegistryStore, StoredModelCard, TagTarget } from "./registry-store.js";
+import type { Change, ModelState, ModelVersionPatch, NewModelVersion, NewRegisteredModel, RegistrySearchQuery, RegistryStore, StoredModelCard, TagTarget } from "./registry-store.js";
 
 export { registryMigrations } from "./migrations.js";
 
@@ -85,6 +85,19 @@ export class SqlRegistryStore implements RegistryStore {
   async getRegisteredModel(name: string): Promise<RegisteredModel | undefined> {
     const row = (await this.#k.selectFrom("registered_models").selectAll().where("name", "=", name).executeTakeFirst()) as ModelRow | undefined;
     return row ? (await this.#hydrateModels(this.#k, [row]))[0] : undefined;
+  }
+
+  async getModelState(name: string): Promise<ModelState | undefined> {
+    // One round trip: each dialect aggregates tags and aliases into JSON objects itself.
+    const agg = this.backend === "postgres" ? (k: string, v: string) => sql.raw(`coalesce(json_object_agg(${k}, ${v})::text, '{}')`) : (k: string, v: string) => sql.raw(`coalesce(json_group_object(${k}, ${v}), '{}')`);
+    const row = (
+      await sql<{ description: string; tags: string; aliases: string }>`
+        select m.description,
+          (select ${agg("t.key", "t.value")} from registered_model_tags t where t.name = m.name) as tags,
+          (select ${agg("a.alias", this.backend === "postgres" ? "a.version::text" : "cast(a.version as text)")} from registered_model_aliases a where a.name = m.name) as aliases
+        from registered_models m where m.name = ${name}`.execute(this.#k)
+    ).rows[0];
+    return row ? { description: row.description, tags: JSON.parse(row.tags), aliases: JSON.parse(row.aliases) } : undefined;
   }
 
   async updateRegisteredModel(name: string, patch: { newName?: string; description?: string; time: number }): Promise<RegisteredModel> {
