@@ -165,7 +165,7 @@ export async function run({ json }: { json: boolean }): Promise<void> {
       const bareRate = await cannon(`${bareUrl}/bare`, body);
       const singleRate = await cannon(logUrl, body);
       figures.push({
-        name: "single log-metric requests",
+        name: "single log-metric requests (audit on, the default)",
         value: singleRate,
         unit: "req/s",
         baseline: { name: "bare Fastify route, same body", value: bareRate, unit: "req/s" },
@@ -173,6 +173,19 @@ export async function run({ json }: { json: boolean }): Promise<void> {
         target: ">= 40% of bare",
         pass: singleRate / bareRate >= 0.4,
       });
+      // The same requests on a server with the audit log off (default is on: every request is recorded).
+      const quietPort = await freePort();
+      const quietUrl = `http://127.0.0.1:${quietPort}`;
+      const quiet = await startProcess(["packages/server/bin/cairn.js", "server", "--port", String(quietPort), "--data-dir", path.join(tmp, "quiet"), "--log-level", "warn", "--no-audit"], quietUrl);
+      try {
+        const qapi = new ApiClient({ url: quietUrl });
+        const { experiment: qexp } = await qapi.api.createExperiment({ body: { name: "quiet" } });
+        const { run: qrun } = await qapi.api.createRun({ body: { experimentId: qexp.experimentId, runName: "single" } });
+        const quietRate = await cannon(`${quietUrl}/api/v1/runs/${qrun.info.runId}/log`, body);
+        figures.push({ name: "single log-metric requests, audit off (--no-audit)", value: quietRate, unit: "req/s", baseline: { name: "bare Fastify route, same body", value: bareRate, unit: "req/s" }, ratio: quietRate / bareRate, target: ">= 40% of bare", pass: quietRate / bareRate >= 0.4 });
+      } finally {
+        await stopProcess(quiet);
+      }
       const mlflowUrl = `${url}/api/2.0/mlflow/runs/log-metric`;
       const mlflowRate = await cannon(mlflowUrl, (i) => `{"run_id":"${single.info.runId}","key":"m2","value":${i % 1000},"timestamp":${1_700_000_000_000 + i},"step":${i}}`);
       figures.push({ name: "single log-metric requests (MLflow route)", value: mlflowRate, unit: "req/s", baseline: { name: "bare Fastify route, same body", value: bareRate, unit: "req/s" }, ratio: mlflowRate / bareRate });

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { Int64 } from "./tracking.js";
-import type { RouteDef } from "./routes.js";
+import type { Permission, RouteDef } from "./routes.js";
 
 /** `BINARY` from routes.ts, repeated here: routes.ts imports this module, so importing the value back would be circular. */
 const BINARY = "binary" as const;
@@ -29,6 +29,19 @@ export const PROJECT_TAG = "cairn.project";
 /** Per-project roles, weakest first: each holds the permissions of the ones before it. */
 export const ProjectRole = z.enum(["viewer", "editor", "approver", "owner"]);
 export type ProjectRole = z.infer<typeof ProjectRole>;
+
+const ROLE_RANK: Record<ProjectRole, number> = { viewer: 1, editor: 2, approver: 3, owner: 4 };
+const NEEDED_RANK: Partial<Record<Permission, number>> = { read: 1, write: 2, approve: 3, manage: 4 };
+
+/**
+ * Whether a project role grants a permission there: `read`/`write`/`approve`/`manage` need at least
+ * viewer/editor/approver/owner. `public` and `authenticated` need no role; `admin` no role grants.
+ */
+export function roleGrants(role: ProjectRole | undefined, permission: Permission): boolean {
+  if (permission === "public" || permission === "authenticated") return true;
+  const needed = NEEDED_RANK[permission];
+  return needed !== undefined && role !== undefined && ROLE_RANK[role] >= needed;
+}
 
 const nameRule = (max: number) =>
   z

@@ -183,6 +183,14 @@ describe("auth: tokens, projects and visibility", () => {
     const rita = bearer((await http(s.url, "POST", "/api/v1/auth/tokens", { user: "rita", name: "t" }, h)).body.token);
     const mine = await http(s.url, "POST", "/api/v1/experiments", { name: "risk-exp", tags: { "cairn.project": "risk" } }, rita);
     expect(mine.status).toBe(201);
+    // With auth on, a run belongs to the authenticated user, whatever user_id the client sends.
+    const own = await http(s.url, "POST", "/api/2.0/mlflow/runs/create", { experiment_id: mine.body.experiment.experimentId, user_id: "mallory" }, rita);
+    expect(own.body.run.info.user_id).toBe("rita");
+    // Only admins move experiments between projects.
+    const move = await http(s.url, "PUT", `/api/v1/experiments/${mine.body.experiment.experimentId}/tags`, { key: "cairn.project", value: "default" }, rita);
+    expect([move.status, move.body.message]).toEqual([403, expect.stringMatching(/Only admins move/)]);
+    expect((await http(s.url, "POST", "/api/2.0/mlflow/experiments/set-experiment-tag", { experiment_id: mine.body.experiment.experimentId, key: "cairn.project", value: "default" }, rita)).status).toBe(403);
+    expect((await http(s.url, "PUT", `/api/v1/experiments/${mine.body.experiment.experimentId}/tags`, { key: "note", value: "fine" }, rita)).status).toBe(200);
     const theirs = await http(s.url, "POST", "/api/v1/experiments", { name: "default-exp" }, h);
     const hidden = theirs.body.experiment.experimentId;
     // Creating in a project one holds no role in is refused.

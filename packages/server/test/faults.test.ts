@@ -143,3 +143,32 @@ describe("durability and concurrency", () => {
     });
   }
 });
+
+describe("two servers on one SQLite file", () => {
+  it("serialise registry writes and audit appends instead of failing (no SQLITE_BUSY, one audit chain)", async () => {
+    const tmp = tempDir();
+    // Two processes, so their transactions really overlap.
+    const a = await spawnServer(tmp.dir, await freePort());
+    const b = await spawnServer(tmp.dir, await freePort());
+    try {
+      const exp = await http(a.url, "POST", "/api/v1/experiments", { name: "two-servers" });
+      const run = await http(a.url, "POST", "/api/v1/runs", { experimentId: exp.body.experiment.experimentId });
+      const source = `runs:/${run.body.run.info.runId}/model`;
+      await http(a.url, "POST", "/api/v1/models", { name: "shared" });
+      const results = await Promise.all(
+        Array.from({ length: 40 }, async (_, i) => {
+          const s = i % 2 ? a : b;
+          return i % 4 < 2 ? http(s.url, "POST", "/api/v1/models/shared/versions", { source }) : http(s.url, "PUT", "/api/v1/models/shared/tags", { key: `k${i}`, value: "v" });
+        }),
+      );
+      expect(results.map((r) => r.status).filter((st) => st >= 300)).toEqual([]);
+      const versions = await http(b.url, "POST", "/api/v1/model-versions/search", { filter: "name = 'shared'" });
+      expect(versions.body.modelVersions.map((v: { version: string }) => Number(v.version)).sort((x: number, y: number) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      expect((await http(a.url, "GET", "/api/v1/audit/verify")).body).toMatchObject({ ok: true, records: 43 });
+    } finally {
+      a.child.kill("SIGKILL");
+      b.child.kill("SIGKILL");
+      tmp.cleanup();
+    }
+  });
+});

@@ -1,5 +1,5 @@
 import { useSyncExternalStore } from "react";
-import { DEFAULT_PROJECT, PROJECT_TAG, type ProjectRole, type WhoAmIResponse } from "@cairn/contract";
+import { DEFAULT_PROJECT, PROJECT_TAG, roleGrants, type WhoAmIResponse } from "@cairn/contract";
 import { api } from "./api.js";
 
 /** What the UI asks about before it offers an action; the server decides either way. */
@@ -21,16 +21,10 @@ export interface Session {
   isMe(user: string): boolean;
 }
 
-const ROLE_RANK: Record<ProjectRole, number> = { viewer: 1, editor: 2, approver: 3, owner: 4 };
-const NEEDED_RANK: Record<Exclude<UiPermission, "admin">, number> = { read: 1, write: 2, approve: 3, manage: 4 };
-
 /** `permission` in `project` for a whoami answer (the rule the server applies). */
 export function permits(who: WhoAmIResponse | undefined, permission: UiPermission, project: string): boolean {
   if (!who) return false;
-  if (who.admin) return true;
-  if (permission === "admin") return false;
-  const role = who.roles[project];
-  return role !== undefined && ROLE_RANK[role] >= NEEDED_RANK[permission];
+  return who.admin || roleGrants(who.roles[project], permission);
 }
 
 /** The project of an experiment or registered model: its `cairn.project` tag, else `default`. */

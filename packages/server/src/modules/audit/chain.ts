@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash as digest } from "node:crypto";
 import type { AuditRecord } from "@cairn/contract";
 
 /** The `prevHash` of the first record. */
@@ -26,16 +26,16 @@ export type NewAuditRecord = Omit<StoredAuditRecord, "seq" | "prevHash" | "hash"
 /** SHA-256 (hex) over the previous hash and every field of the record, in a fixed order. */
 export function recordHash(r: Omit<StoredAuditRecord, "hash">): string {
   const canonical = JSON.stringify([r.seq, r.time, r.actor, r.action, r.resource, r.beforeJson, r.afterJson, r.status, r.requestId, r.client, r.prevHash]);
-  return createHash("sha256").update(canonical).digest("hex");
+  return digest("sha256", canonical, "hex");
 }
 
 /** Chains new records after a head (`seq`, `hash` of the newest stored record). */
 export function chain(head: { seq: number; hash: string }, records: NewAuditRecord[]): StoredAuditRecord[] {
   let { seq, hash } = head;
   return records.map((r) => {
-    const withPrev = { ...r, seq: ++seq, prevHash: hash };
-    hash = recordHash(withPrev);
-    return { ...withPrev, hash };
+    const out = { ...r, seq: ++seq, prevHash: hash, hash: "" };
+    out.hash = hash = recordHash(out);
+    return out;
   });
 }
 

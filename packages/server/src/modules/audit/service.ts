@@ -6,8 +6,8 @@ import type { AuditFilter, AuditStore } from "./store/audit-store.js";
 const SCAN_PAGE = 2000;
 
 /**
- * The audit log: appends records (on PostgreSQL several requests' records share one transaction,
- * so the log keeps up with the write path), queries them and verifies the hash chain. A record's promise
+ * The audit log: appends records (several requests' records share one transaction, so the log
+ * keeps up with the write path), queries them and verifies the hash chain. A record's promise
  * resolves only once it is committed; the HTTP layer waits for it before acknowledging a request.
  */
 export class AuditLog {
@@ -19,9 +19,8 @@ export class AuditLog {
     this.#store = store;
   }
 
-  /** Appends one record; resolves once it is committed (on PostgreSQL with the others queued in the same turn). */
+  /** Appends one record; resolves once it is committed (with the others queued in the same turn). */
   append(record: NewAuditRecord): Promise<void> {
-    if (!this.#store.groupCommits) return this.#store.append([record]).then(() => undefined);
     return new Promise((resolve, reject) => {
       this.#queue.push({ record, resolve, reject });
       if (!this.#scheduled) {

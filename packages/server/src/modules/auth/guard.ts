@@ -43,6 +43,15 @@ export function projectFromTags(tags: unknown): string {
   return DEFAULT_PROJECT;
 }
 
+const PROJECT_TAG_ROUTES = /^\/api\/v1\/(experiments\/:id|models\/:name)\/tags$|\/(experiments\/(set|delete)-experiment-tag|registered-models\/(set|delete)-tag)$/;
+
+/** Whether a request sets or deletes the `cairn.project` tag of an experiment or a model, i.e. moves it between projects. */
+export function movesProject(req: FastifyRequest): boolean {
+  if (!PROJECT_TAG_ROUTES.test(req.routeOptions.url ?? "")) return false;
+  const src = { ...((req.query ?? {}) as Record<string, unknown>), ...((req.body && typeof req.body === "object" ? req.body : {}) as Record<string, unknown>) };
+  return src.key === PROJECT_TAG;
+}
+
 /** What a request acts on, from its matched route, params, query and body. */
 export function targetOf(req: FastifyRequest): Target {
   const url = req.routeOptions.url ?? "";
@@ -77,6 +86,8 @@ function nativeTarget(method: string, url: string, params: Record<string, string
 function mlflowTarget(op: string, src: Record<string, unknown> | undefined): Target {
   const s = src ?? {};
   if (op === "experiments/create" || op === "registered-models/create") return { kind: "project", project: projectFromTags(s.tags) };
+  // MLflow puts a run without an experiment id in the Default experiment ("0").
+  if (op === "runs/create") return { kind: "experiment", id: str(s.experiment_id) ?? "0" };
   if (MLFLOW_READ_POSTS.test(`/${op}`) && !op.startsWith("metrics/")) return NONE;
   // Registry operations act on the model even when they also name a run (a version's source run).
   if ((op.startsWith("registered-models/") || op.startsWith("model-versions/")) && str(s.name)) return { kind: "model", name: str(s.name)! };
@@ -186,11 +197,9 @@ export function createAuthGuard(auth: AuthService, lookups: ProjectLookups, limi
       return;
     }
     const project = await projectOf(t);
-    const hidden = new CairnError("RESOURCE_DOES_NOT_EXIST", `${describe(t)} not found`);
-    if (project === undefined) throw hidden;
-    if (holds(p, perm, project)) return;
-    if (holds(p, "read", project)) throw new CairnError("PERMISSION_DENIED", needs(p, perm, project));
-    throw hidden;
+    if (project !== undefined && holds(p, perm, project)) return;
+    if (project !== undefined && holds(p, "read", project)) throw new CairnError("PERMISSION_DENIED", needs(p, perm, project));
+    throw new CairnError("RESOURCE_DOES_NOT_EXIST", `${describe(t)} not found`);
   }
 
   /** Names the project only where the caller may read it (or named it), so the message leaks nothing. */
@@ -251,6 +260,7 @@ export function createAuthGuard(auth: AuthService, lookups: ProjectLookups, limi
       const perm = permissionOf(req);
       if (perm === "public" || perm === "authenticated") return;
       if (perm === "admin") throw new CairnError("PERMISSION_DENIED", "This needs the admin role");
+      if (movesProject(req)) throw new CairnError("PERMISSION_DENIED", `Only admins move experiments and models between projects (the '${PROJECT_TAG}' tag)`);
       const target = targetOf(req);
       if (!holdsAnywhere(p, perm)) throw new CairnError("PERMISSION_DENIED", await deniedMessage(p, perm, target));
       await check(p, perm, target);

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { Readable } from "node:stream";
 import { trackingRoutes as R, type DownsampledSeries, type Metric, type Run } from "@cairn/contract";
+import { authenticatedUser } from "../../platform/auth/principal.js";
 import { registerRoute } from "../../platform/http/app.js";
 import { wireNumber } from "../../platform/http/json-body.js";
 import { sendBlob, withRawBody } from "../../platform/http/raw-body.js";
@@ -34,7 +35,7 @@ export function registerTrackingRoutes(app: FastifyInstance, svc: TrackingServic
   registerRoute(app, R.setExperimentTag, async ({ params, body }) => ({ experiment: await svc.setExperimentTag(params.id, body.key, body.value) }));
   registerRoute(app, R.deleteExperimentTag, async ({ params, query }) => ({ experiment: await svc.deleteExperimentTag(params.id, query.key) }));
 
-  registerRoute(app, R.createRun, async ({ body }) => ({ run: wireRun(await svc.createRun(body)) }));
+  registerRoute(app, R.createRun, async ({ body, req }) => ({ run: wireRun(await svc.createRun({ ...body, userId: authenticatedUser(req) ?? body.userId })) }));
   registerRoute(app, R.searchRuns, async ({ body }) => {
     const res = await svc.searchRuns(body);
     return { ...res, runs: res.runs.map(wireRun) };

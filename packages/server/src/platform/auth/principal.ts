@@ -1,5 +1,5 @@
 import type { FastifyRequest } from "fastify";
-import type { Permission, ProjectRole } from "@cairn/contract";
+import { roleGrants, type Permission, type ProjectRole } from "@cairn/contract";
 
 /**
  * Who is making a request. The auth module sets it on every request before the handler runs
@@ -33,13 +33,15 @@ export function principalOf(req: FastifyRequest): Principal {
   return req.principal ?? ANONYMOUS;
 }
 
+/** The authenticated user's name; undefined with auth off (then clients may name themselves, as in MLflow). */
+export function authenticatedUser(req: FastifyRequest): string | undefined {
+  return req.principal?.name;
+}
+
 /** The actor name to record for a request's changes. */
 export function actorOf(req: FastifyRequest): string {
   return principalOf(req).name;
 }
-
-const ROLE_RANK: Record<ProjectRole, number> = { viewer: 1, editor: 2, approver: 3, owner: 4 };
-const NEEDED_RANK: Partial<Record<Permission, number>> = { read: 1, write: 2, approve: 3, manage: 4 };
 
 /**
  * Whether a principal holds a permission in a project: admins hold all; `public` and
@@ -47,10 +49,7 @@ const NEEDED_RANK: Partial<Record<Permission, number>> = { read: 1, write: 2, ap
  * of at least viewer/editor/approver/owner there.
  */
 export function holds(p: Principal, permission: Permission, project: string): boolean {
-  if (p.admin || permission === "public" || permission === "authenticated") return true;
-  const needed = NEEDED_RANK[permission];
-  const role = p.roles.get(project);
-  return needed !== undefined && role !== undefined && ROLE_RANK[role] >= needed;
+  return p.admin || roleGrants(p.roles.get(project), permission);
 }
 
 /** Whether a principal holds a permission in at least one project. */

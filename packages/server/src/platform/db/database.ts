@@ -1,7 +1,8 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
-import { Kysely, Migrator, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from "kysely";
+import { CompiledQuery, Kysely, Migrator, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from "kysely";
+import type { DatabaseConnection, Driver, SqliteDatabase } from "kysely";
 import type { Migration, MigrationProvider, MigrationResultSet } from "kysely";
 import pg from "pg";
 
@@ -55,6 +56,48 @@ export function sqlitePathFromUri(uri: string): string {
   return rest;
 }
 
+/**
+ * Kysely's SQLite dialect with write transactions that take the write lock when they begin
+ * (`BEGIN IMMEDIATE`). A deferred transaction that reads and then writes fails at once with
+ * SQLITE_BUSY when another process wrote in between (the busy timeout cannot help a stale snapshot);
+ * an immediate one waits its turn instead.
+ */
+class ImmediateSqliteDialect extends SqliteDialect {
+  override createDriver(): Driver {
+    const driver = super.createDriver();
+    driver.beginTransaction = async (connection: DatabaseConnection) => {
+      await connection.executeQuery(CompiledQuery.raw("begin immediate"));
+    };
+    return driver;
+  }
+}
+
+const STATEMENT_CACHE_SIZE = 1000;
+
+/**
+ * The better-sqlite3 handle as Kysely sees it, with prepared statements cached by SQL text: Kysely
+ * prepares every query it runs, and preparing cost more than running the registry's small queries.
+ * Kysely runs one query at a time on the connection, so a cached statement is never used twice at once.
+ */
+function cachingStatements(sqlite: BetterSqlite3.Database): SqliteDatabase {
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(text: string) {
+      let stmt = cache.get(text);
+      if (stmt) {
+        // Map order is insertion order: move a hit to the back so the oldest unused one is dropped first.
+        cache.delete(text);
+      } else {
+        stmt = sqlite.prepare(text);
+        if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+      }
+      cache.set(text, stmt);
+      return stmt;
+    },
+  };
+}
+
 function openSqlite(uri: string): Database {
   const path = sqlitePathFromUri(uri);
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
@@ -70,7 +113,7 @@ function openSqlite(uri: string): Database {
   // Checkpoints copy the WAL into the database and fsync it; at the default 1000 pages a busy writer
   // pays that every few hundred commits. 10000 pages (about 40 MB of WAL) makes it rarer.
   sqlite.pragma("wal_autocheckpoint = 10000");
-  const kysely = new Kysely<unknown>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const kysely = new Kysely<unknown>({ dialect: new ImmediateSqliteDialect({ database: cachingStatements(sqlite) }) });
   let closed = false;
   return {
     kind: "sqlite",

@@ -110,8 +110,33 @@ export function createHttpApp(opts: HttpOptions): FastifyInstance {
   });
 
   const routes: RouteInfo[] = [];
+  const guard = opts.guard;
+  const auditor = opts.auditor;
+  // Guard and audit hooks go on the API routes that need them, not on every request: a read pays
+  // for no audit hook, and only reads get the list filter.
+  const authorize = async (req: FastifyRequest) => guard!.authorize(req);
+  const filter = async (req: FastifyRequest, _reply: FastifyReply, payload: unknown) => guard!.filter(req, payload);
+  const prepare = async (req: FastifyRequest) => {
+    if (isMutating(req)) await auditor!.prepare(req);
+  };
+  const record = async (req: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    // Requests refused before authentication have no actor and are not recorded (failed logins are rate-limited instead).
+    if (isMutating(req) && !(guard && reply.statusCode === 401) && reply.statusCode !== 429) await auditor!.record(req, reply, payload);
+    return payload;
+  };
   app.addHook("onRoute", (r) => {
-    for (const method of Array.isArray(r.method) ? r.method : [r.method]) if (method !== "HEAD" && isApiPath(r.url)) routes.push({ method, url: r.url, permission: permissionFor(method, r.url, r.config) });
+    if (!isApiPath(r.url)) return;
+    const methods = (Array.isArray(r.method) ? r.method : [r.method]).filter((m) => m !== "HEAD");
+    const perms = methods.map((m) => permissionFor(m, r.url, r.config));
+    methods.forEach((method, i) => routes.push({ method, url: r.url, permission: perms[i]! }));
+    const mutates = methods.some((m, i) => m !== "GET" && m !== "OPTIONS" && perms[i] !== "read");
+    const list = <T>(h: T | T[] | undefined): T[] => (h === undefined ? [] : Array.isArray(h) ? h : [h]);
+    if (guard) r.preHandler = [...list(r.preHandler), authorize];
+    if (guard && perms.includes("read")) r.preSerialization = [...list(r.preSerialization), filter as never];
+    if (auditor && mutates) {
+      r.preHandler = [...list(r.preHandler), prepare];
+      r.onSend = [...list(r.onSend), record as never];
+    }
   });
   app.decorate("cairnRoutes", routes);
 
@@ -134,7 +159,6 @@ export function createHttpApp(opts: HttpOptions): FastifyInstance {
   app.addContentTypeParser("*", (_req, payload, done) => done(null, payload));
 
   const allowedHosts = new Set(opts.allowedHosts.map((h) => h.toLowerCase()));
-  const guard = opts.guard;
   app.decorateRequest("principal", null as unknown as typeof ANONYMOUS);
   // One hook for every request (each hook costs a little on the hottest routes).
   app.addHook("onRequest", (req, reply, done) => {
@@ -152,30 +176,6 @@ export function createHttpApp(opts: HttpOptions): FastifyInstance {
     }
     done();
   });
-  if (guard) {
-    app.addHook("preHandler", async (req) => {
-      const route = req.routeOptions.url;
-      if (route !== undefined && isApiPath(route)) await guard.authorize(req);
-    });
-    app.addHook("preSerialization", async (req, _reply, payload) => {
-      const route = req.routeOptions.url;
-      return route !== undefined && isApiPath(route) ? guard.filter(req, payload) : payload;
-    });
-  }
-  const auditor = opts.auditor;
-  if (auditor) {
-    app.addHook("preHandler", async (req) => {
-      const route = req.routeOptions.url;
-      if (route !== undefined && isApiPath(route) && isMutating(req)) await auditor.prepare(req);
-    });
-    app.addHook("onSend", async (req, reply, payload) => {
-      const route = req.routeOptions.url;
-      // Requests refused before authentication have no actor and are not recorded (failed logins are rate-limited instead).
-      if (route !== undefined && isApiPath(route) && isMutating(req) && !(guard && reply.statusCode === 401) && reply.statusCode !== 429) await auditor.record(req, reply, payload);
-      return payload;
-    });
-  }
-
   app.setErrorHandler((err, req, reply) => {
     const e = toCairnError(err, req);
     if (e.status >= 500) req.log.error({ err, reqId: req.id, url: req.url }, "request failed");

@@ -15,8 +15,6 @@ export interface AuditFilter {
 
 /** Storage of the append-only, hash-chained audit log. */
 export interface AuditStore {
-  /** Whether appends gain from being grouped (a network round trip per transaction); SQLite's local commits do not. */
-  readonly groupCommits: boolean;
   /** Appends records in one transaction, chained after the current head, and returns them as stored. */
   append(records: NewAuditRecord[]): Promise<StoredAuditRecord[]>;
   /** Newest first, `seq < before`, at most `limit`. */
@@ -43,7 +41,6 @@ const likePrefix = (s: string) => s.slice(0, -1).replace(/[\\%_]/g, (c) => `\\${
 
 /** The audit store over Kysely (PostgreSQL) or the raw better-sqlite3 handle (SQLite appends, which are on every write's path). */
 class SqlAuditStore implements AuditStore {
-  readonly groupCommits: boolean;
   readonly #k: Kysely<any>;
   readonly #sqlite?: BetterSqlite3.Database;
   readonly #sqliteAppend?: (records: NewAuditRecord[]) => StoredAuditRecord[];
@@ -51,17 +48,17 @@ class SqlAuditStore implements AuditStore {
   constructor(db: Database) {
     this.#k = db.kysely;
     this.#sqlite = db.sqlite;
-    this.groupCommits = !db.sqlite;
     if (db.sqlite) {
       const head = db.sqlite.prepare("select seq, hash from audit_log order by seq desc limit 1");
       const insert = db.sqlite.prepare(
-        "insert into audit_log (seq, time, actor, action, resource, before_json, after_json, status, request_id, client, prev_hash, hash) values (@seq, @time, @actor, @action, @resource, @before_json, @after_json, @status, @request_id, @client, @prev_hash, @hash)",
+        "insert into audit_log (seq, time, actor, action, resource, before_json, after_json, status, request_id, client, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       );
       // IMMEDIATE: take the write lock before reading the head, so another process cannot chain in between.
       const tx = db.sqlite.transaction((records: NewAuditRecord[]) => {
         const h = head.get() as { seq: number; hash: string } | undefined;
         const out = chain(h ? { seq: Number(h.seq), hash: h.hash } : { seq: 0, hash: GENESIS_HASH }, records);
-        for (const r of out) insert.run(toRow(r));
+        // Positional parameters bind faster than named ones on this, the write path of every change.
+        for (const r of out) insert.run(r.seq, r.time, r.actor, r.action, r.resource, r.beforeJson, r.afterJson, r.status, r.requestId, r.client, r.prevHash, r.hash);
         return out;
       });
       this.#sqliteAppend = (records) => tx.immediate(records);

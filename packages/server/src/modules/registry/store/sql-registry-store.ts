@@ -1,5 +1,6 @@
 import { CairnError, type AliasHistoryEntry, type ModelCard, type ModelFlavor, type ModelSignature, type Retirement, type RetirementState, type ModelStage, type ModelVersion, type ModelVersionStatus, type RegisteredModel } from "@cairn/contract";
 import { sql, type Expression, type Kysely, type SqlBool } from "kysely";
+import type BetterSqlite3 from "better-sqlite3";
 import { migrate, type Database } from "../../../platform/db/database.js";
 import type { RegistryFilterTerm, RegistryOrderKey } from "../search.js";
 import { registryMigrations } from "./migrations.js";
@@ -54,9 +55,13 @@ export class SqlRegistryStore implements RegistryStore {
   readonly #k: Kysely<any>;
   readonly promotions: PromotionStore;
 
+  readonly #sqlite?: BetterSqlite3.Database;
+  #modelStateStmt?: BetterSqlite3.Statement<[string], { description: string; tags: string; aliases: string }>;
+
   constructor(db: Database) {
     this.backend = db.kind;
     this.#k = db.kysely;
+    this.#sqlite = db.sqlite;
     this.promotions = new SqlPromotionStore(db.kysely);
   }
 
@@ -88,15 +93,26 @@ export class SqlRegistryStore implements RegistryStore {
   }
 
   async getModelState(name: string): Promise<ModelState | undefined> {
-    // One round trip: each dialect aggregates tags and aliases into JSON objects itself.
-    const agg = this.backend === "postgres" ? (k: string, v: string) => sql.raw(`coalesce(json_object_agg(${k}, ${v})::text, '{}')`) : (k: string, v: string) => sql.raw(`coalesce(json_group_object(${k}, ${v}), '{}')`);
-    const row = (
-      await sql<{ description: string; tags: string; aliases: string }>`
-        select m.description,
-          (select ${agg("t.key", "t.value")} from registered_model_tags t where t.name = m.name) as tags,
-          (select ${agg("a.alias", this.backend === "postgres" ? "a.version::text" : "cast(a.version as text)")} from registered_model_aliases a where a.name = m.name) as aliases
-        from registered_models m where m.name = ${name}`.execute(this.#k)
-    ).rows[0];
+    let row: { description: string; tags: string; aliases: string } | undefined;
+    if (this.#sqlite) {
+      // It runs on every audited model change, so SQLite reads with a prepared statement. While a Kysely
+      // transaction is open on the shared connection, wait for it: its uncommitted rows would show.
+      const stmt = (this.#modelStateStmt ??= this.#sqlite.prepare(
+        `select m.description,
+           (select coalesce(json_group_object(t.key, t.value), '{}') from registered_model_tags t where t.name = m.name) as tags,
+           (select coalesce(json_group_object(a.alias, cast(a.version as text)), '{}') from registered_model_aliases a where a.name = m.name) as aliases
+         from registered_models m where m.name = ?`,
+      ));
+      row = this.#sqlite.inTransaction ? await this.#k.connection().execute(async () => stmt.get(name)) : stmt.get(name);
+    } else {
+      row = (
+        await sql<{ description: string; tags: string; aliases: string }>`
+          select m.description,
+            (select coalesce(json_object_agg(t.key, t.value)::text, '{}') from registered_model_tags t where t.name = m.name) as tags,
+            (select coalesce(json_object_agg(a.alias, a.version::text)::text, '{}') from registered_model_aliases a where a.name = m.name) as aliases
+          from registered_models m where m.name = ${name}`.execute(this.#k)
+      ).rows[0];
+    }
     return row ? { description: row.description, tags: JSON.parse(row.tags), aliases: JSON.parse(row.aliases) } : undefined;
   }
 

@@ -3,6 +3,7 @@ import { Readable } from "node:stream";
 import { CairnError, type RunStatus } from "@cairn/contract";
 import * as C from "@cairn/contract";
 import { z } from "zod";
+import { authenticatedUser } from "../../../platform/auth/principal.js";
 import { validate } from "../../../platform/http/validate.js";
 import { rawBody, sendBlob, withRawBody } from "../../../platform/http/raw-body.js";
 import { safeBlobKey, safeBlobPrefix } from "../../../platform/blob/safe-key.js";
@@ -87,11 +88,12 @@ export function registerMlflowRoutes(app: FastifyInstance, svc: TrackingService)
   });
 
   // ---------- runs ----------
-  on(["POST"], "runs/create", async (input) => {
+  on(["POST"], "runs/create", async (input, httpReq) => {
     const m = validate(M.CreateRun, input, "body");
+    // With auth on, the run belongs to the authenticated user whatever the client says (as MLflow's auth server does).
     const req = validate(
       C.CreateRunRequest,
-      { experimentId: m.experiment_id ?? "0", runName: m.run_name || undefined, userId: m.user_id || undefined, startTime: m.start_time, tags: tagRecord(m.tags) },
+      { experimentId: m.experiment_id ?? "0", runName: m.run_name || undefined, userId: authenticatedUser(httpReq) ?? (m.user_id || undefined), startTime: m.start_time, tags: tagRecord(m.tags) },
       "body",
     );
     return { run: mlflowRun(await svc.createRun(req)) };
