@@ -215,8 +215,9 @@ describe("promotion API", () => {
       ["POST", mp, { alias: "production", version: 1, reason: "viewer" }, "vera", 403, "PERMISSION_DENIED", /write permission/],
       ["PUT", `${V1}/models/promo/policy`, {}, "ada", 403, "PERMISSION_DENIED", /manage permission/],
       ["POST", `${V1}/promotions/999999/approve`, {}, "bob", 404, "RESOURCE_DOES_NOT_EXIST"],
-      // As admin: for other users the auth guard looks the request up before the id is validated, and answers 404.
+      // A malformed id is a 400 for every caller: path parameters are validated before authorization.
       ["POST", `${V1}/promotions/abc/approve`, {}, undefined, 400, "INVALID_PARAMETER_VALUE", /id/],
+      ["POST", `${V1}/promotions/abc/approve`, {}, "bob", 400, "INVALID_PARAMETER_VALUE", /id/],
       ["POST", `${V1}/promotions/1/approve`, {}, "carol", 409, "INVALID_STATE", /approved, not open/],
       ["POST", `${V1}/promotions/${open.id}/reject`, { comment: " " }, "bob", 400, "INVALID_PARAMETER_VALUE", /comment/],
       ["POST", `${V1}/promotions/${open.id}/comments`, { text: "" }, "bob", 400, "INVALID_PARAMETER_VALUE", /text/],

@@ -114,7 +114,12 @@ export function createHttpApp(opts: HttpOptions): FastifyInstance {
   const auditor = opts.auditor;
   // Guard and audit hooks go on the API routes that need them, not on every request: a read pays
   // for no audit hook, and only reads get the list filter.
-  const authorize = async (req: FastifyRequest) => guard!.authorize(req);
+  const authorize = async (req: FastifyRequest) => {
+    // Malformed path parameters answer 400 to every caller alike, before authorization looks anything up.
+    const params = (req.routeOptions.config as { params?: z.ZodType } | undefined)?.params;
+    if (params) validate(params, req.params, "path");
+    return guard!.authorize(req);
+  };
   const filter = async (req: FastifyRequest, _reply: FastifyReply, payload: unknown) => guard!.filter(req, payload);
   const prepare = async (req: FastifyRequest) => {
     if (isMutating(req)) await auditor!.prepare(req);
@@ -272,7 +277,7 @@ export function registerRoute<R extends RouteDef>(
   app.route({
     method: route.method,
     url: route.path,
-    config: { permission: routePermission(route), operation: operationName(route) },
+    config: { permission: routePermission(route), operation: operationName(route), params: route.params },
     handler: async (req, reply) => {
       const ctx = {
         params: route.params ? validate(route.params, req.params, "path") : {},
