@@ -1,9 +1,10 @@
 import fs from "node:fs";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { InvalidArgumentError, type Command } from "commander";
+import type { Command } from "commander";
 import { authRoutes, type AuditQuery, type AuditVerifyResponse } from "@cairn/contract";
 import { action, clientFor, formatTime, printJson, printTable, usageErrorsExit2, wantsJson } from "../../cli/output.js";
+import { positiveInt, timeArg } from "../../cli/parsers.js";
 
 interface FilterOpts {
   resource?: string;
@@ -13,26 +14,13 @@ interface FilterOpts {
   until?: number;
 }
 
-/** An ISO date/time or milliseconds since the epoch. */
-function instant(v: string): number {
-  const n = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError("expected an ISO date/time (2026-11-26T10:00:00Z) or epoch milliseconds");
-  return n;
-}
-
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer");
-  return n;
-}
-
 function withFilters(cmd: Command): Command {
   return cmd
     .option("--resource <resource>", "exact resource (model:churn, run:<id>) or a prefix ending in * (model:churn*)")
     .option("--actor <user>", "only this user's requests")
     .option("--action <action>", "exact action (setAlias, mlflow:runs/log-batch) or a prefix ending in *")
-    .option("--since <time>", "from this time (ISO or epoch ms)", instant)
-    .option("--until <time>", "up to this time (ISO or epoch ms)", instant);
+    .option("--since <time>", "from this time (ISO or epoch ms)", timeArg)
+    .option("--until <time>", "up to this time (ISO or epoch ms)", timeArg);
 }
 
 function filterOf(o: FilterOpts): AuditQuery {

@@ -15,28 +15,10 @@ import {
   wantsJson,
   type Cell,
 } from "../../cli/output.js";
+import { positiveInt, keyValue, timeArg } from "../../cli/parsers.js";
 import { registerPromotionCommands } from "./promotion-cli.js";
 
 // ---------- option parsers (a thrown InvalidArgumentError is a usage error: exit 2) ----------
-
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer");
-  return n;
-}
-
-function keyValue(v: string, prev: Record<string, string> = {}): Record<string, string> {
-  const i = v.indexOf("=");
-  if (i <= 0) throw new InvalidArgumentError("expected KEY=VALUE");
-  return { ...prev, [v.slice(0, i)]: v.slice(i + 1) };
-}
-
-/** A point in time: milliseconds since the epoch or an ISO date. */
-function timeArg(v: string): number {
-  const n = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError("expected milliseconds since the epoch or an ISO date");
-  return n;
-}
 
 const usage = (cmd: Command, msg: string): never => cmd.error(`error: ${msg}`, { exitCode: 2, code: "cairn.usage" });
 

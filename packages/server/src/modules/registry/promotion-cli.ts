@@ -1,14 +1,9 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { describeGate, type GateInput, type PromotionPolicyInput, type PromotionRequest, type PromotionStatus } from "@cairn/sdk";
 import { action, clientFor, formatTime, printHeading, printJson, printKeyValues, printTable, wantsJson } from "../../cli/output.js";
+import { positiveInt } from "../../cli/parsers.js";
 
 const STATUSES: PromotionStatus[] = ["open", "approved", "rejected", "cancelled"];
-
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer");
-  return n;
-}
 
 function collect<T>(parse: (v: string) => T): (v: string, prev: T[] | undefined) => T[] {
   return (v, prev) => [...(prev ?? []), parse(v)];

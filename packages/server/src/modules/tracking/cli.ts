@@ -16,24 +16,9 @@ import {
   wantsJson,
   type Cell,
 } from "../../cli/output.js";
+import { positiveInt, collect, keyValue } from "../../cli/parsers.js";
 
 // ---------- option parsers (a thrown InvalidArgumentError is a usage error: exit 2) ----------
-
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer");
-  return n;
-}
-
-function collect(v: string, prev: string[] = []): string[] {
-  return [...prev, v];
-}
-
-function keyValue(v: string, prev: Record<string, string> = {}): Record<string, string> {
-  const i = v.indexOf("=");
-  if (i <= 0) throw new InvalidArgumentError("expected KEY=VALUE");
-  return { ...prev, [v.slice(0, i)]: v.slice(i + 1) };
-}
 
 function columnList(v: string, prev: string[] = []): string[] {
   const cols = v.split(",").map((c) => c.trim()).filter(Boolean);
