@@ -239,6 +239,58 @@ describe("auth: tokens, projects and visibility", () => {
     expect((await http(s.url, "GET", `/api/v1/promotions/${id}`, undefined, h)).body.promotionRequest.status).toBe("open");
   });
 
+  it("checks every resource a request names, as its handler reads it (query and body, several ids, version sources)", async () => {
+    const h = bearer(admin);
+    await http(s.url, "POST", "/api/v1/projects", { name: "pa" }, h);
+    await http(s.url, "POST", "/api/v1/projects", { name: "pb" }, h);
+    await http(s.url, "POST", "/api/v1/auth/users", { name: "eve" }, h);
+    await http(s.url, "PUT", "/api/v1/projects/pa/members/eve", { role: "editor" }, h);
+    const eve = bearer((await http(s.url, "POST", "/api/v1/auth/tokens", { user: "eve", name: "t" }, h)).body.token);
+    // The victim's experiment, run (with a secret metric) and model live in pb.
+    const vexp = (await http(s.url, "POST", "/api/v1/experiments", { name: "victim", tags: { "cairn.project": "pb" } }, h)).body.experiment.experimentId;
+    const vrun = (await http(s.url, "POST", "/api/v1/runs", { experimentId: vexp }, h)).body.run.info.runId;
+    await http(s.url, "POST", `/api/v1/runs/${vrun}/log`, { metrics: [{ key: "auc", value: 0.987, timestamp: 1, step: 0 }] }, h);
+    await http(s.url, "POST", "/api/v1/models", { name: "vmodel", tags: { "cairn.project": "pb" } }, h);
+    // Eve's own experiment and run in pa.
+    const eexp = (await http(s.url, "POST", "/api/v1/experiments", { name: "eve-exp", tags: { "cairn.project": "pa" } }, eve)).body.experiment.experimentId;
+    const erun = (await http(s.url, "POST", "/api/v1/runs", { experimentId: eexp }, eve)).body.run.info.runId;
+
+    const attempts: [string, string, unknown, number][] = [
+      // Ids in the query of a POST/DELETE: MLflow's handlers read the query too.
+      ["POST", `/api/2.0/mlflow/runs/log-metric?run_id=${vrun}`, { key: "pwned", value: 1, timestamp: 1 }, 404],
+      ["POST", `/api/2.0/mlflow/runs/delete?run_id=${vrun}`, {}, 404],
+      ["DELETE", "/api/2.0/mlflow/registered-models/delete?name=vmodel", undefined, 404],
+      // A second id beside one the caller may read.
+      ["GET", `/api/2.0/mlflow/metrics/get-history-bulk-interval?run_id=${erun}&run_ids=${vrun}&metric_key=auc`, undefined, 404],
+      ["POST", "/api/v1/metrics/downsampled", { runIds: [erun, vrun], keys: ["auc"] }, 404],
+      // A search over another project's experiment (its paging would reveal matches).
+      ["POST", "/api/v1/runs/search", { experimentIds: [vexp], filter: "metrics.auc > 0.5" }, 404],
+      ["POST", "/api/2.0/mlflow/runs/search", { experiment_ids: [eexp, vexp] }, 404],
+      // A repeated project tag: the last one is stored, so the last one is checked.
+      ["POST", "/api/2.0/mlflow/registered-models/create", { name: "sneaky", tags: [{ key: "cairn.project", value: "pa" }, { key: "cairn.project", value: "pb" }] }, 403],
+      // A version whose source is another project's run or files.
+      ["POST", "/api/2.0/mlflow/registered-models/create", { name: "evil", tags: [{ key: "cairn.project", value: "pa" }] }, 200],
+      ["POST", "/api/v1/models/evil/versions", { source: `runs:/${vrun}/model` }, 404],
+      ["POST", "/api/v1/models/evil/versions", { source: `runs:/${erun}/model`, runId: vrun }, 404],
+      ["POST", "/api/2.0/mlflow/model-versions/create", { name: "evil", source: `mlflow-artifacts:/${vexp}/${vrun}/artifacts/model` }, 404],
+      // The artifact root spans every project; artifact locations are the admins' to choose.
+      ["GET", "/api/2.0/mlflow-artifacts/artifacts", undefined, 403],
+      ["POST", "/api/2.0/mlflow/experiments/create", { name: "relocated", artifact_location: `mlflow-artifacts:/${vexp}/${vrun}/artifacts`, tags: [{ key: "cairn.project", value: "pa" }] }, 403],
+    ];
+    for (const [method, url, body, status] of attempts) {
+      const res = await http(s.url, method, url, body, eve);
+      expect([method, url, res.status]).toEqual([method, url, status]);
+    }
+    // Nothing changed on the victim's side.
+    const run = await http(s.url, "GET", `/api/v1/runs/${vrun}`, undefined, h);
+    expect([run.body.run.info.lifecycleStage, run.body.run.data.metrics.map((m: { key: string }) => m.key)]).toEqual(["active", ["auc"]]);
+    expect((await http(s.url, "GET", "/api/v1/models/vmodel", undefined, h)).status).toBe(200);
+    expect((await http(s.url, "GET", "/api/v1/models/sneaky", undefined, h)).status).toBe(404);
+    // Eve's own version from her own run works; MLflow's get-latest-versions over POST only reads.
+    expect((await http(s.url, "POST", "/api/v1/models/evil/versions", { source: `runs:/${erun}/model`, runId: erun }, eve)).status).toBe(201);
+    expect((await http(s.url, "POST", "/api/2.0/mlflow/registered-models/get-latest-versions", { name: "evil" }, eve)).status).toBe(200);
+  });
+
   it("locks out a client after repeated failed authentications", async () => {
     const t = await testServer({ auth: true, authFailureLimit: 3 });
     try {

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import { principalOf } from "../../platform/auth/principal.js";
 import type { RequestAuditor } from "../../platform/http/app.js";
 import { operationOf } from "../../platform/http/route-permission.js";
-import { targetOf, type Target } from "../auth/guard.js";
+import { inputOf, targetOf, type Target } from "../auth/guard.js";
 import type { AuditLog } from "./service.js";
 
 /** Reads a compact view of a resource, recorded as `before` and `after` around a change. */
@@ -37,7 +37,7 @@ export function summarize(v: unknown, depth = 0): unknown {
 /** The resource a request acts on, as `kind:id` (`model:churn/3`, `model:churn@production`, `run:abc`). */
 export function resourceOf(req: FastifyRequest, target: Target = targetOf(req)): string {
   const params = (req.params ?? {}) as Record<string, string>;
-  const src = ((req.method === "GET" ? req.query : req.body) ?? {}) as Record<string, unknown>;
+  const src = inputOf(req);
   const url = req.routeOptions.url ?? "";
   switch (target.kind) {
     case "experiment":

@@ -24,7 +24,8 @@ export type Target =
   | { kind: "run"; id: string }
   | { kind: "runs"; ids: string[] }
   | { kind: "model"; name: string }
-  | { kind: "promotion"; id: string };
+  | { kind: "promotion"; id: string }
+  | { kind: "adminOnly" };
 
 const NONE: Target = { kind: "none" };
 const MLFLOW_PREFIXES = ["/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/"];
@@ -33,11 +34,15 @@ const MLFLOW_ARTIFACT_PREFIXES = ["/api/2.0/mlflow-artifacts/", "/ajax-api/2.0/m
 type Loose = Record<string, unknown> | undefined;
 const str = (v: unknown): string | undefined => (typeof v === "string" && v.length > 0 ? v : typeof v === "number" ? String(v) : undefined);
 
-/** A project named by a create request's tags: a `{key: value}` map (native) or `[{key, value}]` (MLflow). */
+/**
+ * A project named by a create request's tags: a `{key: value}` map (native) or `[{key, value}]`
+ * (MLflow). With the key repeated, the last one counts, as it does when the tags are stored.
+ */
 export function projectFromTags(tags: unknown): string {
   if (Array.isArray(tags)) {
-    for (const t of tags) if (t && typeof t === "object" && (t as Loose)!.key === PROJECT_TAG) return str((t as Loose)!.value) ?? DEFAULT_PROJECT;
-    return DEFAULT_PROJECT;
+    let project = DEFAULT_PROJECT;
+    for (const t of tags) if (t && typeof t === "object" && (t as Loose)!.key === PROJECT_TAG) project = str((t as Loose)!.value) ?? DEFAULT_PROJECT;
+    return project;
   }
   if (tags && typeof tags === "object") return str((tags as Record<string, unknown>)[PROJECT_TAG]) ?? DEFAULT_PROJECT;
   return DEFAULT_PROJECT;
@@ -48,25 +53,63 @@ const PROJECT_TAG_ROUTES = /^\/api\/v1\/(experiments\/:id|models\/:name)\/tags$|
 /** Whether a request sets or deletes the `cairn.project` tag of an experiment or a model, i.e. moves it between projects. */
 export function movesProject(req: FastifyRequest): boolean {
   if (!PROJECT_TAG_ROUTES.test(req.routeOptions.url ?? "")) return false;
-  const src = { ...((req.query ?? {}) as Record<string, unknown>), ...((req.body && typeof req.body === "object" ? req.body : {}) as Record<string, unknown>) };
-  return src.key === PROJECT_TAG;
+  return { ...((req.query ?? {}) as Record<string, unknown>), ...bodyOf(req) }.key === PROJECT_TAG;
+}
+
+/** The body as an object ({} when there is none or it is a stream). */
+function bodyOf(req: FastifyRequest): Record<string, unknown> {
+  return (req.body && typeof req.body === "object" && !Array.isArray(req.body) && typeof (req.body as { pipe?: unknown }).pipe !== "function" ? req.body : {}) as Record<string, unknown>;
+}
+
+/**
+ * A request's input exactly as its handler reads it: MLflow's handlers take the query for GET and
+ * the query overlaid with the body otherwise; the native routes take path params, query and body.
+ */
+export function inputOf(req: FastifyRequest): Record<string, unknown> {
+  const query = (req.query ?? {}) as Record<string, unknown>;
+  return req.method === "GET" ? query : { ...query, ...bodyOf(req) };
 }
 
 /** What a request acts on, from its matched route, params, query and body. */
 export function targetOf(req: FastifyRequest): Target {
   const url = req.routeOptions.url ?? "";
   const params = (req.params ?? {}) as Record<string, string>;
-  const body = (req.body && typeof req.body === "object" ? req.body : {}) as Record<string, unknown>;
-  if (url.startsWith("/api/v1/")) return nativeTarget(req.method, url, params, body);
+  if (url.startsWith("/api/v1/")) return nativeTarget(req.method, url, params, bodyOf(req));
   const mlflow = MLFLOW_PREFIXES.find((p) => url.startsWith(p));
-  if (mlflow) return mlflowTarget(url.slice(mlflow.length), req.method === "GET" ? (req.query as Record<string, unknown>) : body);
+  if (mlflow) return mlflowTarget(url.slice(mlflow.length), inputOf(req));
   if (MLFLOW_ARTIFACT_PREFIXES.some((p) => url.startsWith(p))) {
-    // Proxied artifact paths start with the experiment id (`<experiment>/<run>/artifacts/...`).
+    // Proxied artifact paths start with the experiment id (`<experiment>/<run>/artifacts/...`); the
+    // root itself spans every project.
     const path = params["*"] ?? str((req.query as Loose)?.path) ?? "";
     const first = path.replace(/^\/+/, "").split("/")[0];
-    return first ? { kind: "experiment", id: first } : NONE;
+    return first ? { kind: "experiment", id: first } : { kind: "adminOnly" };
   }
   return NONE;
+}
+
+const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : v === undefined || v === null || v === "" ? [] : [String(v)]);
+
+/**
+ * Every other resource a request names, which the caller must at least be able to read: a search's
+ * or bulk read's experiments and runs, a version's source run or experiment, and any id beside the
+ * one the route acts on (a request naming two runs is checked for both).
+ */
+export function referencesOf(req: FastifyRequest): Target[] {
+  const input = { ...((req.params ?? {}) as Record<string, unknown>), ...inputOf(req) };
+  const refs: Target[] = [];
+  for (const id of [...list(input.run_id), ...list(input.run_uuid), ...list(input.run_ids), ...list(input.runIds), ...list(input.runId)]) refs.push({ kind: "run", id });
+  for (const id of [...list(input.experiment_id), ...list(input.experiment_ids), ...list(input.experimentIds)]) refs.push({ kind: "experiment", id });
+  const source = str(input.source);
+  const m = source === undefined ? null : /^runs:\/+([^/]+)/.exec(source) ?? /^mlflow-artifacts:(?:\/\/[^/]*)?\/+([^/]+)/.exec(source);
+  if (m) refs.push(source!.startsWith("runs:") ? { kind: "run", id: m[1]! } : { kind: "experiment", id: m[1]! });
+  return refs;
+}
+
+/** Whether a create names its own artifact location (only admins may: a location can point into another experiment's files). */
+function setsArtifactLocation(req: FastifyRequest): boolean {
+  const url = req.routeOptions.url ?? "";
+  if (url === "/api/v1/experiments") return req.method === "POST" && str(bodyOf(req).artifactLocation) !== undefined;
+  return url.endsWith("/mlflow/experiments/create") && str(inputOf(req).artifact_location) !== undefined;
 }
 
 function nativeTarget(method: string, url: string, params: Record<string, string>, body: Record<string, unknown>): Target {
@@ -88,9 +131,9 @@ function mlflowTarget(op: string, src: Record<string, unknown> | undefined): Tar
   if (op === "experiments/create" || op === "registered-models/create") return { kind: "project", project: projectFromTags(s.tags) };
   // MLflow puts a run without an experiment id in the Default experiment ("0").
   if (op === "runs/create") return { kind: "experiment", id: str(s.experiment_id) ?? "0" };
-  if (MLFLOW_READ_POSTS.test(`/${op}`) && !op.startsWith("metrics/")) return NONE;
   // Registry operations act on the model even when they also name a run (a version's source run).
   if ((op.startsWith("registered-models/") || op.startsWith("model-versions/")) && str(s.name)) return { kind: "model", name: str(s.name)! };
+  if (MLFLOW_READ_POSTS.test(`/${op}`) && !op.startsWith("metrics/")) return NONE;
   const run = str(s.run_id) ?? str(s.run_uuid);
   if (run) return { kind: "run", id: run };
   if (Array.isArray(s.run_ids)) return { kind: "runs", ids: s.run_ids.map(String) };
@@ -188,6 +231,7 @@ export function createAuthGuard(auth: AuthService, lookups: ProjectLookups, limi
 
   async function check(p: Principal, perm: Permission, t: Target): Promise<void> {
     if (t.kind === "none") return;
+    if (t.kind === "adminOnly") throw new CairnError("PERMISSION_DENIED", "This needs the admin role");
     if (t.kind === "project") {
       if (!holds(p, perm, t.project)) throw new CairnError("PERMISSION_DENIED", needs(p, perm, t.project));
       return;
@@ -261,9 +305,11 @@ export function createAuthGuard(auth: AuthService, lookups: ProjectLookups, limi
       if (perm === "public" || perm === "authenticated") return;
       if (perm === "admin") throw new CairnError("PERMISSION_DENIED", "This needs the admin role");
       if (movesProject(req)) throw new CairnError("PERMISSION_DENIED", `Only admins move experiments and models between projects (the '${PROJECT_TAG}' tag)`);
+      if (setsArtifactLocation(req)) throw new CairnError("PERMISSION_DENIED", "Only admins choose an experiment's artifact location");
       const target = targetOf(req);
       if (!holdsAnywhere(p, perm)) throw new CairnError("PERMISSION_DENIED", await deniedMessage(p, perm, target));
       await check(p, perm, target);
+      for (const ref of referencesOf(req)) await check(p, "read", ref);
     },
 
     async filter(req: FastifyRequest, payload: unknown): Promise<unknown> {

@@ -2,7 +2,7 @@ import type { FastifyRequest } from "fastify";
 import type { Permission } from "@cairn/contract";
 
 /** MLflow POSTs that only read. */
-const MLFLOW_READ_POSTS = /\/(search|list)$|\/get-history-bulk-interval$/;
+const MLFLOW_READ_POSTS = /\/(search|list|get-latest-versions)$|\/get-history-bulk-interval$/;
 
 /**
  * The permission a request's route needs: from the contract for native routes (put on the route's
