@@ -6,6 +6,7 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { describe, it } from "vitest";
+import { CAIRN_MIGRATION_LOCK } from "../src/platform/db/database.js";
 
 export const PG_URL = process.env.CAIRN_TEST_PG_URL ?? "postgresql://postgres@127.0.0.1:5432/test";
 const REQUIRED = process.env.CAIRN_REQUIRE_SERVICES === "1";
@@ -60,7 +61,11 @@ export async function freshPgSchema(): Promise<{ url: string; drop(): Promise<vo
     url: withParam(PG_URL, "options", `-c search_path=${schema}`),
     drop: async () => {
       try {
+        // Kysely's migrator scans every schema's catalog (has_schema_privilege on each); a schema dropped
+        // in the middle of that scan fails another file's migration. Migrations hold this lock throughout.
+        await admin.query(`select pg_advisory_lock(${CAIRN_MIGRATION_LOCK})`);
         await admin.query(`drop schema "${schema}" cascade`);
+        await admin.query(`select pg_advisory_unlock(${CAIRN_MIGRATION_LOCK})`);
       } finally {
         await admin.end();
       }

@@ -160,7 +160,8 @@ function redactUri(uri: string): string {
 }
 
 // A fixed key for pg_advisory_lock, distinct from Kysely's own migration lock id.
-const CAIRN_MIGRATION_LOCK = 7_306_145_221_034_811;
+/** The PostgreSQL advisory lock migrations hold (exported so test harnesses can keep schema drops out of a migration's way). */
+export const CAIRN_MIGRATION_LOCK = 7_306_145_221_034_811;
 
 /**
  * Applies every pending migration of one module (or several), in name order.
