@@ -212,6 +212,19 @@ describe("auth: tokens, projects and visibility", () => {
     const run = await http(s.url, "POST", "/api/v1/runs", { experimentId: hidden }, h);
     expect((await http(s.url, "GET", `/api/v1/runs/${run.body.run.info.runId}`, undefined, rita)).status).toBe(404);
     expect((await http(s.url, "POST", "/api/2.0/mlflow/runs/search", { experiment_ids: [hidden] }, rita)).body.runs ?? []).toEqual([]);
+    // Searches are restricted in the query itself: full pages, and no page token that hints at hidden matches.
+    for (let i = 0; i < 3; i++) {
+      await http(s.url, "POST", "/api/v1/experiments", { name: `hidden-${i}` }, h);
+      await http(s.url, "POST", "/api/v1/models", { name: `hidden-model-${i}` }, h);
+    }
+    await http(s.url, "POST", "/api/v1/models", { name: "risk-model", tags: { "cairn.project": "risk" } }, rita);
+    const one = await http(s.url, "POST", "/api/v1/experiments/search", { maxResults: 1 }, rita);
+    expect([one.body.experiments.map((e: { name: string }) => e.name), one.body.nextPageToken]).toEqual([["risk-exp"], undefined]);
+    const models = await http(s.url, "POST", "/api/v1/models/search", { maxResults: 1, filter: "name LIKE '%model%'" }, rita);
+    expect([models.body.registeredModels.map((m: { name: string }) => m.name), models.body.nextPageToken]).toEqual([["risk-model"], undefined]);
+    const mlModels = await http(s.url, "GET", "/api/2.0/mlflow/registered-models/search?max_results=1", undefined, rita);
+    expect([mlModels.body.registered_models.map((m: { name: string }) => m.name), mlModels.body.next_page_token]).toEqual([["risk-model"], undefined]);
+    expect((await http(s.url, "POST", "/api/v1/models/search", { maxResults: 1 }, h)).body.nextPageToken).toBeDefined();
     // Projects listed are the caller's.
     expect((await http(s.url, "GET", "/api/v1/projects", undefined, rita)).body.projects.map((p: { name: string }) => p.name)).toEqual(["risk"]);
     expect((await http(s.url, "GET", "/api/v1/projects", undefined, h)).body.projects.map((p: { name: string }) => p.name)).toEqual(["default", "risk"]);

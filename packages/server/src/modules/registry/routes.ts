@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { registryRoutes as R } from "@cairn/contract";
-import { actorOf } from "../../platform/auth/principal.js";
+import { actorOf, readableProjects } from "../../platform/auth/principal.js";
 import { registerRoute } from "../../platform/http/app.js";
 import { registerPromotionRoutes } from "./promotion-routes.js";
 import type { RegistryService } from "./service.js";
@@ -8,7 +8,7 @@ import type { RegistryService } from "./service.js";
 /** The native model-registry API (`/api/v1/models`): each route validates, then makes one service call. */
 export function registerRegistryRoutes(app: FastifyInstance, svc: RegistryService): void {
   registerRoute(app, R.createRegisteredModel, async ({ body, req }) => ({ registeredModel: await svc.createRegisteredModel(body, { actor: actorOf(req) }) }));
-  registerRoute(app, R.searchRegisteredModels, async ({ body }) => svc.searchRegisteredModels(body));
+  registerRoute(app, R.searchRegisteredModels, async ({ body, req }) => svc.searchRegisteredModels(body, { projects: readableProjects(req) }));
   registerRoute(app, R.getRegisteredModel, async ({ params }) => ({ registeredModel: await svc.getRegisteredModel(params.name) }));
   registerRoute(app, R.renameRegisteredModel, async ({ params, body }) => ({ registeredModel: await svc.renameRegisteredModel(params.name, body.newName) }));
   registerRoute(app, R.updateRegisteredModel, async ({ params, body }) => ({ registeredModel: await svc.updateRegisteredModel(params.name, body.description) }));
@@ -22,7 +22,7 @@ export function registerRegistryRoutes(app: FastifyInstance, svc: RegistryServic
   registerRoute(app, R.getAliasHistory, async ({ params, query }) => svc.getAliasHistory(params.name, params.alias, query.at));
 
   registerRoute(app, R.createModelVersion, async ({ params, body, req }) => ({ modelVersion: await svc.createModelVersion(params.name, body, { actor: actorOf(req) }) }));
-  registerRoute(app, R.searchModelVersions, async ({ body }) => svc.searchModelVersions(body));
+  registerRoute(app, R.searchModelVersions, async ({ body, req }) => svc.searchModelVersions(body, { projects: readableProjects(req) }));
   registerRoute(app, R.getModelVersion, async ({ params }) => ({ modelVersion: await svc.getModelVersion(params.name, params.version) }));
   registerRoute(app, R.updateModelVersion, async ({ params, body }) => ({ modelVersion: await svc.updateModelVersion(params.name, params.version, body.description) }));
   registerRoute(app, R.deleteModelVersion, async ({ params, req }) => (await svc.deleteModelVersion(params.name, params.version, { actor: actorOf(req) }), {}));

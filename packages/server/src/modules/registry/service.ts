@@ -3,7 +3,7 @@ import type * as C from "@cairn/contract";
 import type { z } from "zod";
 import { safeBlobPrefix } from "../../platform/blob/safe-key.js";
 import { decodePageToken, encodePageToken } from "../tracking/search/filter-parser.js";
-import { PROXY_SCHEME, proxiedKey, type TrackingService } from "../tracking/service.js";
+import { PROXY_SCHEME, proxiedKey, type SearchScope, type TrackingService } from "../tracking/service.js";
 import { renderCardMarkdown } from "./card.js";
 import { inspectModelPackage } from "./packaging.js";
 import { PromotionService } from "./promotion.js";
@@ -88,12 +88,12 @@ export class RegistryService {
    * `name`, `last_updated_timestamp`, `creation_timestamp` (default `name ASC`).
    * @throws CairnError INVALID_PARAMETER_VALUE for a bad filter, order clause or page token
    */
-  async searchRegisteredModels(req: Out<typeof C.SearchRegisteredModelsRequest>): Promise<{ registeredModels: RegisteredModel[]; nextPageToken?: string }> {
+  async searchRegisteredModels(req: Out<typeof C.SearchRegisteredModelsRequest>, scope: SearchScope = {}): Promise<{ registeredModels: RegisteredModel[]; nextPageToken?: string }> {
     const filter = parseRegistryFilter(req.filter, "model");
     const orderBy = parseRegistryOrderBy(req.orderBy, "model");
     const offset = decodePageToken(req.pageToken);
     const limit = req.maxResults ?? REGISTRY_LIMITS.searchModelsDefault;
-    const rows = await this.#store.searchRegisteredModels({ filter, orderBy, offset, limit: limit + 1 });
+    const rows = await this.#store.searchRegisteredModels({ projects: scope.projects, filter, orderBy, offset, limit: limit + 1 });
     return page("registeredModels", rows, limit, offset);
   }
 
@@ -221,12 +221,12 @@ export class RegistryService {
    * `last_updated_timestamp`, `creation_timestamp` (default `name ASC, version_number DESC`).
    * @throws CairnError INVALID_PARAMETER_VALUE for a bad filter, order clause or page token
    */
-  async searchModelVersions(req: Out<typeof C.SearchModelVersionsRequest>): Promise<{ modelVersions: ModelVersion[]; nextPageToken?: string }> {
+  async searchModelVersions(req: Out<typeof C.SearchModelVersionsRequest>, scope: SearchScope = {}): Promise<{ modelVersions: ModelVersion[]; nextPageToken?: string }> {
     const filter = parseRegistryFilter(req.filter, "version");
     const orderBy = parseRegistryOrderBy(req.orderBy, "version");
     const offset = decodePageToken(req.pageToken);
     const limit = req.maxResults ?? REGISTRY_LIMITS.searchVersionsDefault;
-    const rows = await this.#store.searchModelVersions({ filter, orderBy, offset, limit: limit + 1 });
+    const rows = await this.#store.searchModelVersions({ projects: scope.projects, filter, orderBy, offset, limit: limit + 1 });
     return page("modelVersions", rows, limit, offset);
   }
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { Readable } from "node:stream";
 import { trackingRoutes as R, type DownsampledSeries, type Metric, type Run } from "@cairn/contract";
-import { authenticatedUser } from "../../platform/auth/principal.js";
+import { authenticatedUser, readableProjects } from "../../platform/auth/principal.js";
 import { registerRoute } from "../../platform/http/app.js";
 import { wireNumber } from "../../platform/http/json-body.js";
 import { sendBlob, withRawBody } from "../../platform/http/raw-body.js";
@@ -26,7 +26,7 @@ function wireSeries(s: DownsampledSeries): DownsampledSeries {
 /** The native tracking API (`/api/v1`): each route validates, then makes one service call. */
 export function registerTrackingRoutes(app: FastifyInstance, svc: TrackingService): void {
   registerRoute(app, R.createExperiment, async ({ body }) => ({ experiment: await svc.createExperiment(body) }));
-  registerRoute(app, R.searchExperiments, async ({ body }) => svc.searchExperiments(body));
+  registerRoute(app, R.searchExperiments, async ({ body, req }) => svc.searchExperiments(body, { projects: readableProjects(req) }));
   registerRoute(app, R.getExperiment, async ({ params }) => ({ experiment: await svc.getExperiment(params.id) }));
   registerRoute(app, R.getExperimentByName, async ({ params }) => ({ experiment: await svc.getExperimentByName(params.name) }));
   registerRoute(app, R.updateExperiment, async ({ params, body }) => ({ experiment: await svc.updateExperiment(params.id, body.name) }));

@@ -24,6 +24,11 @@ type Out<S extends z.ZodType> = z.output<S>;
 /** The URI scheme of artifacts the server stores and serves itself (MLflow's proxied artifacts). */
 export const PROXY_SCHEME = "mlflow-artifacts:";
 
+/** Restricts a search to the projects a caller may read (undefined: all). */
+export interface SearchScope {
+  projects?: readonly string[] | undefined;
+}
+
 /**
  * Experiment tracking: the one implementation behind both the native `/api/v1` routes and the
  * MLflow REST adapter. Throws `CairnError`:
@@ -65,13 +70,14 @@ export class TrackingService {
   }
 
   /** @throws CairnError INVALID_PARAMETER_VALUE for a bad filter, order or page token */
-  async searchExperiments(req: Out<typeof T.SearchExperimentsRequest>): Promise<{ experiments: Experiment[]; nextPageToken?: string }> {
+  async searchExperiments(req: Out<typeof T.SearchExperimentsRequest>, scope: SearchScope = {}): Promise<{ experiments: Experiment[]; nextPageToken?: string }> {
     const limit = req.maxResults ?? LIMITS.searchExperimentsDefault;
     const offset = req.pageToken ? decodePageToken(req.pageToken) : 0;
     const filter = parseExperimentFilter(req.filter ?? "");
     const orderBy = parseOrderBy(req.orderBy ?? [], "experiment");
     checkJoinCount(filter, orderBy);
     const rows = await this.#store.searchExperiments({
+      projects: scope.projects,
       filter,
       orderBy,
       viewType: req.viewType ?? "ACTIVE_ONLY",

@@ -4,13 +4,14 @@ import { AliasName, CairnError } from "@cairn/contract";
 import * as C from "@cairn/contract";
 import { validate } from "../../../platform/http/validate.js";
 import type { Actor, RegistryService } from "../service.js";
-import { actorOf } from "../../../platform/auth/principal.js";
+import { actorOf, readableProjects } from "../../../platform/auth/principal.js";
+import type { SearchScope } from "../../tracking/service.js";
 import * as M from "./schemas.js";
 import { mlflowModelVersion, mlflowRegisteredModel } from "./wire.js";
 
 const PREFIXES = ["/api/2.0/mlflow", "/ajax-api/2.0/mlflow"];
 
-type Handler = (input: Record<string, unknown>, where: "query" | "body", by: Actor) => Promise<unknown>;
+type Handler = (input: Record<string, unknown>, where: "query" | "body", by: Actor & SearchScope) => Promise<unknown>;
 
 function tagRecord(tags: { key: string; value: string }[] | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -39,7 +40,7 @@ export function registerMlflowRegistryRoutes(app: FastifyInstance, svc: Registry
             if (body instanceof Readable) throw new CairnError("UNSUPPORTED_MEDIA_TYPE", "Send a JSON body with Content-Type: application/json");
             if (typeof body !== "object" || body === null || Array.isArray(body)) throw new CairnError("MALFORMED_REQUEST", "The request body must be a JSON object");
           }
-          const by = { actor: actorOf(req) };
+          const by = { actor: actorOf(req), projects: readableProjects(req) };
           if (req.method === "GET") return handler(req.query as Record<string, unknown>, "query", by);
           return handler({ ...(req.query as object), ...((body as object | undefined) ?? {}) }, "body", by);
         },
@@ -65,10 +66,10 @@ export function registerMlflowRegistryRoutes(app: FastifyInstance, svc: Registry
   });
   on(["DELETE"], "registered-models/delete", async (input, w) => (await svc.deleteRegisteredModel(validate(M.NameOnly, input, w).name), {}));
   on(["GET"], "registered-models/get", async (input, w) => ({ registered_model: mlflowRegisteredModel(await svc.getRegisteredModel(validate(M.NameOnly, input, w).name)) }));
-  on(["GET"], "registered-models/search", async (input, w) => {
+  on(["GET"], "registered-models/search", async (input, w, by) => {
     const m = validate(M.Search, input, w);
     const req = validate(C.SearchRegisteredModelsRequest, { filter: m.filter || undefined, maxResults: m.max_results, orderBy: m.order_by, pageToken: m.page_token || undefined }, w);
-    const res = await svc.searchRegisteredModels(req);
+    const res = await svc.searchRegisteredModels(req, by);
     return withToken({ registered_models: res.registeredModels.map(mlflowRegisteredModel) }, res.nextPageToken);
   });
   on(["GET", "POST"], "registered-models/get-latest-versions", async (input, w) => {
@@ -127,10 +128,10 @@ export function registerMlflowRegistryRoutes(app: FastifyInstance, svc: Registry
     const m = validate(M.VersionRef, input, w);
     return { model_version: mlflowModelVersion(await svc.getModelVersion(m.name, m.version)) };
   });
-  on(["GET"], "model-versions/search", async (input, w) => {
+  on(["GET"], "model-versions/search", async (input, w, by) => {
     const m = validate(M.Search, input, w);
     const req = validate(C.SearchModelVersionsRequest, { filter: m.filter || undefined, maxResults: m.max_results, orderBy: m.order_by, pageToken: m.page_token || undefined }, w);
-    const res = await svc.searchModelVersions(req);
+    const res = await svc.searchModelVersions(req, by);
     return withToken({ model_versions: res.modelVersions.map(mlflowModelVersion) }, res.nextPageToken);
   });
   on(["GET"], "model-versions/get-download-uri", async (input, w) => {

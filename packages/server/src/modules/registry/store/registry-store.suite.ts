@@ -61,6 +61,22 @@ export function describeRegistryStore(name: string, makeStore: () => Promise<{ s
       expect(await store.getModelState("missing-model")).toBeUndefined();
     });
 
+    it("restricts model and version searches to projects (the cairn.project tag, default without one)", async () => {
+      const a = await newModel(uniq("proj"), { "cairn.project": "risk" });
+      const b = await newModel(uniq("proj"));
+      await newVersion(a.name);
+      await newVersion(b.name);
+      const names = async (projects: string[] | undefined) =>
+        (await store.searchRegisteredModels({ projects, filter: [{ field: "name", op: "LIKE", value: `proj-${tag}-%` }], orderBy: [], offset: 0, limit: 10 })).map((m) => m.name).sort();
+      expect(await names(["risk"])).toEqual([a.name]);
+      expect(await names(["default"])).toEqual([b.name]);
+      expect(await names(["risk", "default"])).toEqual([a.name, b.name].sort());
+      expect(await names([])).toEqual([]);
+      const versions = await store.searchModelVersions({ projects: ["risk"], filter: [{ field: "name", op: "=", value: a.name }], orderBy: [], offset: 0, limit: 10 });
+      expect(versions.map((v) => v.name)).toEqual([a.name]);
+      expect(await store.searchModelVersions({ projects: ["default"], filter: [{ field: "name", op: "=", value: a.name }], orderBy: [], offset: 0, limit: 10 })).toEqual([]);
+    });
+
     it("numbers versions 1, 2, 3 per model and never reuses a deleted number", async () => {
       const a = (await newModel()).name;
       const b = (await newModel()).name;

@@ -44,6 +44,8 @@ export interface ModelVersionPatch {
 }
 
 export interface RegistrySearchQuery {
+  /** Only models (and their versions) of these projects (the model's `cairn.project` tag, `default` without one); undefined: all. */
+  projects?: readonly string[] | undefined;
   filter: RegistryFilterTerm[];
   orderBy: RegistryOrderKey[];
   offset: number;

@@ -1,4 +1,4 @@
-import { CairnError, type AliasHistoryEntry, type ModelCard, type ModelFlavor, type ModelSignature, type Retirement, type RetirementState, type ModelStage, type ModelVersion, type ModelVersionStatus, type RegisteredModel } from "@cairn/contract";
+import { CairnError, DEFAULT_PROJECT, PROJECT_TAG, type AliasHistoryEntry, type ModelCard, type ModelFlavor, type ModelSignature, type Retirement, type RetirementState, type ModelStage, type ModelVersion, type ModelVersionStatus, type RegisteredModel } from "@cairn/contract";
 import { sql, type Expression, type Kysely, type SqlBool } from "kysely";
 import type BetterSqlite3 from "better-sqlite3";
 import { migrate, type Database } from "../../../platform/db/database.js";
@@ -44,6 +44,12 @@ const modelExists = (name: string) => new CairnError("RESOURCE_ALREADY_EXISTS", 
 function isUniqueViolation(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
   return code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY";
+}
+
+/** The model named by `name` is in one of `projects` (its `cairn.project` tag, `default` without one). */
+function inProjects(name: Expression<unknown>, projects: readonly string[]): Expression<SqlBool> {
+  if (projects.length === 0) return sql<SqlBool>`1 = 0`;
+  return sql<SqlBool>`COALESCE((SELECT p.value FROM registered_model_tags p WHERE p.name = ${name} AND p.key = ${PROJECT_TAG}), ${DEFAULT_PROJECT}) IN (${sql.join(projects.map((x) => sql`${x}`))})`;
 }
 
 /**
@@ -151,6 +157,7 @@ export class SqlRegistryStore implements RegistryStore {
 
   async searchRegisteredModels(q: RegistrySearchQuery): Promise<RegisteredModel[]> {
     let query = this.#k.selectFrom("registered_models as m").selectAll("m");
+    if (q.projects !== undefined) query = query.where(inProjects(sql.ref("m.name"), q.projects));
     for (const t of q.filter) query = query.where(condition(t, "model"));
     for (const o of orderWithTiebreak(q.orderBy, "model")) query = query.orderBy(column(o.field, "m"), o.asc ? "asc" : "desc");
     const rows = (await query.limit(q.limit).offset(q.offset).execute()) as ModelRow[];
@@ -246,6 +253,7 @@ export class SqlRegistryStore implements RegistryStore {
 
   async searchModelVersions(q: RegistrySearchQuery): Promise<ModelVersion[]> {
     let query = this.#k.selectFrom("model_versions as v").selectAll("v");
+    if (q.projects !== undefined) query = query.where(inProjects(sql.ref("v.name"), q.projects));
     for (const t of q.filter) query = query.where(condition(t, "version"));
     for (const o of orderWithTiebreak(q.orderBy, "version")) query = query.orderBy(column(o.field, "v"), o.asc ? "asc" : "desc");
     const rows = (await query.limit(q.limit).offset(q.offset).execute()) as VersionRow[];

@@ -3,7 +3,7 @@ import { Readable } from "node:stream";
 import { CairnError, type RunStatus } from "@cairn/contract";
 import * as C from "@cairn/contract";
 import { z } from "zod";
-import { authenticatedUser } from "../../../platform/auth/principal.js";
+import { authenticatedUser, readableProjects } from "../../../platform/auth/principal.js";
 import { validate } from "../../../platform/http/validate.js";
 import { rawBody, sendBlob, withRawBody } from "../../../platform/http/raw-body.js";
 import { safeBlobKey, safeBlobPrefix } from "../../../platform/blob/safe-key.js";
@@ -55,17 +55,18 @@ export function registerMlflowRoutes(app: FastifyInstance, svc: TrackingService)
     const m = validate(M.ExperimentName, input, "query");
     return { experiment: mlflowExperiment(await svc.getExperimentByName(m.experiment_name)) };
   });
-  on(["GET", "POST"], "experiments/search", async (input) => {
+  on(["GET", "POST"], "experiments/search", async (input, req) => {
     const m = validate(M.SearchExperiments, input, "body");
     const res = await svc.searchExperiments(
       validate(C.SearchExperimentsRequest, { filter: m.filter, orderBy: m.order_by, maxResults: m.max_results, pageToken: m.page_token || undefined, viewType: m.view_type }, "body"),
+      { projects: readableProjects(req) },
     );
     return withToken({ experiments: res.experiments.map(mlflowExperiment) }, res.nextPageToken);
   });
   // MLflow 1.x's ListExperiments, still used by older clients (the `mlflow` package on npm).
-  on(["GET"], "experiments/list", async (input) => {
+  on(["GET"], "experiments/list", async (input, req) => {
     const m = validate(M.SearchExperiments, input, "query");
-    const res = await svc.searchExperiments(validate(C.SearchExperimentsRequest, { maxResults: m.max_results, pageToken: m.page_token || undefined, viewType: m.view_type }, "query"));
+    const res = await svc.searchExperiments(validate(C.SearchExperimentsRequest, { maxResults: m.max_results, pageToken: m.page_token || undefined, viewType: m.view_type }, "query"), { projects: readableProjects(req) });
     return withToken({ experiments: res.experiments.map(mlflowExperiment) }, res.nextPageToken);
   });
   on(["POST"], "experiments/update", async (input) => {

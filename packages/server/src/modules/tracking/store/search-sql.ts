@@ -1,4 +1,5 @@
 import { sql } from "kysely";
+import { DEFAULT_PROJECT, PROJECT_TAG } from "@cairn/contract";
 import type { RawBuilder } from "kysely";
 import type { ViewType } from "@cairn/contract";
 import type { Comparator, Comparison, OrderKey } from "../search/filter-ast.js";
@@ -351,11 +352,18 @@ export function candidateRunsCountSql(experimentIds: readonly string[], viewType
  * Default order: creation_time DESC, then experiment_id ASC (also the final tiebreak).
  */
 export function buildExperimentSearchSql(
-  q: { filter: readonly Comparison[]; orderBy: readonly OrderKey[]; viewType: ViewType; offset: number; limit: number },
+  q: { filter: readonly Comparison[]; orderBy: readonly OrderKey[]; viewType: ViewType; offset: number; limit: number; projects?: readonly string[] | undefined },
   pg: boolean,
 ): RawBuilder<ExperimentRow> {
   const joins: Frag[] = [];
   const where: Frag[] = [viewTypeSql("e", q.viewType)];
+  if (q.projects !== undefined) {
+    where.push(
+      q.projects.length === 0
+        ? sql`1 = 0`
+        : sql`COALESCE((SELECT p.value FROM experiment_tags p WHERE p.experiment_id = e.experiment_id AND p.key = ${PROJECT_TAG}), ${DEFAULT_PROJECT}) IN (${sql.join(q.projects.map((x) => sql`${x}`))})`,
+    );
+  }
   const order: Frag[] = [];
   let n = 0;
   const e = (col: string) => sql.ref(`e.${col}`);

@@ -126,6 +126,19 @@ export function describeTrackingStore(name: string, makeStore: () => Promise<{ s
         await expectCode(store.deleteExperimentTag(e.experimentId, "b"), "INVALID_PARAMETER_VALUE");
       });
 
+      it("restricts an experiment search to projects (the cairn.project tag, default without one)", async () => {
+        const prefix = uniq("proj");
+        const risk = await newExperiment({ name: `${prefix}-risk`, tags: { "cairn.project": "risk" } });
+        const plain = await newExperiment({ name: `${prefix}-plain` });
+        const search = (projects: string[] | undefined) =>
+          store.searchExperiments({ projects, filter: parseExperimentFilter(`name LIKE '${prefix}-%'`), orderBy: parseOrderBy(["name"], "experiment"), viewType: "ACTIVE_ONLY", offset: 0, limit: 100 });
+        expect((await search(["risk"])).map((e) => e.name)).toEqual([risk.name]);
+        expect((await search(["default"])).map((e) => e.name)).toEqual([plain.name]);
+        expect((await search(["default", "risk"])).map((e) => e.name)).toEqual([plain.name, risk.name]);
+        expect(await search([])).toEqual([]);
+        expect(await search(undefined)).toHaveLength(2);
+      });
+
       it("searches with filters, order and paging", async () => {
         const prefix = uniq("search");
         const made: Experiment[] = [];

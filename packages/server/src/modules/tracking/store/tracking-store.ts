@@ -51,6 +51,8 @@ export interface LogBatchInput {
 }
 
 export interface SearchExperimentsQuery {
+  /** Only experiments of these projects (their `cairn.project` tag, `default` without one); undefined: all. */
+  projects?: readonly string[] | undefined;
   filter: ExperimentFilter;
   orderBy: OrderKey[];
   viewType: ViewType;
