@@ -5,6 +5,7 @@
 const areas: Record<string, () => Promise<{ run(opts: { json: boolean }): Promise<void> }>> = {
   tracking: () => import("./tracking.js"),
   registry: () => import("./registry.js"),
+  data: () => import("./data.js"),
 };
 
 const args = process.argv.slice(2);
