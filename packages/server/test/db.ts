@@ -26,3 +26,17 @@ export async function pgTestDb(): Promise<TestDb> {
   const db = await openDatabase(schema.url);
   return { db, uri: schema.url, cleanup: async () => (await db.close(), await schema.drop()) };
 }
+
+/**
+ * A store over a fresh test database, for the shared store suites: `cleanup` closes and removes the
+ * database, and a store that fails to open (a migration error) cleans up before rethrowing.
+ */
+export async function storeOn<S>(open: () => Promise<TestDb>, create: (db: Database) => Promise<S>): Promise<{ store: S; cleanup(): Promise<void> }> {
+  const t = await open();
+  try {
+    return { store: await create(t.db), cleanup: t.cleanup };
+  } catch (e) {
+    await t.cleanup();
+    throw e;
+  }
+}

@@ -231,3 +231,16 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
     }
   };
 }
+
+/** One row of a side-by-side comparison: a key, one value per compared item, and whether the values differ. */
+export interface CompareRow {
+  key: string;
+  values: (string | number | null)[];
+  differs: boolean;
+}
+
+/** A comparison row; NaN counts as equal to NaN, so two NaN metrics do not show as a difference. */
+export function compareRow(key: string, values: (string | number | null)[]): CompareRow {
+  const norm = values.map((v) => (typeof v === "number" && Number.isNaN(v) ? "NaN" : v));
+  return { key, values, differs: norm.some((v) => v !== norm[0]) };
+}

@@ -13,7 +13,9 @@ import {
   printTable,
   usageErrorsExit2,
   wantsJson,
+  compareRow,
   type Cell,
+  type CompareRow,
 } from "../../cli/output.js";
 import { positiveInt, keyValue, timeArg } from "../../cli/parsers.js";
 import { registerPromotionCommands } from "./promotion-cli.js";
@@ -77,19 +79,12 @@ async function uploadPackage(cairn: Cairn, dir: string, opts: { run?: string | u
 }
 
 /** One row of `models compare`. */
-export interface VersionCompareRow {
-  key: string;
-  values: (string | number | null)[];
-  differs: boolean;
-}
+export type VersionCompareRow = CompareRow;
 
 /** Rows for `models compare`: run id and source, then every param, then every latest metric. */
 export function versionCompareRows(list: ComparedVersion[]): VersionCompareRow[] {
   const rows: VersionCompareRow[] = [];
-  const add = (key: string, values: (string | number | null)[]) => {
-    const norm = values.map((v) => (typeof v === "number" && Number.isNaN(v) ? "NaN" : v));
-    rows.push({ key, values, differs: norm.some((v) => v !== norm[0]) });
-  };
+  const add = (key: string, values: (string | number | null)[]) => rows.push(compareRow(key, values));
   add("run_id", list.map((c) => c.version.runId || null));
   add("source", list.map((c) => c.version.source));
   const paramKeys = [...new Set(list.flatMap((c) => Object.keys(c.params)))].sort();

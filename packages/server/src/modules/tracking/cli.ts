@@ -3,6 +3,7 @@ import { isCairnError, type Experiment, type RunData, type ViewType } from "@cai
 import {
   action,
   clientFor,
+  compareRow,
   createProgress,
   formatBytes,
   formatCell,
@@ -15,8 +16,11 @@ import {
   usageErrorsExit2,
   wantsJson,
   type Cell,
+  type CompareRow,
 } from "../../cli/output.js";
 import { positiveInt, collect, keyValue } from "../../cli/parsers.js";
+
+export type { CompareRow };
 
 // ---------- option parsers (a thrown InvalidArgumentError is a usage error: exit 2) ----------
 
@@ -325,20 +329,10 @@ function registerRunCommands(program: Command): void {
 
 const truncateName = (s: string) => (s.length > 20 ? `${s.slice(0, 19)}…` : s);
 
-/** One row of `runs compare`. */
-export interface CompareRow {
-  key: string;
-  values: (string | number | null)[];
-  differs: boolean;
-}
-
 /** Rows for `runs compare`: status and duration, then every param, then every latest metric. */
 export function compareRows(runs: RunData[]): CompareRow[] {
   const rows: CompareRow[] = [];
-  const add = (key: string, values: (string | number | null)[]) => {
-    const norm = values.map((v) => (typeof v === "number" && Number.isNaN(v) ? "NaN" : v));
-    rows.push({ key, values, differs: norm.some((v) => v !== norm[0]) });
-  };
+  const add = (key: string, values: (string | number | null)[]) => rows.push(compareRow(key, values));
   add("status", runs.map((r) => r.info.status));
   add("duration", runs.map((r) => duration(r)));
   const paramKeys = [...new Set(runs.flatMap((r) => Object.keys(r.data.params)))].sort();

@@ -2,24 +2,12 @@ import { sql } from "kysely";
 import { describe, expect, it } from "vitest";
 import { openDatabase } from "../../../platform/db/database.js";
 import { describePg, freshPgSchema } from "../../../../test/pg.js";
+import { pgTestDb, storeOn } from "../../../../test/db.js";
 import { createTrackingStore } from "./sql-tracking-store.js";
 import { describeTrackingStore } from "./tracking-store.suite.js";
 
 await describePg("TrackingStore (postgres)", () => {
-  describeTrackingStore("postgres", async () => {
-    const schema = await freshPgSchema();
-    const db = await openDatabase(schema.url);
-    const cleanup = async () => {
-      await db.close();
-      await schema.drop();
-    };
-    try {
-      return { store: await createTrackingStore(db), cleanup };
-    } catch (e) {
-      await cleanup();
-      throw e;
-    }
-  });
+  describeTrackingStore("postgres", () => storeOn(pgTestDb, createTrackingStore));
 
   describe("migrations (postgres)", () => {
     it("serialises concurrent migrators on a fresh schema", async () => {
