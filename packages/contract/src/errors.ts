@@ -23,6 +23,10 @@ export const ERROR_HTTP_STATUS = {
   UNSUPPORTED_MEDIA_TYPE: 415,
   REQUEST_LIMIT_EXCEEDED: 429,
   RESOURCE_EXHAUSTED: 429,
+  /** A dataset version failed its expectations and was refused (`--strict`). */
+  VALIDATION_FAILED: 422,
+  /** Bytes do not match the content hash they were sent or stored under. */
+  CHECKSUM_MISMATCH: 422,
   INTERNAL_ERROR: 500,
   NOT_IMPLEMENTED: 501,
   TEMPORARILY_UNAVAILABLE: 503,

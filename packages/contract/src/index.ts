@@ -4,5 +4,7 @@ export * from "./tracking.js";
 export * from "./registry.js";
 export * from "./promotion.js";
 export * from "./auth.js";
+export * from "./datasets.js";
 export * from "./routes.js";
 export * from "./openapi.js";
+export * from "./data-profile.js";

@@ -3,6 +3,7 @@ import * as T from "./tracking.js";
 import { registryRoutes } from "./registry.js";
 import { authRoutes } from "./auth.js";
 import { promotionRoutes } from "./promotion.js";
+import { datasetRoutes } from "./datasets.js";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
@@ -86,7 +87,7 @@ export const trackingRoutes = {
 export type TrackingRoutes = typeof trackingRoutes;
 
 /** Every native route, keyed by operation id. Later capabilities add their tables here. */
-export const apiRoutes = { ...trackingRoutes, ...registryRoutes, ...authRoutes, ...promotionRoutes } as const;
+export const apiRoutes = { ...trackingRoutes, ...registryRoutes, ...authRoutes, ...promotionRoutes, ...datasetRoutes } as const;
 export type ApiRoutes = typeof apiRoutes;
 export type RouteName = keyof ApiRoutes;
 
@@ -108,6 +109,6 @@ export type RouteOutput<R extends RouteDef> = R["response"] extends z.ZodType ? 
  */
 export function buildPath(path: string, params: Record<string, unknown> = {}): string {
   return path
-    .replace(/:([A-Za-z_]+)/g, (_m, name: string) => encodeURIComponent(String(params[name] ?? "")))
+    .replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, (_m, name: string) => encodeURIComponent(String(params[name] ?? "")))
     .replace(/\*$/, () => String(params["*"] ?? "").split("/").map(encodeURIComponent).join("/"));
 }

@@ -3,6 +3,7 @@ import { Artifacts } from "./artifacts.js";
 import type { BatchLimits } from "./batch-logger.js";
 import { captureRunContext, CONTEXT_TAGS, type CaptureContextOptions } from "./context.js";
 import { ApiClient } from "./core.js";
+import { Datasets } from "./datasets.js";
 import { Experiments } from "./experiments.js";
 import { Models } from "./models.js";
 import type { RetryOptions } from "./retry.js";
@@ -71,7 +72,11 @@ export class Cairn {
   readonly artifacts: Artifacts;
   /** The model registry: registered models, versions, aliases, `models:/` URIs, compare and download. */
   readonly models: Models;
+  /** Datasets: versions of file trees, blob upload and cached download (`use`, `materialize`), lineage. */
+  readonly datasets: Datasets;
   readonly #opts: CairnOptions;
+  /** Runs this client started or attached, newest last: `datasets.use()` records inputs on the newest one still open. */
+  readonly #handles: Run[] = [];
 
   constructor(opts: CairnOptions = {}) {
     this.#opts = opts;
@@ -87,6 +92,8 @@ export class Cairn {
     this.runs = new Runs(this.client, retry);
     this.artifacts = new Artifacts(this.client, opts.timeoutMs === undefined ? { retry } : { retry, idleTimeoutMs: opts.timeoutMs });
     this.models = new Models(this.client, { runs: this.runs, artifacts: this.artifacts }, opts.timeoutMs === undefined ? { retry } : { retry, idleTimeoutMs: opts.timeoutMs });
+    const activeRun = () => this.#handles.findLast((r) => !r.ended)?.id;
+    this.datasets = new Datasets(this.client, opts.timeoutMs === undefined ? { retry, activeRun } : { retry, idleTimeoutMs: opts.timeoutMs, activeRun });
   }
 
   /** The server URL this client talks to. */
@@ -136,7 +143,10 @@ export class Cairn {
     if (o.exitTimeoutMs !== undefined) runOpts.exitTimeoutMs = o.exitTimeoutMs;
     if (o.onLogError !== undefined) runOpts.onError = o.onLogError;
     if (o.maxQueuedItems !== undefined) runOpts.maxQueuedItems = o.maxQueuedItems;
-    return new Run(info, { runs: this.runs, artifacts: this.artifacts }, runOpts);
+    const run = new Run(info, { runs: this.runs, artifacts: this.artifacts }, runOpts);
+    // Ended handles are dropped so a long-lived client does not keep every run it ever made.
+    this.#handles.splice(0, this.#handles.length, ...this.#handles.filter((r) => !r.ended), run);
+    return run;
   }
 
   async #resolveExperiment(exp: StartRunOptions["experiment"]): Promise<Experiment> {

@@ -20,6 +20,27 @@ export {
   type ModelUri,
   type DownloadedModel,
 } from "./models.js";
+export {
+  Datasets,
+  parseDatasetRef,
+  versionRefOf,
+  copyVersion,
+  defaultCacheDir,
+  cachedBlobPath,
+  type DatasetRef,
+  type CreateDatasetOptions,
+  type DatasetsPage,
+  type DatasetVersionsPage,
+  type DatasetFilesPage,
+  type UploadVersionOptions,
+  type UploadedVersion,
+  type LinkMode,
+  type MaterializeOptions,
+  type MaterializedVersion,
+  type UseOptions,
+  type CopiedVersion,
+  type WithDatasets,
+} from "./datasets.js";
 export { Promotions, type ListPromotionsOptions } from "./promotions.js";
 export { writeModelPackage, resolveModelSource, renderModelManifest, readSignatureFile, type ModelSource, type PackageOptions, type ResolvedModelSource, type LogModelOptions, type LoggedModel } from "./packaging.js";
 export { Artifacts, joinArtifactPath, type TransferOptions, type UploadedArtifact } from "./artifacts.js";
@@ -29,4 +50,6 @@ export { withRetry, isRetryable, DEFAULT_RETRY, type RetryOptions } from "./retr
 export { encodeMetricValue, decodeMetricValue } from "./metric-value.js";
 export { CairnError, isCairnError, LIMITS, type ErrorCode, type Experiment, type RunInfo, type RunStatus, type Metric, type ArtifactEntry, type ViewType, type RegisteredModel, type ModelVersion, type ModelAlias, type AliasHistoryEntry, type ModelStage, type ModelSignature, type ModelFlavor, type TensorSpec, type TensorDType, type CompatibilityResponse, type CompatibilityFinding, type ModelCard, type ModelCardInput, type ModelCardResponse, type Retirement, type RetirementState } from "@cairn/contract";
 export type { Run as RunData } from "@cairn/contract";
+export type { Dataset, DatasetVersion, ManifestEntry, ManifestEntryInput, Expectation, ValidationReport, VersionDiff, TabularDiff, FileProfile, ColumnProfile, LineageGraph, LineageNode, LineageEdge, GcResponse } from "@cairn/contract";
+export { DATASET_LIMITS, DATASET_URI_PREFIX } from "@cairn/contract";
 export { describeGate, type Gate, type GateInput, type GateOp, type GateResult, type PromotionPolicy, type PromotionPolicyInput, type PromotionRequest, type PromotionStatus, type PromotionComment, type PolicyResponse } from "@cairn/contract";

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import fastifyStatic from "@fastify/static";
 import type { FastifyInstance } from "fastify";
-import { apiRoutes, buildOpenApi, CairnError } from "@cairn/contract";
+import { apiRoutes, buildOpenApi, CairnError, DATASET_URI_PREFIX, unlessMissing } from "@cairn/contract";
 import { resolveConfig, type ServerConfig } from "./platform/config.js";
 import { createLogger } from "./platform/logger.js";
 import { createHttpApp, isApiPath, isLoopbackAddress } from "./platform/http/app.js";
@@ -27,6 +27,11 @@ import { AuditLog } from "./modules/audit/service.js";
 import { createAuditRecorder } from "./modules/audit/recorder.js";
 import { serviceSnapshots } from "./modules/audit/snapshots.js";
 import { registerAuditRoutes } from "./modules/audit/routes.js";
+import { createDatasetStore } from "./modules/datasets/store/sql-dataset-store.js";
+import { DatasetService } from "./modules/datasets/service.js";
+import { TabularEngine } from "./modules/datasets/tabular.js";
+import { LineageService, serviceLineageSources } from "./modules/datasets/lineage.js";
+import { registerDatasetRoutes } from "./modules/datasets/routes.js";
 
 import { VERSION } from "./version.js";
 
@@ -60,6 +65,7 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
 
   let db: Database | undefined;
   let blobs: BlobStore | undefined;
+  let tabular: TabularEngine | undefined;
   try {
     db = await openDatabase(config.backendStoreUri);
     blobs = await openBlobStore(config.artifactsUri);
@@ -67,14 +73,29 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
     const tracking = new TrackingService(store, blobs);
     const registryStore = await createRegistryStore(db);
     const registry = new RegistryService(registryStore, tracking);
+    tabular = new TabularEngine();
+    const datasets = new DatasetService({
+      store: await createDatasetStore(db),
+      blobs,
+      tabular,
+      logger,
+      runExists: async (id) => (await unlessMissing(tracking.getRunInfo(id))) !== undefined,
+      logInput: (runId, v, context) =>
+        tracking.logInputs(runId, {
+          datasets: [{ dataset: { name: v.dataset, digest: v.digest, sourceType: "cairn", source: `${DATASET_URI_PREFIX}${v.dataset}@v${v.number}` }, tags: context ? { "mlflow.data.context": context } : {} }],
+        }),
+    });
+    tracking.onInputsLogged((runId, inputs) => datasets.linkLoggedInputs(runId, inputs));
+    const lineage = new LineageService(datasets.store, serviceLineageSources(tracking, registry));
 
     const auth = new AuthService(await createAuthStore(db), config.authTokens);
     const bootstrapToken = config.auth ? await auth.bootstrapAdmin() : undefined;
     const audit = new AuditLog(await createAuditStore(db));
 
+    const lookups = serviceProjectLookups(tracking, registry, datasets);
     const app = createHttpApp({
       bodyLimit: config.bodyLimit,
-      guard: authEnabled ? createAuthGuard(auth, serviceProjectLookups(tracking, registry), new FailedAuthLimiter(config.authFailureLimit)) : undefined,
+      guard: authEnabled ? createAuthGuard(auth, lookups, new FailedAuthLimiter(config.authFailureLimit)) : undefined,
       auditor: config.audit ? createAuditRecorder(audit, serviceSnapshots(tracking, registry)) : undefined,
       logger,
       loopbackOnly: isLoopbackAddress(config.host),
@@ -90,15 +111,18 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
     registerMlflowRegistryRoutes(app, registry);
     registerAuthRoutes(app, auth, authEnabled);
     registerAuditRoutes(app, audit);
+    registerDatasetRoutes(app, datasets, lineage, lookups);
     await serveUi(app, config.webDir);
 
     const closeStores = async () => {
+      await tabular?.close();
       await store.close();
       await blobs?.close();
       await db?.close();
     };
     return { app, config, tracking, auth, bootstrapToken, closeStores };
   } catch (e) {
+    await tabular?.close().catch(() => {});
     await blobs?.close().catch(() => {});
     await db?.close().catch(() => {});
     throw e;

@@ -39,6 +39,9 @@ function requestFor(r: RouteInfo, f: Fixture): { url: string; body?: unknown } {
     .replace(":version", "1")
     .replace(":alias", "champion")
     .replace(":key", "loss")
+    .replace(":tag", "gold")
+    .replace(":ref", "v1")
+    .replace(":sha256", "0".repeat(64))
     .replace("*", `${f.experimentId}/${f.runId}/artifacts/model/file.txt`);
   if (url.startsWith("/api/v1/experiments/:id")) url = url.replace(":id", f.experimentId);
   else if (url.startsWith("/api/v1/runs/:id")) url = url.replace(":id", f.runId);

@@ -7,6 +7,7 @@ import { registerTrackingCommands } from "../modules/tracking/cli.js";
 import { registerRegistryCommands } from "../modules/registry/cli.js";
 import { registerAuthCommands } from "../modules/auth/cli.js";
 import { registerAuditCommands } from "../modules/audit/cli.js";
+import { registerDataCommands } from "../modules/datasets/cli.js";
 
 /**
  * Builds the `cairn` command-line program. Client commands share `--url`, `--token` and `--json`.
@@ -75,6 +76,7 @@ export function buildProgram(): Command {
   registerRegistryCommands(program);
   registerAuthCommands(program);
   registerAuditCommands(program);
+  registerDataCommands(program);
   return program;
 }
 

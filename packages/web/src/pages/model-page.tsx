@@ -302,6 +302,7 @@ function VersionsSection({ name, versions, loading }: { name: string; versions: 
                   ) : (
                     <span className="muted">—</span>
                   )}
+                  {v.runId && <> · <a href={href("/lineage", { node: `model:${v.name}/${v.version}` })} className="small" data-testid="version-lineage-link">lineage</a></>}
                 </td>
                 <td title={formatAgo(v.creationTimestamp)}>
                   {formatDate(v.creationTimestamp)}

@@ -8,6 +8,10 @@ import { ModelPage } from "./model-page.js";
 import { ModelComparePage } from "./model-compare-page.js";
 import { PromotionPage, PromotionsPage } from "./promotions-page.js";
 import { AuditPage } from "./audit-page.js";
+import { DatasetsPage } from "./datasets-page.js";
+import { DatasetPage } from "./dataset-page.js";
+import { DatasetDiffPage } from "./dataset-diff-page.js";
+import { LineagePage } from "./lineage-page.js";
 
 /** What every page component receives from the router. */
 export interface PageProps {
@@ -49,6 +53,10 @@ export const pages: PageDef[] = [
   { path: "/models/:name/compare", navParent: "/models", component: ModelComparePage },
   { path: "/promotions", label: "Promotions", section: "Registry", component: PromotionsPage },
   { path: "/promotions/:id", navParent: "/promotions", component: PromotionPage },
+  { path: "/datasets", label: "Datasets", section: "Data", component: DatasetsPage },
+  { path: "/datasets/:name", navParent: "/datasets", component: DatasetPage },
+  { path: "/datasets/:name/diff", navParent: "/datasets", component: DatasetDiffPage },
+  { path: "/lineage", label: "Lineage", section: "Data", component: LineagePage },
   { path: "/audit", label: "Audit log", section: "Admin", requires: "admin", component: AuditPage },
 ];
 

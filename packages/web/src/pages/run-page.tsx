@@ -116,6 +116,7 @@ function RunHeader({ run, onRefresh, refreshing }: { run: Run; onRefresh: () => 
         <h1>{info.runName || info.runId}</h1>
         <StatusBadge status={info.status} deleted={info.lifecycleStage === "deleted"} />
         <span className="spacer" />
+        <a className="btn small" href={href("/lineage", { node: `run:${info.runId}` })} data-testid="run-lineage-link">Lineage</a>
         <button type="button" className="btn small" onClick={onRefresh} disabled={refreshing}>
           {refreshing ? "Refreshing…" : "Refresh"}
         </button>

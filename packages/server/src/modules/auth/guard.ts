@@ -13,6 +13,7 @@ export interface ProjectLookups {
   model(name: string): Promise<string | undefined>;
   /** A promotion request's project: its model's. */
   promotion(id: string): Promise<string | undefined>;
+  dataset(name: string): Promise<string | undefined>;
 }
 
 /** What a request acts on, for authorization. */
@@ -25,6 +26,7 @@ export type Target =
   | { kind: "runs"; ids: string[] }
   | { kind: "model"; name: string }
   | { kind: "promotion"; id: string }
+  | { kind: "dataset"; name: string }
   | { kind: "adminOnly" };
 
 const NONE: Target = { kind: "none" };
@@ -102,6 +104,8 @@ export function referencesOf(req: FastifyRequest): Target[] {
   const source = str(input.source);
   const m = source === undefined ? null : /^runs:\/+([^/]+)/.exec(source) ?? /^mlflow-artifacts:(?:\/\/[^/]*)?\/+([^/]+)/.exec(source);
   if (m) refs.push(source!.startsWith("runs:") ? { kind: "run", id: m[1]! } : { kind: "experiment", id: m[1]! });
+  // A run's dataset link names the dataset version it links.
+  if (typeof input.dataset === "string" && input.dataset.length > 0) refs.push({ kind: "dataset", name: input.dataset });
   return refs;
 }
 
@@ -116,6 +120,8 @@ function nativeTarget(method: string, url: string, params: Record<string, string
   if (url.startsWith("/api/v1/projects/:project")) return { kind: "project", project: params.project! };
   if (url === "/api/v1/experiments" && method === "POST") return { kind: "project", project: projectFromTags(body.tags) };
   if (url === "/api/v1/models" && method === "POST") return { kind: "project", project: projectFromTags(body.tags) };
+  if (url === "/api/v1/datasets" && method === "POST") return { kind: "project", project: projectFromTags(body.tags) };
+  if (url.startsWith("/api/v1/datasets/:name")) return { kind: "dataset", name: params.name! };
   if (url === "/api/v1/runs" && method === "POST") return str(body.experimentId) ? { kind: "experiment", id: str(body.experimentId)! } : NONE;
   if (url === "/api/v1/metrics/downsampled") return Array.isArray(body.runIds) ? { kind: "runs", ids: body.runIds.map(String) } : NONE;
   if (url.startsWith("/api/v1/experiments/:id")) return { kind: "experiment", id: params.id! };
@@ -157,6 +163,8 @@ function describe(t: Target): string {
       return `Registered model '${t.name}'`;
     case "promotion":
       return `Promotion request ${t.id}`;
+    case "dataset":
+      return `Dataset '${t.name}'`;
     default:
       return "Resource";
   }
@@ -224,6 +232,8 @@ export function createAuthGuard(auth: AuthService, lookups: ProjectLookups, limi
         return lookups.model(t.name);
       case "promotion":
         return lookups.promotion(t.id);
+      case "dataset":
+        return lookups.dataset(t.name);
       default:
         return undefined;
     }
@@ -256,10 +266,10 @@ export function createAuthGuard(auth: AuthService, lookups: ProjectLookups, limi
     return `You need the ${perm} permission, and you hold it in no project`;
   }
 
-  async function visible(p: Principal, item: unknown, kind: "experiment" | "run" | "model" | "version"): Promise<boolean> {
+  async function visible(p: Principal, item: unknown, kind: "experiment" | "run" | "model" | "version" | "dataset"): Promise<boolean> {
     const o = (item ?? {}) as Record<string, unknown>;
     let project: string | undefined;
-    if (kind === "experiment" || kind === "model") project = projectFromTags(o.tags);
+    if (kind === "experiment" || kind === "model" || kind === "dataset") project = projectFromTags(o.tags);
     else if (kind === "run") {
       const info = (o.info ?? {}) as Record<string, unknown>;
       const exp = str(info.experimentId) ?? str(info.experiment_id);
@@ -271,7 +281,8 @@ export function createAuthGuard(auth: AuthService, lookups: ProjectLookups, limi
     return project !== undefined && holds(p, "read", project);
   }
 
-  const LISTS: [string, "experiment" | "run" | "model" | "version"][] = [
+  const LISTS: [string, "experiment" | "run" | "model" | "version" | "dataset"][] = [
+    ["datasets", "dataset"],
     ["experiments", "experiment"],
     ["runs", "run"],
     ["registeredModels", "model"],

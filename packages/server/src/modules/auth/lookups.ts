@@ -21,10 +21,10 @@ class TtlCache<V> {
 
 /**
  * Project lookups over the tracking and registry services: an experiment's or a model's project
- * is its `cairn.project` tag (else `default`); a run's is its experiment's; a promotion request's is its model's. A run's experiment
+ * or a dataset's is its `cairn.project` tag (else `default`); a run's is its experiment's; a promotion request's is its model's. A run's experiment
  * never changes, so it is cached for good; projects are cached for a few seconds.
  */
-export function serviceProjectLookups(tracking: TrackingService, registry: RegistryService): ProjectLookups {
+export function serviceProjectLookups(tracking: TrackingService, registry: RegistryService, datasets: { getDataset(name: string): Promise<{ tags: Record<string, string> }> }): ProjectLookups {
   const experiments = new TtlCache<string>();
   const runs = new TtlCache<string>();
   const models = new TtlCache<string>();
@@ -41,9 +41,11 @@ export function serviceProjectLookups(tracking: TrackingService, registry: Regis
   };
   const experiment = (id: string) => tagged(experiments, id, () => tracking.getExperiment(id));
   const model = (name: string) => tagged(models, name, () => registry.getModelState(name));
+  const datasetProjects = new TtlCache<string>();
   return {
     experiment,
     model,
+    dataset: (name) => tagged(datasetProjects, name, () => datasets.getDataset(name)),
     async experimentByName(name) {
       const e = await unlessMissing(tracking.getExperimentByName(name));
       return e ? projectFromTags(e.tags) : undefined;

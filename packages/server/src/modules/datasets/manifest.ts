@@ -50,10 +50,13 @@ export async function buildManifest(root: string, opts: { cache?: StatCache; con
   };
 }
 
-/** A manifest's own content hash: equal trees (paths, modes and contents) give equal digests. */
-export function manifestDigest(entries: readonly ManifestEntry[]): string {
+/**
+ * A manifest's own content hash over entries sorted by path: equal trees (paths, modes and
+ * contents) give equal digests. An external entry also hashes its URI and etag.
+ */
+export function manifestDigest(entries: readonly { path: string; size: number; mode: number; sha256?: string; uri?: string; etag?: string }[]): string {
   const h = createHash("sha256");
-  for (const e of entries) h.update(`${e.sha256} ${e.mode.toString(8)} ${e.size} ${e.path}\n`);
+  for (const e of entries) h.update(`${e.sha256 ?? "-"} ${e.mode.toString(8)} ${e.size} ${e.path}${e.uri === undefined ? "" : ` ${e.uri} ${e.etag ?? "-"}`}\n`);
   return h.digest("hex");
 }
 

@@ -24,6 +24,9 @@ type Out<S extends z.ZodType> = z.output<S>;
 /** The URI scheme of artifacts the server stores and serves itself (MLflow's proxied artifacts). */
 export const PROXY_SCHEME = "mlflow-artifacts:";
 
+/** Called after dataset inputs were logged on a run. */
+export type InputsListener = (runId: string, inputs: { dataset: T.DatasetSummary; tags: Record<string, string> }[]) => Promise<void>;
+
 /** Restricts a search to the projects a caller may read (undefined: all). */
 export interface SearchScope {
   projects?: readonly string[] | undefined;
@@ -40,6 +43,7 @@ export interface SearchScope {
 export class TrackingService {
   readonly #store: TrackingStore;
   readonly #blobs: BlobStore;
+  readonly #inputListeners: InputsListener[] = [];
 
   constructor(store: TrackingStore, blobs: BlobStore) {
     this.#store = store;
@@ -212,12 +216,20 @@ export class TrackingService {
     await this.#store.deleteRunTag(runId, key);
   }
 
-  /** @throws CairnError RESOURCE_DOES_NOT_EXIST */
+  /**
+   * Logs dataset inputs, then tells the listeners (the datasets module links inputs that name a
+   * Cairn dataset version into the lineage graph).
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST
+   */
   async logInputs(runId: string, req: Out<typeof T.LogInputsRequest>): Promise<void> {
-    await this.#store.logInputs(
-      runId,
-      req.datasets.map((d) => ({ dataset: d.dataset, tags: d.tags ?? {} })),
-    );
+    const inputs = req.datasets.map((d) => ({ dataset: d.dataset, tags: d.tags ?? {} }));
+    await this.#store.logInputs(runId, inputs);
+    for (const l of this.#inputListeners) await l(runId, inputs);
+  }
+
+  /** Registers a listener called after every `logInputs`, with the inputs as stored. */
+  onInputsLogged(listener: InputsListener): void {
+    this.#inputListeners.push(listener);
   }
 
   /** @throws CairnError INVALID_PARAMETER_VALUE for a bad filter, order or page token */

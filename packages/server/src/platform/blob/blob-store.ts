@@ -29,5 +29,10 @@ export interface BlobStore {
   list(prefix: string): Promise<BlobEntry[]>;
   /** Deletes a file, or a whole prefix recursively. Deleting something absent is not an error. */
   delete(key: string): Promise<void>;
+  /**
+   * The local file holding a key, for readers that need a path (DuckDB); undefined when the key is
+   * missing or the store is not on the local file system (then `get` it into a temporary file).
+   */
+  localPath?(key: string): Promise<string | undefined>;
   close(): Promise<void>;
 }

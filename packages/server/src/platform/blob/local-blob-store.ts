@@ -233,6 +233,13 @@ export class LocalBlobStore implements BlobStore {
   }
 
   /** Nothing to release; present for the interface. */
+  /** The real path of a stored file, checked to be under the root; undefined when missing or a directory. */
+  async localPath(key: string): Promise<string | undefined> {
+    const real = await this.#resolveExisting(safeBlobKey(key));
+    if (real === undefined) return undefined;
+    return (await fs.stat(real)).isFile() ? real : undefined;
+  }
+
   async close(): Promise<void> {}
 
   #isUnder(realRoot: string, real: string): boolean {

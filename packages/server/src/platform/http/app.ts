@@ -272,11 +272,13 @@ export function registerRoute<R extends RouteDef>(
   app: FastifyInstance,
   route: R,
   handler: (ctx: RouteContext<R>) => Promise<R["response"] extends typeof BINARY ? FastifyReply : RouteOutput<R>>,
+  opts: { bodyLimit?: number } = {},
 ): void {
   const status = route.status ?? 200;
   app.route({
     method: route.method,
     url: route.path,
+    ...(opts.bodyLimit !== undefined ? { bodyLimit: opts.bodyLimit } : {}),
     config: { permission: routePermission(route), operation: operationName(route), params: route.params },
     handler: async (req, reply) => {
       const ctx = {

@@ -1,0 +1,254 @@
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import fs from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { Cairn } from "./cairn.js";
+import { cachedBlobPath, copyVersion, parseDatasetRef } from "./datasets.js";
+
+const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+
+interface FakeVersion {
+  version: Record<string, unknown> & { id: string; number: number; tags: string[] };
+  files: { path: string; size: number; mode: number; sha256?: string; uri?: string }[];
+}
+
+/** A tiny in-memory stand-in for the datasets routes the SDK's transfer code calls. */
+async function startFake() {
+  const blobs = new Map<string, Buffer>();
+  const datasets = new Map<string, { dataset: Record<string, unknown>; versions: FakeVersion[] }>();
+  const links: unknown[] = [];
+  const puts: string[] = [];
+  let pageSize = 2;
+  const send = (res: http.ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { "content-type": "application/json" });
+    res.end(JSON.stringify(body));
+  };
+  const fail = (res: http.ServerResponse, status: number, code: string, message: string) => send(res, status, { error_code: code, message });
+  const resolveRef = (name: string, ref: string): FakeVersion | undefined => {
+    const vs = datasets.get(name)?.versions ?? [];
+    if (ref === "latest") return vs.at(-1);
+    const m = /^v?(\d+)$/.exec(ref);
+    if (m) return vs.find((v) => v.version.number === Number(m[1]));
+    return vs.find((v) => v.version.id === ref || v.version.tags.includes(ref));
+  };
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const raw = Buffer.concat(chunks);
+      const url = new URL(req.url!, "http://x");
+      const p = decodeURI(url.pathname);
+      const json = () => JSON.parse(raw.toString() || "{}") as Record<string, unknown>;
+      let m: RegExpExecArray | null;
+      if (req.method === "POST" && p === "/api/v1/data/blobs/missing") {
+        return send(res, 200, { missing: (json().hashes as string[]).filter((h) => !blobs.has(h)) });
+      }
+      if (req.method === "PUT" && (m = /^\/api\/v1\/data\/blobs\/([0-9a-f]{64})$/.exec(p))) {
+        if (sha(raw) !== m[1]) return fail(res, 422, "CHECKSUM_MISMATCH", `bytes hash to ${sha(raw)}, not ${m[1]}`);
+        puts.push(m[1]!);
+        const existed = blobs.has(m[1]!);
+        blobs.set(m[1]!, raw);
+        return send(res, 201, { sha256: m[1], size: raw.length, existed });
+      }
+      if (req.method === "POST" && p === "/api/v1/datasets") {
+        const b = json();
+        if (datasets.has(b.name as string)) return fail(res, 409, "RESOURCE_ALREADY_EXISTS", "exists");
+        const dataset = { name: b.name, description: b.description ?? "", tags: b.tags ?? {}, createdAt: 1, updatedAt: 1, latestVersion: 0, versionCount: 0, expectations: b.expectations ?? [] };
+        datasets.set(b.name as string, { dataset, versions: [] });
+        return send(res, 201, { dataset });
+      }
+      if ((m = /^\/api\/v1\/datasets\/([^/]+)$/.exec(p)) && req.method === "GET") {
+        const d = datasets.get(m[1]!);
+        return d ? send(res, 200, { dataset: d.dataset }) : fail(res, 404, "RESOURCE_DOES_NOT_EXIST", "no dataset");
+      }
+      if ((m = /^\/api\/v1\/datasets\/([^/]+)\/versions$/.exec(p)) && req.method === "POST") {
+        const d = datasets.get(m[1]!);
+        if (!d) return fail(res, 404, "RESOURCE_DOES_NOT_EXIST", "no dataset");
+        const b = json() as { files: FakeVersion["files"]; id?: string; message?: string; tags?: string[]; author?: string; createdAt?: number };
+        const same = b.id ? d.versions.find((v) => v.version.id === b.id) : undefined;
+        if (same) return send(res, 201, { version: same.version });
+        for (const f of b.files) if (f.sha256 && !f.uri && !blobs.has(f.sha256)) return fail(res, 400, "INVALID_PARAMETER_VALUE", `blob ${f.sha256} missing`);
+        const number = d.versions.length + 1;
+        const version = { id: b.id ?? randomUUID(), dataset: m[1], number, digest: "d".repeat(64), message: b.message ?? "", author: b.author ?? "me", createdAt: b.createdAt ?? Date.now(), fileCount: b.files.length, totalBytes: b.files.reduce((n, f) => n + f.size, 0), externalCount: 0, tags: b.tags ?? [], validation: { status: "none", checkedAt: 0, results: [] } };
+        d.versions.push({ version, files: [...b.files].sort((x, y) => (x.path < y.path ? -1 : 1)).map((f) => ({ mode: 0o644, ...f })) });
+        d.dataset.latestVersion = number;
+        return send(res, 201, { version });
+      }
+      if ((m = /^\/api\/v1\/datasets\/([^/]+)\/versions\/([^/]+)(\/files(?:\/(.*))?)?$/.exec(p)) && req.method === "GET") {
+        const v = resolveRef(m[1]!, m[2]!);
+        if (!v) return fail(res, 404, "RESOURCE_DOES_NOT_EXIST", "no version");
+        if (!m[3]) return send(res, 200, { version: v.version });
+        if (m[4] === undefined) {
+          const start = Number(url.searchParams.get("pageToken") ?? 0);
+          const files = v.files.slice(start, start + pageSize);
+          return send(res, 200, start + pageSize < v.files.length ? { files, nextPageToken: String(start + pageSize) } : { files });
+        }
+        const f = v.files.find((x) => x.path === m![4]);
+        if (!f?.sha256) return fail(res, 404, "RESOURCE_DOES_NOT_EXIST", "no file");
+        const b = blobs.get(f.sha256)!;
+        res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(b.length) });
+        return res.end(b);
+      }
+      if ((m = /^\/api\/v1\/runs\/([^/]+)\/datasets$/.exec(p)) && req.method === "POST") {
+        const b = json();
+        links.push({ run: m[1], ...b });
+        return send(res, 200, { version: resolveRef(b.dataset as string, b.version as string)!.version });
+      }
+      fail(res, 404, "ENDPOINT_NOT_FOUND", `${req.method} ${p}`);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const addr = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${addr.port}`,
+    blobs,
+    datasets,
+    links,
+    puts,
+    setPageSize: (n: number) => (pageSize = n),
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+let fake: Awaited<ReturnType<typeof startFake>>;
+let cairn: Cairn;
+let tmp: string;
+
+beforeEach(async () => {
+  fake = await startFake();
+  cairn = new Cairn({ url: fake.url, retry: { retries: 1, minDelayMs: 5, maxDelayMs: 10 }, handleExit: false });
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cairn-ds-"));
+});
+afterEach(async () => {
+  await fake.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+/** Uploads `files` as a version of `name` (creating it) and returns the entries. */
+async function upload(name: string, files: Record<string, Buffer>, c: Cairn = cairn) {
+  await c.datasets.getOrCreate(name);
+  const entries = Object.entries(files).map(([p, b]) => ({ path: p, size: b.length, mode: 0o644, sha256: sha(b) }));
+  return c.datasets.uploadVersion(name, { entries, readFile: (p) => Readable.from([files[p]!]) });
+}
+
+describe("parseDatasetRef", () => {
+  it("parses names, versions, tags and datasets:/ URIs", () => {
+    expect(parseDatasetRef("credit")).toEqual({ name: "credit", ref: "latest" });
+    expect(parseDatasetRef("credit@v3")).toEqual({ name: "credit", ref: "v3" });
+    expect(parseDatasetRef("credit@prod")).toEqual({ name: "credit", ref: "prod" });
+    expect(parseDatasetRef("credit@latest")).toEqual({ name: "credit", ref: "latest" });
+    expect(parseDatasetRef("datasets:/credit.v2_x@7")).toEqual({ name: "credit.v2_x", ref: "7" });
+    for (const bad of ["", "@v3", "credit@", "a/b@v1", "credit@v1@v2", "-x"]) expect(() => parseDatasetRef(bad), bad).toThrow(/Invalid dataset reference/);
+  });
+});
+
+describe("datasets transfers", () => {
+  it("uploads only missing blobs, once per hash, and then nothing on a repeat", async () => {
+    const same = randomBytes(1000);
+    const files = { "a.bin": same, "dup/a.bin": same, "b.txt": Buffer.from("hello") };
+    const first = await upload("ds", files);
+    expect(first).toMatchObject({ blobsUploaded: 2, blobsSkipped: 0, bytesUploaded: 1005 });
+    expect(fake.puts.length).toBe(2);
+    const second = await upload("ds", { ...files, "c.txt": Buffer.from("new") });
+    expect(second).toMatchObject({ blobsUploaded: 1, blobsSkipped: 2, bytesUploaded: 3 });
+    expect(second.version.number).toBe(2);
+    expect(fake.puts.length).toBe(3);
+  });
+
+  it("materializes through the cache (paged manifest), with modes, and reuses cached blobs", async () => {
+    const files = { "x/a.bin": randomBytes(70_000), "x/b.bin": randomBytes(10), "c.txt": Buffer.from("c"), "same.txt": Buffer.from("c"), "empty": Buffer.alloc(0) };
+    await upload("ds", files);
+    const cacheDir = path.join(tmp, "cache");
+    const out = path.join(tmp, "out");
+    const r = await cairn.datasets.materialize("ds@v1", out, { cacheDir });
+    expect(r).toMatchObject({ files: 5, downloaded: 4, fromCache: 1, bytes: 70_012 });
+    for (const [p, b] of Object.entries(files)) expect(Buffer.compare(fs.readFileSync(path.join(out, p)), b), p).toBe(0);
+    expect(fs.statSync(path.join(out, "c.txt")).mode & 0o777).toBe(0o644);
+    expect(fs.statSync(cachedBlobPath(cacheDir, sha(files["c.txt"]))).mode & 0o777).toBe(0o444);
+    // No temp files are left behind.
+    expect(fs.readdirSync(out).filter((n) => n.includes(".cairn-"))).toEqual([]);
+
+    const out2 = path.join(tmp, "out2");
+    const r2 = await cairn.datasets.materialize("datasets:/ds", out2, { cacheDir, link: "hardlink" });
+    expect(r2).toMatchObject({ files: 5, downloaded: 0, fromCache: 5 });
+    expect(fs.statSync(path.join(out2, "x/a.bin")).ino).toBe(fs.statSync(cachedBlobPath(cacheDir, sha(files["x/a.bin"]))).ino);
+    const r3 = await cairn.datasets.materialize("ds@1", path.join(tmp, "out3"), { cacheDir, link: "copy" });
+    expect(r3.fromCache).toBe(5);
+    // Duplicates within one page share a download too.
+    fake.setPageSize(100);
+    const r4 = await cairn.datasets.materialize("ds", path.join(tmp, "out4"), { cacheDir: path.join(tmp, "cache4") });
+    expect(r4).toMatchObject({ downloaded: 4, fromCache: 1 });
+  });
+
+  it("refuses a corrupt blob with CHECKSUM_MISMATCH and caches and places nothing for it", async () => {
+    const good = Buffer.from("good bytes");
+    await upload("ds", { "f.txt": good });
+    fake.blobs.set(sha(good), Buffer.from("evil bytes"));
+    const cacheDir = path.join(tmp, "cache");
+    const out = path.join(tmp, "out");
+    await expect(cairn.datasets.materialize("ds@v1", out, { cacheDir })).rejects.toMatchObject({ code: "CHECKSUM_MISMATCH", message: expect.stringContaining(sha(good)) });
+    expect(fs.existsSync(path.join(out, "f.txt"))).toBe(false);
+    expect(fs.existsSync(cachedBlobPath(cacheDir, sha(good)))).toBe(false);
+    expect(fs.readdirSync(path.dirname(cachedBlobPath(cacheDir, sha(good))))).toEqual([]);
+  });
+
+  it("copies file:// external entries checking their hash and refuses s3:// without fetchExternal", async () => {
+    const ext = path.join(tmp, "ext.csv");
+    fs.writeFileSync(ext, "a,b\n1,2\n");
+    await cairn.datasets.getOrCreate("ext");
+    await cairn.datasets.createVersion("ext", { files: [{ path: "ext.csv", size: 8, sha256: sha(fs.readFileSync(ext)), uri: `file://${ext}` }] });
+    const r = await cairn.datasets.materialize("ext", path.join(tmp, "o"), { cacheDir: path.join(tmp, "c") });
+    expect(r).toMatchObject({ files: 1, external: 1, downloaded: 0 });
+    fs.writeFileSync(ext, "a,b\n1,3\n");
+    await expect(cairn.datasets.materialize("ext", path.join(tmp, "o2"), { cacheDir: path.join(tmp, "c") })).rejects.toMatchObject({ code: "CHECKSUM_MISMATCH" });
+
+    await cairn.datasets.createVersion("ext", { files: [{ path: "s.bin", size: 3, etag: "abc", uri: "s3://bucket/s.bin" }] });
+    await expect(cairn.datasets.materialize("ext@v2", path.join(tmp, "o3"))).rejects.toMatchObject({ code: "INVALID_PARAMETER_VALUE", message: expect.stringContaining("fetchExternal") });
+    const r3 = await cairn.datasets.materialize("ext@v2", path.join(tmp, "o4"), { cacheDir: path.join(tmp, "c"), fetchExternal: async () => Readable.from([Buffer.from("xyz")]) });
+    expect(r3.external).toBe(1);
+    expect(fs.readFileSync(path.join(tmp, "o4/s.bin"), "utf8")).toBe("xyz");
+  });
+
+  it("use() records the version as the run's input (explicit run, CAIRN_RUN_ID, or none)", async () => {
+    await upload("ds", { "a.txt": Buffer.from("a") });
+    const v = await cairn.datasets.use("ds@v1", path.join(tmp, "u"), { cacheDir: path.join(tmp, "c"), run: "run1", context: "training" });
+    expect(v.number).toBe(1);
+    expect(fake.links).toEqual([{ run: "run1", dataset: "ds", version: "v1", direction: "input", context: "training" }]);
+    process.env.CAIRN_RUN_ID = "run2";
+    try {
+      await cairn.datasets.use("ds", path.join(tmp, "u"), { cacheDir: path.join(tmp, "c") });
+      await cairn.datasets.use("ds", path.join(tmp, "u"), { cacheDir: path.join(tmp, "c"), run: false });
+    } finally {
+      delete process.env.CAIRN_RUN_ID;
+    }
+    expect(fake.links).toHaveLength(2);
+    expect(fake.links[1]).toMatchObject({ run: "run2" });
+  });
+
+  it("copyVersion sends only missing blobs, keeps the id, and is idempotent", async () => {
+    const other = await startFake();
+    try {
+      const target = new Cairn({ url: other.url, retry: { retries: 0 }, handleExit: false });
+      const shared = Buffer.from("shared");
+      await upload("ds", { "a.txt": shared, "b.txt": Buffer.from("only here"), "c.txt": Buffer.from("third") });
+      await upload("ds", { "a.txt": shared }, target);
+      const res = await copyVersion(cairn, target, "ds", "latest");
+      expect(res).toMatchObject({ existed: false, datasetCreated: false, blobsSent: 2, blobsSkipped: 1 });
+      const src = fake.datasets.get("ds")!.versions[0]!.version;
+      expect(res.version).toMatchObject({ id: src.id, number: 2, createdAt: src.createdAt, author: src.author });
+      const again = await copyVersion(cairn, target, "ds", "v1");
+      expect(again).toMatchObject({ existed: true, blobsSent: 0 });
+      expect(other.datasets.get("ds")!.versions).toHaveLength(2);
+      // A corrupt source blob is refused by the target.
+      const bad = Buffer.from("will rot");
+      await upload("rot", { "r.txt": bad });
+      fake.blobs.set(sha(bad), Buffer.from("rotten!!"));
+      await expect(copyVersion(cairn, target, "rot", "v1")).rejects.toMatchObject({ code: "CHECKSUM_MISMATCH" });
+    } finally {
+      await other.close();
+    }
+  });
+});

@@ -1,0 +1,500 @@
+import { createHash, randomUUID } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Transform, type Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import {
+  CairnError,
+  DATASET_LIMITS,
+  DATASET_URI_PREFIX,
+  type Dataset,
+  type DatasetVersion,
+  type ExpectationResult,
+  type FileProfile,
+  type GcResponse,
+  type ManifestEntry,
+  type ProfileResponse,
+  type TabularDiff,
+  type TabularFormat,
+  type ValidationReport,
+  type VersionDiff,
+} from "@cairn/contract";
+import type { z } from "zod";
+import type * as C from "@cairn/contract";
+import type { BlobStore } from "../../platform/blob/blob-store.js";
+import type { Logger } from "pino";
+import { manifestDigest } from "./manifest.js";
+import { formatOf, matchesGlob, type TabularEngine } from "./tabular.js";
+import { diffProfiles } from "./tabular-diff.js";
+import { profileKey, type DatasetStore, type VersionBase } from "./store/dataset-store.js";
+
+type Out<S extends z.ZodType> = z.output<S>;
+
+/** Changed paths up to which a version built on a base copies the base's rows in the database. */
+const MAX_DELTA_PATHS = 5000;
+
+/** Where a blob's bytes live in the blob store: `datasets/blobs/sha256/ab/<hash>`. */
+export function blobKey(sha256: string): string {
+  return `datasets/blobs/sha256/${sha256.slice(0, 2)}/${sha256}`;
+}
+
+const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64url");
+function unb64(token: string, what: string): string {
+  const s = Buffer.from(token, "base64url").toString("utf8");
+  if (b64(s) !== token.replace(/=+$/, "")) throw new CairnError("INVALID_PARAMETER_VALUE", `Invalid ${what} page token`);
+  return s;
+}
+
+/** Who is acting, for authorship. */
+export interface DataActor {
+  /** The authenticated user, or (auth off) the name the client gave; `anonymous` otherwise. */
+  name: string;
+}
+
+/**
+ * Dataset versioning: datasets, immutable content-addressed versions, profiles and validation of
+ * tabular files, diffs, tags, garbage collection and run links. Throws CairnError:
+ * RESOURCE_DOES_NOT_EXIST for an unknown dataset, version, file or run; RESOURCE_ALREADY_EXISTS for
+ * a duplicate dataset; INVALID_PARAMETER_VALUE for bad manifests and unreadable tabular files;
+ * INVALID_STATE when a manifest names content not uploaded; CHECKSUM_MISMATCH when uploaded bytes
+ * do not hash to their name; VALIDATION_FAILED for a strict create that fails its expectations.
+ */
+export class DatasetService {
+  readonly #store: DatasetStore;
+  readonly #blobs: BlobStore;
+  readonly #tabular: TabularEngine;
+  readonly #runExists: (runId: string) => Promise<boolean>;
+  readonly #logInput: (runId: string, v: DatasetVersion, context: string | undefined) => Promise<void>;
+  readonly #log: Logger | undefined;
+
+  constructor(opts: {
+    store: DatasetStore;
+    blobs: BlobStore;
+    tabular: TabularEngine;
+    /** Whether a run exists (links and source runs must name one). */
+    runExists: (runId: string) => Promise<boolean>;
+    /** Logs a version as an MLflow dataset input of a run (so MLflow's UI shows it too). */
+    logInput: (runId: string, v: DatasetVersion, context: string | undefined) => Promise<void>;
+    logger?: Logger;
+  }) {
+    this.#store = opts.store;
+    this.#blobs = opts.blobs;
+    this.#tabular = opts.tabular;
+    this.#runExists = opts.runExists;
+    this.#logInput = opts.logInput;
+    this.#log = opts.logger;
+  }
+
+  /** The store, for the lineage graph (same module). */
+  get store(): DatasetStore {
+    return this.#store;
+  }
+
+  // ---------- datasets ----------
+
+  /** @throws CairnError RESOURCE_ALREADY_EXISTS */
+  async createDataset(req: Out<typeof C.CreateDatasetRequest>): Promise<Dataset> {
+    return this.#store.createDataset({ name: req.name, description: req.description ?? "", tags: req.tags ?? {}, expectations: req.expectations ?? [], time: Date.now() });
+  }
+
+  /** @throws CairnError RESOURCE_DOES_NOT_EXIST */
+  async getDataset(name: string): Promise<Dataset> {
+    const d = await this.#store.getDataset(name);
+    if (!d) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `Dataset '${name}' not found`);
+    return d;
+  }
+
+  /** Datasets by name, restricted to `projects` when given. @throws CairnError INVALID_PARAMETER_VALUE for a bad page token */
+  async searchDatasets(q: Out<typeof C.SearchDatasetsQuery>, projects?: readonly string[]): Promise<{ datasets: Dataset[]; nextPageToken?: string }> {
+    const limit = q.maxResults ?? DATASET_LIMITS.datasetsPageDefault;
+    const after = q.pageToken ? unb64(q.pageToken, "dataset") : undefined;
+    const rows = await this.#store.searchDatasets({ q: q.q, projects, after, limit: limit + 1 });
+    const page = rows.slice(0, limit);
+    return rows.length > limit ? { datasets: page, nextPageToken: b64(page[page.length - 1]!.name) } : { datasets: page };
+  }
+
+  /** @throws CairnError RESOURCE_DOES_NOT_EXIST */
+  async updateDataset(name: string, req: Out<typeof C.UpdateDatasetRequest>): Promise<Dataset> {
+    return this.#store.updateDataset(name, { description: req.description, time: Date.now() });
+  }
+
+  /** Replaces the expectations later versions are validated against. @throws CairnError RESOURCE_DOES_NOT_EXIST */
+  async setExpectations(name: string, req: Out<typeof C.SetExpectationsRequest>): Promise<Dataset> {
+    return this.#store.updateDataset(name, { expectations: req.expectations, time: Date.now() });
+  }
+
+  /** Deletes a dataset with its versions and tags; its blobs are left to `gc`. @throws CairnError RESOURCE_DOES_NOT_EXIST */
+  async deleteDataset(name: string): Promise<void> {
+    await this.#store.deleteDataset(name);
+  }
+
+  // ---------- blobs ----------
+
+  /** Of these hashes, the ones this server lacks; the rest get a fresh gc grace period. */
+  async findMissingBlobs(hashes: readonly string[]): Promise<string[]> {
+    return this.#store.missingBlobs(hashes, Date.now());
+  }
+
+  /**
+   * Stores uploaded bytes under their SHA-256, hashing them as they stream past: bytes that do not
+   * hash to `sha256` fail the write before it becomes visible (CHECKSUM_MISMATCH), so the blob
+   * store never holds a blob under a wrong name. Uploading known content again only drains the body.
+   * @throws CairnError CHECKSUM_MISMATCH
+   */
+  async uploadBlob(sha256: string, body: Readable): Promise<{ sha256: string; size: number; existed: boolean }> {
+    const [known] = await this.#store.missingBlobs([sha256], Date.now()).then((m) => (m.length ? [false] : [true]));
+    if (known && (await this.#blobs.stat(blobKey(sha256)))) {
+      let size = 0;
+      for await (const chunk of body) size += (chunk as Buffer).length;
+      return { sha256, size, existed: true };
+    }
+    const hash = createHash("sha256");
+    let size = 0;
+    const check = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        hash.update(chunk);
+        size += chunk.length;
+        cb(null, chunk);
+      },
+      flush(cb) {
+        const got = hash.digest("hex");
+        cb(got === sha256 ? null : new CairnError("CHECKSUM_MISMATCH", `The uploaded bytes hash to ${got}, not ${sha256}; nothing was stored`));
+      },
+    });
+    body.on("error", (e) => check.destroy(e));
+    // `put` reads `check` and rethrows its error; this listener only keeps the emitter from also reporting it as unhandled.
+    check.on("error", () => {});
+    await this.#blobs.put(blobKey(sha256), body.pipe(check));
+    await this.#store.recordBlob(sha256, size, Date.now());
+    return { sha256, size, existed: false };
+  }
+
+  /**
+   * Deletes blobs no version references and nothing vouched for during the grace period. A blob is
+   * forgotten in the database first (only if still unreferenced and out of grace), then deleted, so a
+   * version created meanwhile either sees the blob recorded or re-uploads it.
+   */
+  async collectGarbage(req: Out<typeof C.GcRequest>): Promise<GcResponse> {
+    const before = Date.now() - req.graceSeconds * 1000;
+    const { candidates, referenced, inGrace } = await this.#store.gcCandidates(before);
+    let deleted = 0;
+    let deletedBytes = 0;
+    for (const c of candidates) {
+      if (req.dryRun) {
+        deleted++;
+        deletedBytes += c.size;
+        continue;
+      }
+      if (await this.#store.forgetBlob(c.sha256, before)) {
+        await this.#blobs.delete(blobKey(c.sha256));
+        deleted++;
+        deletedBytes += c.size;
+      }
+    }
+    return { deleted, deletedBytes, referenced, inGrace, dryRun: req.dryRun };
+  }
+
+  // ---------- versions ----------
+
+  /**
+   * Creates a version from a manifest whose stored files are uploaded: the whole manifest, or a base
+   * version and the changes to it (then only the changed files travel and are written). Tabular files are profiled
+   * (once per content) and checked against the dataset's expectations; the version with its files,
+   * tags and validation report is written in one transaction, numbered next.
+   * @throws CairnError INVALID_PARAMETER_VALUE for duplicate paths or an unreadable tabular file;
+   *   INVALID_STATE for content not uploaded; VALIDATION_FAILED with `strict`; RESOURCE_CONFLICT when
+   *   `expectedLatest` no longer holds; RESOURCE_DOES_NOT_EXIST for the dataset or `runId`
+   */
+  async createVersion(name: string, req: Out<typeof C.CreateVersionRequest>, actor: DataActor): Promise<DatasetVersion> {
+    const dataset = await this.getDataset(name);
+    if (req.id) {
+      const existing = await this.#store.getVersionById(req.id);
+      if (existing && existing.dataset === name) return existing;
+    }
+    let files: ManifestEntry[];
+    let base: VersionBase | undefined;
+    if (req.files) files = [...req.files];
+    else {
+      const from = await this.getVersion(name, req.base!);
+      const changes = req.changes!;
+      const byPath = new Map((await this.#allFiles(from.id)).map((f) => [f.path, f]));
+      for (const p of changes.remove) {
+        if (!byPath.delete(p)) throw new CairnError("INVALID_PARAMETER_VALUE", `changes.remove names '${p}', which is not in version ${from.number}`);
+      }
+      const upserted = new Set<string>();
+      for (const f of changes.upsert) {
+        if (upserted.has(f.path)) throw new CairnError("INVALID_PARAMETER_VALUE", `Path '${f.path}' appears twice in the manifest`);
+        upserted.add(f.path);
+        byPath.set(f.path, f);
+      }
+      files = [...byPath.values()];
+      const changed = [...new Set([...changes.remove, ...changes.upsert.map((f) => f.path)])];
+      // Past a few thousand changed paths, writing every row is as cheap as excluding them from the copy.
+      if (changed.length <= MAX_DELTA_PATHS) base = { versionId: from.id, changed, upsert: changes.upsert };
+    }
+    files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    for (let i = 1; i < files.length; i++) {
+      if (files[i]!.path === files[i - 1]!.path) throw new CairnError("INVALID_PARAMETER_VALUE", `Path '${files[i]!.path}' appears twice in the manifest`);
+      if (files[i]!.path.startsWith(`${files[i - 1]!.path}/`)) throw new CairnError("INVALID_PARAMETER_VALUE", `'${files[i - 1]!.path}' is both a file and a directory in the manifest`);
+    }
+    if (req.runId && !(await this.#runExists(req.runId))) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `Run '${req.runId}' not found`);
+    const missing = await this.#store.missingBlobs(
+      (req.files ?? req.changes!.upsert).filter((f) => f.uri === undefined).map((f) => f.sha256!),
+      Date.now(),
+    );
+    if (missing.length) {
+      const first = files.find((f) => f.sha256 === missing[0])!;
+      throw new CairnError("INVALID_STATE", `${missing.length} file(s) have no uploaded content, e.g. '${first.path}' (sha256 ${missing[0]}); upload the blobs first`);
+    }
+    const profiles = await this.#profiles(files);
+    const validation = await this.#validate(dataset, files, profiles);
+    if (validation.status === "failed" && req.strict) {
+      const failed = validation.results.filter((r) => !r.passed);
+      throw new CairnError("VALIDATION_FAILED", `${failed.length} expectation(s) failed, so the version was refused: ${failed.slice(0, 5).map((r) => `${r.file}: ${describeExpectation(r)} (${r.observed})`).join("; ")}`);
+    }
+    const { version } = await this.#store.createVersion(
+      {
+        id: req.id ?? randomUUID(),
+        name,
+        digest: manifestDigest(files),
+        message: req.message ?? "",
+        author: req.id && req.author ? req.author : actor.name,
+        createdAt: req.id && req.createdAt ? req.createdAt : Date.now(),
+        validation,
+        tags: req.tags ?? [],
+        ...(req.runId ? { sourceRunId: req.runId } : {}),
+        ...(req.expectedLatest !== undefined ? { expectedLatest: req.expectedLatest } : {}),
+      },
+      files,
+      base,
+    );
+    return version;
+  }
+
+  /** @throws CairnError RESOURCE_DOES_NOT_EXIST; INVALID_PARAMETER_VALUE for an ambiguous digest prefix */
+  async getVersion(name: string, ref: string): Promise<DatasetVersion> {
+    const v = await this.#store.resolveVersion(name, ref);
+    if (v) return v;
+    await this.getDataset(name);
+    throw new CairnError("RESOURCE_DOES_NOT_EXIST", `Dataset '${name}' has no version '${ref}'`);
+  }
+
+  /** Versions newest first. @throws CairnError RESOURCE_DOES_NOT_EXIST; INVALID_PARAMETER_VALUE for a bad page token */
+  async listVersions(name: string, q: Out<typeof C.VersionsQuery>): Promise<{ versions: DatasetVersion[]; nextPageToken?: string }> {
+    await this.getDataset(name);
+    const limit = q.maxResults ?? DATASET_LIMITS.versionsPageDefault;
+    let before: number | undefined;
+    if (q.pageToken) {
+      before = Number(unb64(q.pageToken, "version"));
+      if (!Number.isInteger(before)) throw new CairnError("INVALID_PARAMETER_VALUE", "Invalid version page token");
+    }
+    const rows = await this.#store.listVersions(name, { before, limit: limit + 1 });
+    const page = rows.slice(0, limit);
+    return rows.length > limit ? { versions: page, nextPageToken: b64(String(page[page.length - 1]!.number)) } : { versions: page };
+  }
+
+  /** A version's manifest by path. @throws CairnError RESOURCE_DOES_NOT_EXIST; INVALID_PARAMETER_VALUE for a bad page token */
+  async listFiles(name: string, ref: string, q: Out<typeof C.FilesQuery>): Promise<{ files: ManifestEntry[]; nextPageToken?: string }> {
+    const v = await this.getVersion(name, ref);
+    const limit = q.maxResults ?? DATASET_LIMITS.filesPageDefault;
+    const after = q.pageToken ? unb64(q.pageToken, "file") : undefined;
+    const prefix = q.prefix?.replace(/\/+$/, "") || undefined;
+    const rows = await this.#store.listFiles(v.id, { prefix, after, limit: limit + 1 });
+    const page = rows.slice(0, limit);
+    return rows.length > limit ? { files: page, nextPageToken: b64(page[page.length - 1]!.path) } : { files: page };
+  }
+
+  /**
+   * One stored file's bytes (streamed).
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST; INVALID_PARAMETER_VALUE for an external file (its bytes are at its URI)
+   */
+  async downloadFile(name: string, ref: string, filePath: string): Promise<{ stream: Readable; size: number; entry: ManifestEntry }> {
+    const v = await this.getVersion(name, ref);
+    const entry = await this.#store.getFile(v.id, filePath);
+    if (!entry) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `Version ${v.number} of '${name}' has no file '${filePath}'`);
+    if (entry.uri !== undefined) throw new CairnError("INVALID_PARAMETER_VALUE", `'${filePath}' is external: read it from ${entry.uri}`);
+    const blob = await this.#blobs.get(blobKey(entry.sha256!));
+    return { ...blob, entry };
+  }
+
+  /** Profiles of a version's tabular files (those whose profile was computed at creation). @throws CairnError RESOURCE_DOES_NOT_EXIST */
+  async getProfile(name: string, ref: string): Promise<ProfileResponse> {
+    const v = await this.getVersion(name, ref);
+    const tabular = (await this.#allFiles(v.id)).filter((f) => f.uri === undefined && formatOf(f.path));
+    const profiles = await this.#store.getProfiles(tabular.map((f) => ({ sha256: f.sha256!, format: formatOf(f.path)! })));
+    const files: ProfileResponse["files"] = [];
+    for (const f of tabular) {
+      const p = profiles.get(profileKey(f.sha256!, formatOf(f.path)!));
+      if (p) files.push({ path: f.path, sha256: f.sha256!, profile: p });
+    }
+    return { files };
+  }
+
+  /** Files added, removed and modified from one version to another, with tabular diffs of modified tabular files. @throws CairnError RESOURCE_DOES_NOT_EXIST */
+  async diff(name: string, fromRef: string, toRef: string): Promise<VersionDiff> {
+    const [from, to] = await Promise.all([this.getVersion(name, fromRef), this.getVersion(name, toRef)]);
+    const [a, b] = await Promise.all([this.#allFiles(from.id), this.#allFiles(to.id)]);
+    const before = new Map(a.map((e) => [e.path, e]));
+    const ref = (e: ManifestEntry) => ({ path: e.path, size: e.size, ...(e.sha256 ? { sha256: e.sha256 } : {}), ...(e.uri ? { uri: e.uri } : {}) });
+    const added: VersionDiff["added"] = [];
+    const modified: VersionDiff["modified"] = [];
+    let unchanged = 0;
+    for (const e of b) {
+      const old = before.get(e.path);
+      before.delete(e.path);
+      if (!old) added.push(ref(e));
+      else if (old.sha256 !== e.sha256 || old.mode !== e.mode || old.uri !== e.uri || old.etag !== e.etag) modified.push({ path: e.path, from: ref(old), to: ref(e) });
+      else unchanged++;
+    }
+    const tabular: TabularDiff[] = [];
+    const candidates = modified.filter((m) => m.from.sha256 && m.to.sha256 && formatOf(m.path));
+    if (candidates.length) {
+      const keys = candidates.flatMap((m) => [{ sha256: m.from.sha256!, format: formatOf(m.path)! }, { sha256: m.to.sha256!, format: formatOf(m.path)! }]);
+      const profiles = await this.#store.getProfiles(keys);
+      for (const m of candidates) {
+        const fmt = formatOf(m.path)!;
+        const p = profiles.get(profileKey(m.from.sha256!, fmt));
+        const q = profiles.get(profileKey(m.to.sha256!, fmt));
+        if (p && q) tabular.push(diffProfiles(m.path, p, q));
+      }
+    }
+    return { from, to, added, removed: [...before.values()].map(ref), modified, unchanged, tabular };
+  }
+
+  /** Points a tag at a version (moving it when it exists). @throws CairnError RESOURCE_DOES_NOT_EXIST */
+  async setVersionTag(name: string, tag: string, ref: string): Promise<DatasetVersion> {
+    const v = await this.getVersion(name, ref);
+    await this.#store.setVersionTag(name, tag, v.id);
+    return this.getVersion(name, v.id);
+  }
+
+  /** @throws CairnError RESOURCE_DOES_NOT_EXIST */
+  async deleteVersionTag(name: string, tag: string): Promise<void> {
+    await this.getDataset(name);
+    await this.#store.deleteVersionTag(name, tag);
+  }
+
+  // ---------- run links ----------
+
+  /**
+   * Records a version as a run's input or output. An input is also logged as an MLflow dataset
+   * input of the run (source `datasets:/NAME@vN`), so MLflow clients and UIs see it.
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST for the run, dataset or version
+   */
+  async linkRun(runId: string, req: Out<typeof C.LinkRunDatasetRequest>): Promise<DatasetVersion> {
+    if (!(await this.#runExists(runId))) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `Run '${runId}' not found`);
+    const v = await this.getVersion(req.dataset, req.version);
+    if (req.direction === "input") await this.#logInput(runId, v, req.context);
+    // Logging the input links it through `linkLoggedInputs`; an output (or a repeated input) is linked here.
+    await this.#store.linkRun({ runId, versionId: v.id, direction: req.direction, ...(req.context ? { context: req.context } : {}) }, Date.now());
+    return v;
+  }
+
+  /**
+   * Links dataset inputs that MLflow clients (or the SDK) logged on a run when they name a Cairn
+   * version: a source `datasets:/NAME@REF`, or a name and digest equal to a version's.
+   */
+  async linkLoggedInputs(runId: string, inputs: { dataset: { name: string; digest: string; source: string }; tags: Record<string, string> }[]): Promise<void> {
+    for (const input of inputs) {
+      const v = await this.#versionOfInput(input.dataset);
+      if (!v) continue;
+      const context = input.tags["mlflow.data.context"];
+      await this.#store.linkRun({ runId, versionId: v.id, direction: "input", ...(context ? { context } : {}) }, Date.now());
+    }
+  }
+
+  async #versionOfInput(d: { name: string; digest: string; source: string }): Promise<DatasetVersion | undefined> {
+    let name = d.name;
+    let ref = d.digest;
+    const source = d.source.trim();
+    if (source.startsWith(DATASET_URI_PREFIX)) {
+      const m = /^([^@/]+)(?:@(.+))?$/.exec(source.slice(DATASET_URI_PREFIX.length));
+      if (m) {
+        name = m[1]!;
+        ref = m[2] ?? "latest";
+      }
+    } else if (!/^[0-9a-f]{8,64}$/.test(ref)) return undefined;
+    try {
+      return await this.#store.resolveVersion(name, ref);
+    } catch {
+      return undefined;
+    }
+  }
+
+  // ---------- internals ----------
+
+  async #allFiles(versionId: string): Promise<ManifestEntry[]> {
+    const out: ManifestEntry[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.#store.listFiles(versionId, { after, limit: DATASET_LIMITS.filesPageMax });
+      out.push(...page);
+      if (page.length < DATASET_LIMITS.filesPageMax) return out;
+      after = page[page.length - 1]!.path;
+    }
+  }
+
+  /** Profiles of the stored tabular files, computing (and caching by content) the ones not seen before. */
+  async #profiles(files: readonly ManifestEntry[]): Promise<Map<string, FileProfile>> {
+    const tabular = files.filter((f) => f.uri === undefined && formatOf(f.path));
+    const profiles = await this.#store.getProfiles(tabular.map((f) => ({ sha256: f.sha256!, format: formatOf(f.path)! })));
+    for (const f of tabular) {
+      const format = formatOf(f.path)!;
+      const key = profileKey(f.sha256!, format);
+      if (profiles.has(key)) continue;
+      const profile = await this.#withLocalFile(f.sha256!, (file) => this.#tabular.profile(file, format, f.path));
+      await this.#store.putProfile(f.sha256!, format, profile);
+      profiles.set(key, profile);
+    }
+    return profiles;
+  }
+
+  async #validate(dataset: Dataset, files: readonly ManifestEntry[], profiles: Map<string, FileProfile>): Promise<ValidationReport> {
+    const checkedAt = Date.now();
+    if (dataset.expectations.length === 0) return { status: "none", checkedAt, results: [] };
+    const results: ExpectationResult[] = [];
+    const tabular = files.filter((f) => f.uri === undefined && formatOf(f.path));
+    for (const f of tabular) {
+      const format = formatOf(f.path) as TabularFormat;
+      const applicable = dataset.expectations.filter((e) => e.file === undefined || matchesGlob(f.path, e.file));
+      if (applicable.length === 0) continue;
+      const profile = profiles.get(profileKey(f.sha256!, format))!;
+      results.push(...(await this.#withLocalFile(f.sha256!, (file) => this.#tabular.validate(file, format, f.path, profile, applicable))));
+    }
+    // An expectation aimed at files by name that no file matches is a failure: the data it guards is absent.
+    for (const e of dataset.expectations) {
+      if (e.file !== undefined && !tabular.some((f) => matchesGlob(f.path, e.file!))) results.push({ expectation: e, file: e.file, passed: false, observed: "no tabular file matches" });
+    }
+    if (results.length === 0) return { status: "none", checkedAt, results };
+    return { status: results.every((r) => r.passed) ? "passed" : "failed", checkedAt, results };
+  }
+
+  /** Runs `fn` on a local file holding a blob: the blob store's own file when local, else a temporary copy. */
+  async #withLocalFile<T>(sha256: string, fn: (file: string) => Promise<T>): Promise<T> {
+    const key = blobKey(sha256);
+    const local = await this.#blobs.localPath?.(key);
+    if (local) return fn(local);
+    const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), "cairn-blob-"));
+    try {
+      const file = path.join(dir, "blob");
+      const { stream } = await this.#blobs.get(key);
+      await pipeline(stream, fs.createWriteStream(file));
+      return await fn(file);
+    } finally {
+      await fs.promises.rm(dir, { recursive: true, force: true }).catch((e) => this.#log?.warn({ err: e }, "could not remove a temporary blob copy"));
+    }
+  }
+}
+
+function describeExpectation(r: ExpectationResult): string {
+  const e = r.expectation;
+  switch (e.type) {
+    case "unique":
+      return `unique(${e.columns.join(", ")})`;
+    case "row_count":
+      return "row_count";
+    default:
+      return `${e.type}(${e.column})`;
+  }
+}

@@ -1,0 +1,189 @@
+import type { LineageEdge, LineageGraph as Graph, LineageNode } from "@cairn/contract";
+import { href } from "../lib/router.js";
+
+const NODE_W = 196;
+const NODE_H = 46;
+const COL_GAP = 86;
+const ROW_GAP = 16;
+const PAD = 16;
+
+/** Parses a node id: `dataset:NAME@vN`, `run:ID`, `model:NAME/N` (attrs win where present). */
+export function nodeTarget(n: LineageNode): { path: string; query?: Record<string, string> } | undefined {
+  const id = n.id;
+  if (n.kind === "dataset") {
+    const m = /^dataset:(.+)@v?(\d+)$/.exec(id);
+    const name = n.attrs.dataset ?? n.attrs.name ?? m?.[1];
+    const version = (n.attrs.version ?? m?.[2])?.replace(/^v/, "");
+    if (!name) return undefined;
+    return { path: `/datasets/${encodeURIComponent(name)}`, ...(version ? { query: { version } } : {}) };
+  }
+  if (n.kind === "run") {
+    const runId = n.attrs.runId ?? id.replace(/^run:/, "");
+    return { path: `/runs/${encodeURIComponent(runId)}` };
+  }
+  const m = /^model:(.+)\/(\d+)$/.exec(id);
+  const name = n.attrs.model ?? n.attrs.name ?? m?.[1];
+  const version = n.attrs.version ?? m?.[2];
+  if (!name) return undefined;
+  return { path: `/models/${encodeURIComponent(name)}`, ...(version ? { query: { version } } : {}) };
+}
+
+/** The hash href a node opens: the dataset page at that version, the run page, the model page. */
+export function nodeHref(n: LineageNode): string | undefined {
+  const t = nodeTarget(n);
+  return t ? href(t.path, t.query) : undefined;
+}
+
+/** A short second line for a node: a run's status, a model's or dataset's version. */
+function subtitle(n: LineageNode): string {
+  if (n.kind === "run") return [n.attrs.status?.toLowerCase(), n.attrs.runName && n.attrs.runName !== n.label ? n.attrs.runName : undefined].filter(Boolean).join(" · ") || n.id.slice(4, 16);
+  if (n.kind === "model") {
+    const m = /\/(\d+)$/.exec(n.id);
+    return n.attrs.version ? `version ${n.attrs.version}` : m ? `version ${m[1]}` : "";
+  }
+  const m = /@(v?\d+)$/.exec(n.id);
+  return n.attrs.version ? `version ${n.attrs.version.replace(/^v/, "")}` : m ? `version ${m[1]!.replace(/^v/, "")}` : "";
+}
+
+function clip(s: string, n: number): string {
+  return s.length > n ? `${s.slice(0, n - 1)}…` : s;
+}
+
+interface Placed {
+  node: LineageNode;
+  layer: number;
+  x: number;
+  y: number;
+}
+
+/**
+ * Layered layout: a node's column is the longest edge path reaching it (datasets → runs →
+ * models/outputs read left to right); within a column nodes are ordered by the mean row of
+ * their predecessors, to keep edges short.
+ */
+export function layoutLineage(graph: Graph): { placed: Placed[]; width: number; height: number } {
+  const ids = new Set(graph.nodes.map((n) => n.id));
+  const edges = graph.edges.filter((e) => ids.has(e.from) && ids.has(e.to) && e.from !== e.to);
+  const layer = new Map<string, number>(graph.nodes.map((n) => [n.id, 0]));
+  // Bellman-Ford style relaxation, capped so a cycle cannot loop forever.
+  for (let round = 0; round < graph.nodes.length; round++) {
+    let changed = false;
+    for (const e of edges) {
+      const want = layer.get(e.from)! + 1;
+      if (layer.get(e.to)! < want && want < graph.nodes.length) {
+        layer.set(e.to, want);
+        changed = true;
+      }
+    }
+    if (!changed) break;
+  }
+  const kindOrder = { dataset: 0, run: 1, model: 2 } as const;
+  const columns = new Map<number, LineageNode[]>();
+  for (const n of graph.nodes) {
+    const l = layer.get(n.id)!;
+    columns.set(l, [...(columns.get(l) ?? []), n]);
+  }
+  const layers = [...columns.keys()].sort((a, b) => a - b);
+  const row = new Map<string, number>();
+  const preds = new Map<string, string[]>();
+  for (const e of edges) preds.set(e.to, [...(preds.get(e.to) ?? []), e.from]);
+  const placed: Placed[] = [];
+  let maxRows = 0;
+  layers.forEach((l, col) => {
+    const nodes = columns.get(l)!;
+    const bary = (n: LineageNode) => {
+      const ps = (preds.get(n.id) ?? []).map((p) => row.get(p)).filter((r): r is number => r !== undefined);
+      return ps.length ? ps.reduce((a, b) => a + b, 0) / ps.length : Number.POSITIVE_INFINITY;
+    };
+    nodes.sort((a, b) => {
+      const ba = bary(a);
+      const bb = bary(b);
+      if (ba !== bb) return ba === Number.POSITIVE_INFINITY ? 1 : bb === Number.POSITIVE_INFINITY ? -1 : ba - bb;
+      return kindOrder[a.kind] - kindOrder[b.kind] || a.label.localeCompare(b.label);
+    });
+    nodes.forEach((n, i) => {
+      row.set(n.id, i);
+      placed.push({ node: n, layer: col, x: PAD + col * (NODE_W + COL_GAP), y: 0 });
+    });
+    maxRows = Math.max(maxRows, nodes.length);
+  });
+  // Center each column vertically against the tallest one.
+  const heightOf = (rows: number) => rows * NODE_H + (rows - 1) * ROW_GAP;
+  const total = heightOf(maxRows);
+  for (const p of placed) {
+    const count = columns.get(layers[p.layer]!)!.length;
+    p.y = PAD + (total - heightOf(count)) / 2 + row.get(p.node.id)! * (NODE_H + ROW_GAP);
+  }
+  return { placed, width: PAD * 2 + layers.length * NODE_W + Math.max(0, layers.length - 1) * COL_GAP, height: PAD * 2 + Math.max(total, NODE_H) };
+}
+
+const EDGE_LABEL: Record<LineageEdge["kind"], string> = { input: "input of", output: "produced", model: "registered as" };
+
+/** The lineage graph drawn as SVG: nodes in layered columns, edges as curves; every node is a link. */
+export function LineageGraphView({ graph }: { graph: Graph }) {
+  const { placed, width, height } = layoutLineage(graph);
+  const at = new Map(placed.map((p) => [p.node.id, p]));
+  return (
+    <div className="ds-lineage-scroll">
+      <svg className="ds-lineage" width={width} height={height} viewBox={`0 0 ${width} ${height}`} data-testid="lineage-graph" role="group" aria-label={`Lineage graph around ${graph.root}`}>
+        <defs>
+          <marker id="ds-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+            <path d="M 0 0 L 10 5 L 0 10 z" fill="#8a94a3" />
+          </marker>
+        </defs>
+        {graph.edges.map((e, i) => {
+          const a = at.get(e.from);
+          const b = at.get(e.to);
+          if (!a || !b) return null;
+          const x1 = a.x + NODE_W;
+          const y1 = a.y + NODE_H / 2;
+          const x2 = b.x;
+          const y2 = b.y + NODE_H / 2;
+          const dx = Math.max(30, Math.abs(x2 - x1) / 2);
+          return (
+            <path
+              key={i}
+              className={`ds-edge ds-edge-${e.kind}`}
+              d={`M ${x1} ${y1} C ${x1 + dx} ${y1}, ${x2 - dx} ${y2}, ${x2} ${y2}`}
+              markerEnd="url(#ds-arrow)"
+              data-testid="lineage-edge"
+              data-from={e.from}
+              data-to={e.to}
+              data-kind={e.kind}
+            >
+              <title>{`${e.from} ${EDGE_LABEL[e.kind]} ${e.to}${e.context ? ` (${e.context})` : ""}`}</title>
+            </path>
+          );
+        })}
+        {placed.map(({ node: n, x, y }) => {
+          const to = nodeHref(n);
+          const root = n.id === graph.root;
+          const body = (
+            <>
+              <rect className={`ds-node-box ds-node-${n.kind}${root ? " ds-node-root" : ""}`} x={x} y={y} width={NODE_W} height={NODE_H} rx={6} />
+              <text className="ds-node-kind" x={x + 10} y={y + 15}>
+                {n.kind}
+              </text>
+              <text className="ds-node-label" x={x + 10} y={y + 32}>
+                {clip(n.label, 24)}
+              </text>
+              <text className="ds-node-sub" x={x + NODE_W - 8} y={y + 15} textAnchor="end">
+                {clip(subtitle(n), 18)}
+              </text>
+              <title>{[n.id, ...Object.entries(n.attrs).map(([k, v]) => `${k}: ${v}`)].join("\n")}</title>
+            </>
+          );
+          return to ? (
+            <a key={n.id} href={to} className="ds-node" data-testid="lineage-node" data-node-id={n.id} data-kind={n.kind} data-root={root ? "true" : "false"} aria-label={`${n.kind} ${n.label}`}>
+              {body}
+            </a>
+          ) : (
+            <g key={n.id} className="ds-node" data-testid="lineage-node" data-node-id={n.id} data-kind={n.kind} data-root={root ? "true" : "false"}>
+              {body}
+            </g>
+          );
+        })}
+      </svg>
+    </div>
+  );
+}
