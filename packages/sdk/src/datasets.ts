@@ -116,7 +116,7 @@ export interface UploadVersionOptions {
   runId?: string;
   /** Refuse (RESOURCE_CONFLICT) unless the dataset's latest version number is still this. */
   expectedLatest?: number;
-  /** Blobs uploaded at once (default 4). */
+  /** Blobs uploaded at once (default 8: small files are bound by per-request latency, not bandwidth). */
   concurrency?: number;
   /** Bytes uploaded so far and the total of the blobs the server lacks. */
   onProgress?: (bytesDone: number, bytesTotal: number) => void;
@@ -597,7 +597,7 @@ export class Datasets {
     const total = todo.reduce((n, e) => n + e.size, 0);
     let done = 0;
     opts.onProgress?.(0, total);
-    await eachLimit(todo, opts.concurrency ?? 4, async (e) => {
+    await eachLimit(todo, opts.concurrency ?? 8, async (e) => {
       await this.uploadBlob(e.sha256!, () => opts.readFile(e.path), (n) => {
         done += n;
         opts.onProgress?.(done, total);

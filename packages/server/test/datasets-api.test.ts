@@ -324,3 +324,29 @@ describe("datasets API with auth on: projects keep datasets and lineage apart", 
     expect((await call("GET", "/api/v1/lineage?node=dataset:secret@v1", undefined, rita)).status).toBe(404);
   });
 });
+
+describe("datasets in the audit log", () => {
+  it("records dataset and version changes by resource, not the blob traffic", async () => {
+    const s = await testServer();
+    try {
+      const call = (method: string, url: string, body?: unknown) => http(s.url, method, url, body);
+      await call("POST", "/api/v1/datasets", { name: "audited" });
+      await fetch(`${s.url}/api/v1/data/blobs/${sha("a")}`, { method: "PUT", body: "a" });
+      await call("POST", "/api/v1/data/blobs/missing", { hashes: [sha("a")] });
+      await call("POST", "/api/v1/datasets/audited/versions", { files: [{ path: "a", size: 1, sha256: sha("a") }] });
+      await call("PUT", "/api/v1/datasets/audited/tags/gold", { version: "1" });
+      const log = await call("GET", "/api/v1/audit?limit=50");
+      const rows = log.body.records.map((e: any) => [e.action, e.resource]);
+      expect(rows).toEqual(
+        expect.arrayContaining([
+          ["createDataset", "dataset:audited"],
+          ["createVersion", "dataset:audited@v1"],
+          ["setVersionTag", "dataset:audited@gold"],
+        ]),
+      );
+      expect(rows.some((r: string[]) => r[0] === "uploadBlob" || r[0] === "findMissingBlobs")).toBe(false);
+    } finally {
+      await s.stop();
+    }
+  });
+});

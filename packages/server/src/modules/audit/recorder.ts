@@ -15,6 +15,8 @@ const MAX_STRING = 200;
 const MAX_ITEMS = 20;
 const MAX_PAYLOAD_SCAN = 65536;
 // Hot write routes whose effect the request body already describes: no snapshot reads around them.
+// Content-addressed blob traffic: bytes become data only when a version names them, and that create is recorded.
+const NOT_AUDITED = new Set(["uploadBlob", "findMissingBlobs"]);
 const NO_SNAPSHOT = /\/(log|log-batch|log-metric|log-parameter|log-inputs|log-model|inputs|artifacts)(\/|$)|^\/api\/v1\/runs\/:id\/artifacts/;
 
 /**
@@ -56,6 +58,10 @@ export function resourceOf(req: FastifyRequest, target: Target = targetOf(req)):
       // An alias change names the alias; its body's version is the new value, not the resource.
       return `model:${target.name}${alias ? `@${alias}` : version ? `/${version}` : ""}`;
     }
+    case "dataset": {
+      const at = params.tag ? `@${params.tag}` : params.ref ? `@${params.ref}` : "";
+      return `dataset:${target.name}${at}`;
+    }
     case "project":
       return params.name && url.includes("/members/") ? `project:${target.project}/member:${params.name}` : `project:${target.project}`;
     default:
@@ -76,6 +82,8 @@ function createdResource(payload: unknown): string | undefined {
     const mv = o.modelVersion ?? o.model_version;
     if (mv?.name !== undefined) return `model:${mv.name}/${mv.version}`;
     if (o.promotionRequest?.id !== undefined) return `promotion:${o.promotionRequest.id}`;
+    if (o.version?.dataset !== undefined) return `dataset:${o.version.dataset}@v${o.version.number}`;
+    if (o.dataset?.name !== undefined) return `dataset:${o.dataset.name}`;
     const model = o.registeredModel?.name ?? o.registered_model?.name;
     if (model !== undefined) return `model:${model}`;
     const exp = o.experiment?.experimentId ?? o.experiment_id;
@@ -110,6 +118,7 @@ const json = (v: unknown): string | null => (v === undefined || v === null ? nul
 export function createAuditRecorder(log: AuditLog, snapshots?: AuditSnapshots): RequestAuditor {
   return {
     async prepare(req: FastifyRequest): Promise<void> {
+      if (NOT_AUDITED.has(operationOf(req) ?? "")) return;
       if (!snapshots || NO_SNAPSHOT.test(req.routeOptions.url ?? "")) return;
       const target = targetOf(req);
       if (target.kind !== "model" && target.kind !== "experiment" && target.kind !== "run") return;
@@ -117,12 +126,14 @@ export function createAuditRecorder(log: AuditLog, snapshots?: AuditSnapshots): 
     },
 
     async record(req: FastifyRequest, reply: FastifyReply, payload?: unknown): Promise<void> {
+      if (NOT_AUDITED.has(operationOf(req) ?? "")) return;
       const before = (req as WithBefore)[kBefore];
       const ok = reply.statusCode < 400;
       const target = before?.target ?? targetOf(req);
       let resource = resourceOf(req, target);
       // Creates only learn their resource's id from the answer.
-      if (ok && req.method === "POST") resource = createdResource(payload) ?? resource;
+      // (A run's dataset link answers with the version, but acts on the run.)
+      if (ok && req.method === "POST" && operationOf(req) !== "linkRunDataset") resource = createdResource(payload) ?? resource;
       let after: unknown = summarize(req.body);
       if (before && ok && snapshots) after = { change: after, state: await snapshots.snapshot(before.target).catch(() => undefined) };
       await log.append({

@@ -180,17 +180,12 @@ export class DatasetService {
     const { candidates, referenced, inGrace } = await this.#store.gcCandidates(before);
     let deleted = 0;
     let deletedBytes = 0;
-    for (const c of candidates) {
-      if (req.dryRun) {
-        deleted++;
-        deletedBytes += c.size;
-        continue;
-      }
-      if (await this.#store.forgetBlob(c.sha256, before)) {
-        await this.#blobs.delete(blobKey(c.sha256));
-        deleted++;
-        deletedBytes += c.size;
-      }
+    const sizes = new Map(candidates.map((c) => [c.sha256, c.size]));
+    const gone = req.dryRun ? candidates.map((c) => c.sha256) : await this.#store.forgetBlobs([...sizes.keys()], before);
+    for (const sha256 of gone) {
+      if (!req.dryRun) await this.#blobs.delete(blobKey(sha256));
+      deleted++;
+      deletedBytes += sizes.get(sha256) ?? 0;
     }
     return { deleted, deletedBytes, referenced, inGrace, dryRun: req.dryRun };
   }

@@ -158,11 +158,11 @@ export function describeDatasetStore(name: string, makeStore: () => Promise<{ st
       expect(names).not.toContain(fresh.sha256);
       expect(gc.referenced).toBeGreaterThanOrEqual(1);
       expect(gc.inGrace).toBeGreaterThanOrEqual(1);
-      expect(await store.forgetBlob(kept.sha256!, 1000)).toBe(false);
+      expect(await store.forgetBlobs([kept.sha256!], 1000)).toEqual([]);
       // Touched after the gc listed it: the blob stays.
       await store.missingBlobs([loose.sha256!], 3000);
-      expect(await store.forgetBlob(loose.sha256!, 1000)).toBe(false);
-      expect(await store.forgetBlob(loose.sha256!, 4000)).toBe(true);
+      expect(await store.forgetBlobs([loose.sha256!], 1000)).toEqual([]);
+      expect(await store.forgetBlobs([loose.sha256!, kept.sha256!], 4000)).toEqual([loose.sha256]);
       expect(await store.missingBlobs([loose.sha256!], 5000)).toEqual([loose.sha256]);
       await store.deleteDataset(d.name);
       expect((await store.gcCandidates(1000)).candidates.map((c) => c.sha256)).toContain(kept.sha256);

@@ -84,8 +84,8 @@ export interface DatasetStore {
   recordBlob(sha256: string, size: number, time: number): Promise<void>;
   /** Blobs no version references and untouched since `before`, with the number of referenced and in-grace ones. */
   gcCandidates(before: number): Promise<{ candidates: { sha256: string; size: number }[]; referenced: number; inGrace: number }>;
-  /** Forgets a blob if it is still unreferenced and untouched since `before`; true when it did (the caller then deletes the bytes). */
-  forgetBlob(sha256: string, before: number): Promise<boolean>;
+  /** Forgets the blobs still unreferenced and untouched since `before`, in one transaction; returns those forgotten (the caller then deletes their bytes). */
+  forgetBlobs(hashes: readonly string[], before: number): Promise<string[]>;
 
   getProfiles(keys: readonly { sha256: string; format: TabularFormat }[]): Promise<Map<string, FileProfile>>;
   putProfile(sha256: string, format: TabularFormat, profile: FileProfile): Promise<void>;

@@ -10,6 +10,8 @@ import { isPostgres } from "../../../platform/db/database.js";
  * - A version's files are rows of `ds_files`, written in the version's own transaction, so a
  *   version is visible whole or not at all. Deleting a dataset cascades to versions, files, tags
  *   and run links; blobs stay until `gc`.
+ * - `ds_files` has no index on `sha256`: maintaining one costs more than copying a 100k-file version's
+ *   rows, and the only reader, gc, answers "referenced?" for all blobs with one scan.
  * - `ds_blobs` lists the content-addressed blobs in the blob store (`touched_at`: the last time an
  *   upload or a "missing?" check vouched for it, which starts its gc grace period).
  * - `ds_profiles` caches a profile per (content hash, format): equal content is profiled once.
@@ -59,7 +61,6 @@ function ddl(pg: boolean): string[] {
       etag ${T},
       primary key (version_id, path)
     )`,
-    `create index ds_files_sha256 on ds_files (sha256)`,
     `create table ds_version_tags (
       name ${T} not null references ds_datasets (name) on delete cascade,
       tag ${T} not null,

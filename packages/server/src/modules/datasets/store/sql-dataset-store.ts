@@ -147,7 +147,10 @@ export class SqlDatasetStore implements DatasetStore {
           throw new CairnError("RESOURCE_CONFLICT", `Dataset '${v.name}' is at version ${number - 1}, not ${v.expectedLatest}: another version landed first`);
         }
         for (const part of chunks(stored, IN_CHUNK)) {
-          const have = await trx.selectFrom("ds_blobs").select("sha256").where("sha256", "in", part).execute();
+          let check = trx.selectFrom("ds_blobs").select("sha256").where("sha256", "in", part);
+          // Holds the rows against a concurrent gc's DELETE until this version commits (SQLite has one writer anyway).
+          if (this.backend === "postgres") check = check.forShare();
+          const have = await check.execute();
           if (have.length !== part.length) {
             const known = new Set(have.map((r) => r.sha256 as string));
             const lacking = part.filter((h) => !known.has(h));
@@ -302,23 +305,40 @@ export class SqlDatasetStore implements DatasetStore {
   }
 
   async gcCandidates(before: number): Promise<{ candidates: { sha256: string; size: number }[]; referenced: number; inGrace: number }> {
-    const referenced = sql<boolean>`exists (select 1 from ds_files f where f.sha256 = b.sha256)`;
-    const candidates = (await this.#k.selectFrom("ds_blobs as b").select(["b.sha256", "b.size"]).where(sql<boolean>`not ${referenced}`).where("b.touched_at", "<", before).orderBy("b.sha256").execute()) as { sha256: string; size: number }[];
-    const counts = (await this.#k
+    // One scan of the files answers "referenced?" for every blob (SQLite and PostgreSQL hash the subquery).
+    const referenced = sql<boolean>`b.sha256 in (select f.sha256 from ds_files f where f.sha256 is not null)`;
+    const rows = (await this.#k
       .selectFrom("ds_blobs as b")
-      .select([sql<number>`sum(case when ${referenced} then 1 else 0 end)`.as("referenced"), sql<number>`sum(case when not ${referenced} and b.touched_at >= ${before} then 1 else 0 end)`.as("in_grace")])
-      .executeTakeFirst()) as { referenced: number | null; in_grace: number | null };
-    return { candidates: candidates.map((c) => ({ sha256: c.sha256, size: Number(c.size) })), referenced: Number(counts.referenced ?? 0), inGrace: Number(counts.in_grace ?? 0) };
+      .select(["b.sha256", "b.size", "b.touched_at", sql<number>`case when ${referenced} then 1 else 0 end`.as("ref")])
+      .orderBy("b.sha256")
+      .execute()) as { sha256: string; size: number; touched_at: number; ref: number }[];
+    const candidates: { sha256: string; size: number }[] = [];
+    let referencedCount = 0;
+    let inGrace = 0;
+    for (const r of rows) {
+      if (Number(r.ref) === 1) referencedCount++;
+      else if (Number(r.touched_at) >= before) inGrace++;
+      else candidates.push({ sha256: r.sha256, size: Number(r.size) });
+    }
+    return { candidates, referenced: referencedCount, inGrace };
   }
 
-  async forgetBlob(sha256: string, before: number): Promise<boolean> {
-    const res = await this.#k
-      .deleteFrom("ds_blobs")
-      .where("sha256", "=", sha256)
-      .where("touched_at", "<", before)
-      .where(sql<boolean>`not exists (select 1 from ds_files f where f.sha256 = ${sha256})`)
-      .executeTakeFirst();
-    return Number(res.numDeletedRows) > 0;
+  async forgetBlobs(hashes: readonly string[], before: number): Promise<string[]> {
+    const gone: string[] = [];
+    await this.#k.transaction().execute(async (trx) => {
+      for (const part of chunks(hashes, IN_CHUNK)) {
+        // Both conditions are checked again inside the DELETE: a version or a "missing?" check may have claimed the blob since the listing.
+        const rows = await trx
+          .deleteFrom("ds_blobs")
+          .where("sha256", "in", part)
+          .where("touched_at", "<", before)
+          .where(sql<boolean>`sha256 not in (select f.sha256 from ds_files f where f.sha256 is not null)`)
+          .returning("sha256")
+          .execute();
+        for (const r of rows) gone.push(r.sha256 as string);
+      }
+    });
+    return gone;
   }
 
   async getProfiles(keys: readonly { sha256: string; format: TabularFormat }[]): Promise<Map<string, FileProfile>> {

@@ -44,8 +44,6 @@ create table ds_files (
   primary key (version_id, path)
 );
 
-create index ds_files_sha256 on ds_files (sha256);
-
 create table ds_version_tags (
   name text not null references ds_datasets (name) on delete cascade,
   tag text not null,
