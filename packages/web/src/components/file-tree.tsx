@@ -1,7 +1,8 @@
-import { useEffect, useMemo, useState, type ReactNode } from "react";
+import { useMemo, useState, type ReactNode } from "react";
 import { apiRoutes, type ManifestEntry } from "@cairn/contract";
 import { api, client } from "../lib/api.js";
 import { formatBytes, formatNumber } from "../lib/format.js";
+import { usePaged } from "../lib/use-async.js";
 import { ErrorBanner } from "./error-banner.js";
 
 const PAGE = 10_000;
@@ -61,41 +62,21 @@ export function datasetFileUrl(name: string, ref: string, path: string): string 
  * read in pages; "Load more" fetches the next. Key it by the version so another version starts afresh.
  */
 export function FileTree({ name, versionRef, profiled, onProfile }: { name: string; versionRef: string; profiled?: Set<string>; onProfile?: (path: string) => void }) {
-  const [entries, setEntries] = useState<ManifestEntry[]>([]);
-  const [next, setNext] = useState<string | undefined>(undefined);
-  const [loading, setLoading] = useState(true);
-  const [error, setError] = useState<unknown>(undefined);
   const [open, setOpen] = useState<Set<string>>(() => new Set());
   const [shown, setShown] = useState<Record<string, number>>({});
-  const [page, setPage] = useState<{ token: string | undefined; n: number }>({ token: undefined, n: 0 });
-
-  useEffect(() => {
-    let live = true;
-    setLoading(true);
-    setError(undefined);
-    const query: { maxResults: number; pageToken?: string } = { maxResults: PAGE };
-    if (page.token) query.pageToken = page.token;
-    api.listFiles({ params: { name, ref: versionRef }, query }).then(
-      (r) => {
-        if (!live) return;
-        if (page.token) setEntries((prev) => prev.concat(r.files));
-        else {
-          setEntries(r.files);
-          if (r.files.length <= EXPAND_ALL_UNDER) setOpen(new Set(allDirs(buildTree(r.files))));
-        }
-        setNext(r.nextPageToken || undefined);
-        setLoading(false);
+  const listing = usePaged(
+    async (pageToken) => {
+      const r = await api.listFiles({ params: { name, ref: versionRef }, query: { maxResults: PAGE, ...(pageToken ? { pageToken } : {}) } });
+      return { items: r.files, next: r.nextPageToken };
+    },
+    [name, versionRef],
+    {
+      onFirstPage: (first) => {
+        if (first.length <= EXPAND_ALL_UNDER) setOpen(new Set(allDirs(buildTree(first))));
       },
-      (e: unknown) => {
-        if (!live) return;
-        setError(e);
-        setLoading(false);
-      },
-    );
-    return () => {
-      live = false;
-    };
-  }, [name, versionRef, page]);
+    },
+  );
+  const { items: entries, next, loading, error } = listing;
 
   const tree = useMemo(() => buildTree(entries), [entries]);
 
@@ -202,14 +183,14 @@ export function FileTree({ name, versionRef, profiled, onProfile }: { name: stri
         )}
         {loading && <span className="spinner" />}
       </div>
-      <ErrorBanner error={error} title="Could not load the files" onRetry={() => setPage((p) => ({ ...p, n: p.n + 1 }))} />
+      <ErrorBanner error={error} title="Could not load the files" onRetry={listing.retry} />
       <ul className="ds-tree" role="tree" aria-label="Files">
         {renderDir(tree, 0)}
       </ul>
       {!loading && !error && entries.length === 0 && <div className="empty">This version has no files.</div>}
       {next && !loading && (
         <div className="table-foot">
-          <button type="button" className="btn small" onClick={() => setPage((p) => ({ token: next, n: p.n + 1 }))} data-testid="files-load-more">
+          <button type="button" className="btn small" onClick={listing.loadMore} data-testid="files-load-more">
             Load more files
           </button>
         </div>

@@ -60,3 +60,10 @@ export function matchPath(pattern: string, path: string): Record<string, string>
   }
   return params;
 }
+
+/** A table row's click handler that opens `path`, unless the click landed on a link inside the row (the link handles it). */
+export function rowLink(path: string): (e: { target: EventTarget }) => void {
+  return (e) => {
+    if (!(e.target as HTMLElement).closest("a")) navigate(path);
+  };
+}

@@ -92,6 +92,18 @@ export function DatasetDiffPage({ params, query }: PageProps) {
   );
 }
 
+type FileChange = "added" | "removed" | "modified";
+const CHANGE_BADGE: Record<FileChange, string> = { added: "green", removed: "red", modified: "orange" };
+
+/** The diff's files in one list (added, then removed, then modified), each with its size or size change. */
+function fileChanges(diff: VersionDiff): { change: FileChange; path: string; size: string }[] {
+  return [
+    ...diff.added.map((e) => ({ change: "added" as const, path: e.path, size: formatBytes(e.size) })),
+    ...diff.removed.map((e) => ({ change: "removed" as const, path: e.path, size: formatBytes(e.size) })),
+    ...diff.modified.map((m) => ({ change: "modified" as const, path: m.path, size: `${formatBytes(m.from.size)} → ${formatBytes(m.to.size)}` })),
+  ];
+}
+
 function DiffView({ name, diff }: { name: string; diff: VersionDiff }) {
   const base = `/datasets/${encodeURIComponent(name)}`;
   const same = diff.added.length + diff.removed.length + diff.modified.length === 0;
@@ -147,33 +159,13 @@ function DiffView({ name, diff }: { name: string; diff: VersionDiff }) {
                 </tr>
               </thead>
               <tbody>
-                {diff.added.map((e) => (
-                  <tr key={`a:${e.path}`} className="ds-row-added" data-testid="diff-file" data-change="added" data-path={e.path}>
+                {fileChanges(diff).map((c) => (
+                  <tr key={`${c.change}:${c.path}`} className={`ds-row-${c.change}`} data-testid="diff-file" data-change={c.change} data-path={c.path}>
                     <td>
-                      <span className="badge green">added</span>
+                      <span className={`badge ${CHANGE_BADGE[c.change]}`}>{c.change}</span>
                     </td>
-                    <td className="mono-ish">{e.path}</td>
-                    <td className="num">{formatBytes(e.size)}</td>
-                  </tr>
-                ))}
-                {diff.removed.map((e) => (
-                  <tr key={`r:${e.path}`} className="ds-row-removed" data-testid="diff-file" data-change="removed" data-path={e.path}>
-                    <td>
-                      <span className="badge red">removed</span>
-                    </td>
-                    <td className="mono-ish">{e.path}</td>
-                    <td className="num">{formatBytes(e.size)}</td>
-                  </tr>
-                ))}
-                {diff.modified.map((m) => (
-                  <tr key={`m:${m.path}`} className="ds-row-modified" data-testid="diff-file" data-change="modified" data-path={m.path}>
-                    <td>
-                      <span className="badge orange">modified</span>
-                    </td>
-                    <td className="mono-ish">{m.path}</td>
-                    <td className="num">
-                      {formatBytes(m.from.size)} → {formatBytes(m.to.size)}
-                    </td>
+                    <td className="mono-ish">{c.path}</td>
+                    <td className="num">{c.size}</td>
                   </tr>
                 ))}
               </tbody>

@@ -3,7 +3,7 @@ import type { Dataset, DatasetVersion } from "@cairn/contract";
 import { api } from "../lib/api.js";
 import { formatAgo, formatBytes, formatDate, formatNumber } from "../lib/format.js";
 import { href, navigate } from "../lib/router.js";
-import { useAsync } from "../lib/use-async.js";
+import { useAsync, usePaged } from "../lib/use-async.js";
 import { ErrorBanner } from "../components/error-banner.js";
 import { FileTree } from "../components/file-tree.js";
 import { ProfileView } from "../components/profile-view.js";
@@ -19,40 +19,15 @@ export function toRef(v: string): string {
 
 /** A dataset's versions, newest first, a page at a time ("load more" appends). */
 export function useVersions(name: string, pageSize = VERSIONS_PAGE) {
-  const [versions, setVersions] = useState<DatasetVersion[]>([]);
-  const [next, setNext] = useState<string | undefined>(undefined);
-  const [loading, setLoading] = useState(true);
-  const [error, setError] = useState<unknown>(undefined);
-  const [page, setPage] = useState<{ token: string | undefined; n: number }>({ token: undefined, n: 0 });
-  useEffect(() => {
-    let live = true;
-    setLoading(true);
-    setError(undefined);
-    api.listVersions({ params: { name }, query: { maxResults: pageSize, ...(page.token ? { pageToken: page.token } : {}) } }).then(
-      (r) => {
-        if (!live) return;
-        setVersions((prev) => (page.token ? prev.concat(r.versions.filter((v) => !prev.some((p) => p.id === v.id))) : r.versions));
-        setNext(r.nextPageToken || undefined);
-        setLoading(false);
-      },
-      (e: unknown) => {
-        if (!live) return;
-        setError(e);
-        setLoading(false);
-      },
-    );
-    return () => {
-      live = false;
-    };
-  }, [name, page, pageSize]);
-  return {
-    versions,
-    next,
-    loading,
-    error,
-    loadMore: () => next && setPage((p) => ({ token: next, n: p.n + 1 })),
-    reload: () => setPage({ token: undefined, n: page.n + 1 }),
-  };
+  const list = usePaged(
+    async (pageToken) => {
+      const r = await api.listVersions({ params: { name }, query: { maxResults: pageSize, ...(pageToken ? { pageToken } : {}) } });
+      return { items: r.versions, next: r.nextPageToken };
+    },
+    [name, pageSize],
+    { key: (v: DatasetVersion) => v.id },
+  );
+  return { versions: list.items, next: list.next, loading: list.loading, error: list.error, loadMore: list.loadMore, reload: list.reload };
 }
 
 /** `#/datasets/:name?version=N`: a dataset's versions, and the files, validation and profiles of one. */

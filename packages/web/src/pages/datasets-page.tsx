@@ -1,10 +1,11 @@
-import { useEffect, useState } from "react";
 import type { Dataset } from "@cairn/contract";
 import { api } from "../lib/api.js";
 import { formatAgo, formatDate, formatNumber } from "../lib/format.js";
-import { href, navigate } from "../lib/router.js";
+import { href, navigate, rowLink } from "../lib/router.js";
+import { usePaged } from "../lib/use-async.js";
 import { ErrorBanner } from "../components/error-banner.js";
 import { FilterBar } from "../components/filter-bar.js";
+import { LoadMoreFoot } from "../components/table-foot.js";
 import type { PageProps } from "./registry.js";
 
 const PAGE_SIZE = 200;
@@ -12,41 +13,15 @@ const PAGE_SIZE = 200;
 /** `#/datasets?q=…`: versioned datasets, filtered by a substring of the name. */
 export function DatasetsPage({ query }: PageProps) {
   const q = query.get("q") ?? "";
-  const [rows, setRows] = useState<Dataset[]>([]);
-  const [next, setNext] = useState<string | undefined>(undefined);
-  const [error, setError] = useState<unknown>(undefined);
-  const [loading, setLoading] = useState(true);
-  const [page, setPage] = useState<string | undefined>(undefined);
-
-  useEffect(() => setPage(undefined), [q]);
-
-  useEffect(() => {
-    let live = true;
-    setLoading(true);
-    setError(undefined);
-    api.searchDatasets({ query: { ...(q ? { q } : {}), maxResults: PAGE_SIZE, ...(page ? { pageToken: page } : {}) } }).then(
-      (r) => {
-        if (!live) return;
-        setRows((prev) => {
-          if (!page) return r.datasets;
-          const seen = new Set(prev.map((d) => d.name));
-          return prev.concat(r.datasets.filter((d) => !seen.has(d.name)));
-        });
-        setNext(r.nextPageToken || undefined);
-        setLoading(false);
-      },
-      (e: unknown) => {
-        if (!live) return;
-        if (!page) setRows([]);
-        setNext(undefined);
-        setError(e);
-        setLoading(false);
-      },
-    );
-    return () => {
-      live = false;
-    };
-  }, [q, page]);
+  const list = usePaged(
+    async (pageToken) => {
+      const r = await api.searchDatasets({ query: { ...(q ? { q } : {}), maxResults: PAGE_SIZE, ...(pageToken ? { pageToken } : {}) } });
+      return { items: r.datasets, next: r.nextPageToken };
+    },
+    [q],
+    { key: (d: Dataset) => d.name, dropOnError: true },
+  );
+  const { items: rows, next, loading, error } = list;
 
   return (
     <div className="page" data-testid="datasets-page">
@@ -79,9 +54,7 @@ export function DatasetsPage({ query }: PageProps) {
                   className="clickable"
                   data-testid="dataset-row"
                   data-dataset={d.name}
-                  onClick={(e) => {
-                    if (!(e.target as HTMLElement).closest("a")) navigate(to);
-                  }}
+                  onClick={rowLink(to)}
                 >
                   <td>
                     <a href={href(to)}>{d.name}</a>
@@ -109,14 +82,7 @@ export function DatasetsPage({ query }: PageProps) {
           </tbody>
         </table>
       </div>
-      <div className="table-foot">
-        {loading && <span className="spinner" />}
-        {next && !loading && (
-          <button type="button" className="btn" onClick={() => setPage(next)}>
-            Load more
-          </button>
-        )}
-      </div>
+      <LoadMoreFoot loading={loading} more={Boolean(next)} onMore={list.loadMore} />
     </div>
   );
 }

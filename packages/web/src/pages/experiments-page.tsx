@@ -2,9 +2,10 @@ import { useEffect, useState } from "react";
 import type { Experiment } from "@cairn/contract";
 import { api } from "../lib/api.js";
 import { formatAgo, formatDate, formatNumber } from "../lib/format.js";
-import { href, navigate } from "../lib/router.js";
+import { href, navigate, rowLink } from "../lib/router.js";
 import { ErrorBanner } from "../components/error-banner.js";
 import { FilterBar } from "../components/filter-bar.js";
+import { LoadMoreFoot } from "../components/table-foot.js";
 import { SortHeader, type Sort } from "../components/sort-header.js";
 import type { PageProps } from "./registry.js";
 
@@ -122,9 +123,7 @@ export function ExperimentsPage({ query }: PageProps) {
                 key={x.experimentId}
                 className={x.lifecycleStage === "deleted" ? "clickable deleted" : "clickable"}
                 data-testid="experiment-row"
-                onClick={(e) => {
-                  if (!(e.target as HTMLElement).closest("a")) navigate(`/experiments/${encodeURIComponent(x.experimentId)}`);
-                }}
+                onClick={rowLink(`/experiments/${encodeURIComponent(x.experimentId)}`)}
               >
                 <td>
                   <a href={href(`/experiments/${encodeURIComponent(x.experimentId)}`)}>{x.name}</a>
@@ -149,14 +148,7 @@ export function ExperimentsPage({ query }: PageProps) {
           </tbody>
         </table>
       </div>
-      <div className="table-foot">
-        {loading && <span className="spinner" />}
-        {next && !loading && (
-          <button type="button" className="btn" onClick={() => setMore((m) => m + 1)}>
-            Load more
-          </button>
-        )}
-      </div>
+      <LoadMoreFoot loading={loading} more={Boolean(next)} onMore={() => setMore((m) => m + 1)} />
     </div>
   );
 }

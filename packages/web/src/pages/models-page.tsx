@@ -2,9 +2,10 @@ import { useEffect, useState } from "react";
 import type { RegisteredModel } from "@cairn/contract";
 import { api, describeError } from "../lib/api.js";
 import { formatAgo, formatDate, formatNumber } from "../lib/format.js";
-import { href, navigate } from "../lib/router.js";
+import { href, navigate, rowLink } from "../lib/router.js";
 import { ErrorBanner } from "../components/error-banner.js";
 import { FilterBar } from "../components/filter-bar.js";
+import { LoadMoreFoot } from "../components/table-foot.js";
 import { SortHeader, type Sort } from "../components/sort-header.js";
 import { AliasBadge } from "../components/alias-badge.js";
 import type { PageProps } from "./registry.js";
@@ -147,9 +148,7 @@ export function ModelsPage({ query }: PageProps) {
                   className="clickable"
                   data-testid="model-row"
                   data-model={x.name}
-                  onClick={(e) => {
-                    if (!(e.target as HTMLElement).closest("a")) navigate(to);
-                  }}
+                  onClick={rowLink(to)}
                 >
                   <td>
                     <a href={href(to)}>{x.name}</a>
@@ -177,14 +176,7 @@ export function ModelsPage({ query }: PageProps) {
           </tbody>
         </table>
       </div>
-      <div className="table-foot">
-        {loading && <span className="spinner" />}
-        {next && !loading && (
-          <button type="button" className="btn" onClick={() => setMore((n) => n + 1)}>
-            Load more
-          </button>
-        )}
-      </div>
+      <LoadMoreFoot loading={loading} more={Boolean(next)} onMore={() => setMore((n) => n + 1)} />
     </div>
   );
 }
