@@ -14,7 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, Page } from "playwright-core";
-import { chromiumAvailable, ensureUiBuilt, launchChromium, SHOTS, WEB_DIST } from "./browser.js";
+import { chromiumAvailable, ensureUiBuilt, launchChromium, SHOTS, WEB_DIST, openPage } from "./browser.js";
 import { ApiClient } from "@cairn/sdk/core";
 import type { ManifestEntryInput } from "@cairn/contract";
 import { startServer } from "../packages/server/src/server.js";
@@ -97,9 +97,7 @@ describe.skipIf(!hasChromium)("datasets web UI (e2e, headless Chromium)", () => 
     await api.createModelVersion({ params: { name: MODEL }, body: { source: `runs:/${runId}/model`, runId } });
 
     browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    page.setDefaultTimeout(15_000);
-    page.on("pageerror", (e) => pageErrors.push(e.message));
+    page = await openPage(browser, pageErrors);
   });
 
   afterAll(async () => {

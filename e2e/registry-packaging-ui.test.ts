@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, Page } from "playwright-core";
-import { chromiumAvailable, ensureUiBuilt, launchChromium, SHOTS, WEB_DIST } from "./browser.js";
+import { chromiumAvailable, ensureUiBuilt, launchChromium, SHOTS, WEB_DIST, openPage } from "./browser.js";
 import { Cairn } from "@cairn/sdk";
 import { startServer } from "../packages/server/src/server.js";
 
@@ -37,9 +37,7 @@ describe.skipIf(!hasChromium)("model page: package flavors and failed registrati
     await run.end();
 
     browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    page.setDefaultTimeout(15_000);
-    page.on("pageerror", (e) => pageErrors.push(e.message));
+    page = await openPage(browser, pageErrors);
   });
 
   afterAll(async () => {

@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, Page } from "playwright-core";
-import { chromiumAvailable, ensureUiBuilt, launchChromium, SHOTS, WEB_DIST } from "./browser.js";
+import { chromiumAvailable, ensureUiBuilt, launchChromium, SHOTS, WEB_DIST, openPage } from "./browser.js";
 import { ApiClient } from "@cairn/sdk/core";
 import type { ModelSignature } from "@cairn/contract";
 import { startServer } from "../packages/server/src/server.js";
@@ -105,9 +105,7 @@ describe.skipIf(!hasChromium)("registry web UI (e2e, headless Chromium)", () => 
     await api.setAlias({ params: { name: MODEL, alias: "challenger" }, body: { version: 1 } });
 
     browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    page.setDefaultTimeout(15_000);
-    page.on("pageerror", (e) => pageErrors.push(e.message));
+    page = await openPage(browser, pageErrors);
   });
 
   afterAll(async () => {

@@ -10,7 +10,7 @@ import path from "node:path";
 import zlib from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, Page } from "playwright-core";
-import { chromiumAvailable, ensureUiBuilt, launchChromium, SHOTS, WEB_DIST } from "./browser.js";
+import { chromiumAvailable, ensureUiBuilt, launchChromium, SHOTS, WEB_DIST, openPage } from "./browser.js";
 import { apiRoutes } from "@cairn/contract";
 import { ApiClient } from "@cairn/sdk/core";
 import { startServer } from "../packages/server/src/server.js";
@@ -92,9 +92,7 @@ describe.skipIf(!hasChromium)("web UI (e2e, headless Chromium)", () => {
     }
 
     browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    page.setDefaultTimeout(15_000);
-    page.on("pageerror", (e) => pageErrors.push(e.message));
+    page = await openPage(browser, pageErrors);
   });
 
   afterAll(async () => {
