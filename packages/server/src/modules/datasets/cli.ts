@@ -206,15 +206,26 @@ async function externalEntries(uris: string[]): Promise<ManifestEntryInput[]> {
   return out;
 }
 
-/** Streams an `s3://` external entry with the server's S3 settings (`CAIRN_S3_ENDPOINT`, `AWS_*`). */
+/**
+ * Streams an `s3://` external entry with the server's S3 settings (`CAIRN_S3_ENDPOINT`, `AWS_*`).
+ * The GET is conditional on the recorded ETag, so an object changed since the version was recorded
+ * is a CHECKSUM_MISMATCH rather than silently different data.
+ */
 function s3Fetcher(): { fetch: (e: ManifestEntry) => Promise<Readable>; close: () => void } {
   let s3: S3Client | undefined;
   return {
     fetch: async (e) => {
       s3 ??= s3Client();
       const { bucket, key } = splitS3(e.uri!);
-      const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      return res.Body as Readable;
+      try {
+        const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, ...(e.etag ? { IfMatch: `"${e.etag}"` } : {}) }));
+        return res.Body as Readable;
+      } catch (err) {
+        const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+        if (status === 412) throw new CairnError("CHECKSUM_MISMATCH", `External file '${e.path}' at ${e.uri} changed since the version was recorded (its ETag is no longer ${e.etag})`);
+        if (status === 404) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `External file '${e.path}' at ${e.uri} no longer exists`);
+        throw err;
+      }
     },
     close: () => s3?.destroy(),
   };

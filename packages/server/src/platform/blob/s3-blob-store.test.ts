@@ -1,66 +1,17 @@
-import { spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { promises as fs } from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { isCairnError } from "@cairn/contract";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { describeBlobStore } from "./blob-store.suite.js";
 import { openBlobStore } from "./open-blob-store.js";
 import { S3BlobStore, parseS3Uri, s3ConfigFromEnv } from "./s3-blob-store.js";
+import { S3RVER_CREDENTIALS, startS3rver } from "../../../test/s3rver.js";
 
 const BUCKET = "cairn-test";
-// s3rver's built-in account; it checks signatures against these.
-const credentials = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
+const credentials = S3RVER_CREDENTIALS;
 
-// s3rver runs in a child process because it encrypts ListObjectsV2 continuation tokens with DES,
-// which Node 17+ (OpenSSL 3) only offers with --openssl-legacy-provider: in-process, every
-// truncated listing would fail with HTTP 500. It also keeps the server's memory out of the
-// suite's memory measurements.
-const SERVER_SCRIPT = `
-import S3rver from "s3rver";
-const server = new S3rver({
-  address: "127.0.0.1",
-  port: 0,
-  directory: process.env.S3RVER_DIR,
-  silent: true,
-  configureBuckets: [{ name: process.env.S3RVER_BUCKET }],
-});
-const { port } = await server.run();
-process.stdout.write(JSON.stringify({ port }) + "\\n");
-process.stdin.resume();
-process.stdin.on("end", () => process.exit(0));
-`;
-
-let serverDir: string | undefined;
-let child: ChildProcess | undefined;
+let s3rver: Awaited<ReturnType<typeof startS3rver>>;
 let endpoint: string;
-
-async function startS3rver(): Promise<void> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "cairn-s3rver-"));
-  serverDir = dir;
-  const proc = spawn(process.execPath, ["--openssl-legacy-provider", "--no-warnings", "--input-type=module", "-e", SERVER_SCRIPT], {
-    cwd: path.dirname(fileURLToPath(import.meta.url)),
-    env: { ...process.env, S3RVER_DIR: dir, S3RVER_BUCKET: BUCKET },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  child = proc;
-  let stderr = "";
-  proc.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = "";
-    proc.stdout?.on("data", (d: Buffer) => {
-      out += d.toString();
-      const line = out.split("\n")[0];
-      if (out.includes("\n") && line) resolve((JSON.parse(line) as { port: number }).port);
-    });
-    proc.on("exit", (code) => reject(new Error(`s3rver exited with ${code}: ${stderr}`)));
-  });
-  endpoint = `http://127.0.0.1:${port}`;
-}
 
 function makeStore(prefix: string, extra: { pageSize?: number } = {}): S3BlobStore {
   return new S3BlobStore({ bucket: BUCKET, prefix, endpoint, region: "us-east-1", credentials, ...extra });
@@ -71,15 +22,11 @@ function uniquePrefix(label: string): string {
 }
 
 beforeAll(async () => {
-  await startS3rver();
+  s3rver = await startS3rver(BUCKET);
+  endpoint = s3rver.endpoint;
 });
 afterAll(async () => {
-  if (child && child.exitCode === null) {
-    const exited = new Promise((r) => child?.once("exit", r));
-    child.stdin?.end();
-    await exited;
-  }
-  if (serverDir) await fs.rm(serverDir, { recursive: true, force: true });
+  await s3rver?.stop();
 });
 
 describeBlobStore("S3BlobStore (s3rver)", async () => ({
