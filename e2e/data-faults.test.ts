@@ -11,6 +11,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DATASET_LIMITS } from "@cairn/contract";
 import { startServer } from "../packages/server/src/server.js";
 import { CLI, ROOT, runCli } from "./processes.js";
 
@@ -23,8 +24,8 @@ let env: Record<string, string>;
 const sha = (buf: Buffer) => createHash("sha256").update(buf).digest("hex");
 
 /**
- * A pass-through proxy to `target` that answers the first `allow` blob uploads and then holds every
- * further one open forever, so a client can be killed mid-upload at a known point.
+ * A pass-through proxy to `target` that answers the first `allow` single-blob uploads (`PUT`; batches
+ * pass) and then holds every further one open forever, so a client can be killed mid-upload at a known point.
  */
 async function stallingProxy(target: string, allow: number): Promise<{ url: string; stalled: Promise<void>; close(): void }> {
   let uploads = 0;
@@ -95,7 +96,8 @@ describe("cairn data under faults", () => {
   it("resumes an add killed mid-upload, and no half version ever shows", async () => {
     for (let i = 0; i < files; i++) {
       fs.mkdirSync(tree(), { recursive: true });
-      fs.writeFileSync(path.join(tree(), `f${String(i).padStart(2, "0")}.bin`), randomBytes(64 * 1024));
+      // Over the batch limit, so each file is its own PUT and the proxy can stall after a known number.
+      fs.writeFileSync(path.join(tree(), `f${String(i).padStart(2, "0")}.bin`), randomBytes(DATASET_LIMITS.batchBlobMaxBytes + 1024));
     }
     const proxy = await stallingProxy(a.url, 5);
     try {

@@ -19,6 +19,12 @@ export const DATASET_LIMITS = {
   filesPerVersion: 2_000_000,
   /** Hashes per "which blobs are missing" call. */
   missingBatch: 10_000,
+  /** Largest blob sent in a batch upload (`uploadBlobs`); bigger blobs go one by one (`uploadBlob`). */
+  batchBlobMaxBytes: 1024 * 1024,
+  /** Blob bytes per batch upload, frame headers not counted. */
+  batchMaxBytes: 8 * 1024 * 1024,
+  /** Blobs (frames) per batch upload. */
+  batchMaxBlobs: 2000,
   /** Manifest entries per page of a version's file listing. */
   filesPageDefault: 10_000,
   filesPageMax: 50_000,
@@ -186,6 +192,18 @@ export type CreateVersionRequest = z.input<typeof CreateVersionRequest>;
 export const MissingBlobsRequest = z.object({ hashes: z.array(Sha256).max(DATASET_LIMITS.missingBatch) });
 export const MissingBlobsResponse = z.object({ missing: z.array(z.string()) });
 export const BlobUploaded = z.object({ sha256: z.string(), size: z.number(), existed: z.boolean() });
+/** What a batch upload did: blobs newly stored, blobs the server already had (each distinct hash counted once), and the bytes of the stored ones. */
+export const BlobsUploaded = z.object({ stored: z.number(), existed: z.number(), bytes: z.number() });
+export type BlobsUploaded = z.infer<typeof BlobsUploaded>;
+
+/**
+ * The frame header of a batch upload (`uploadBlobs`): `<64 lowercase hex sha256> <decimal size>\n`,
+ * followed by exactly `size` bytes of the blob.
+ * @example batchFrameHeader("ab…", 12) // "ab… 12\n"
+ */
+export function batchFrameHeader(sha256: string, size: number): string {
+  return `${sha256} ${size}\n`;
+}
 
 export const VersionsQuery = z.object({
   maxResults: Int64.pipe(z.number().int().min(1).max(DATASET_LIMITS.versionsPageMax)).optional(),
@@ -296,6 +314,13 @@ export const datasetRoutes = {
 
   findMissingBlobs: route({ method: "POST", path: "/api/v1/data/blobs/missing", summary: "Which of these content hashes the server lacks (and keeps the rest from gc for the grace period)", tag: "data-blobs", body: MissingBlobsRequest, response: MissingBlobsResponse }),
   uploadBlob: route({ method: "PUT", path: "/api/v1/data/blobs/:sha256", summary: "Upload one file's bytes, checked against its SHA-256 (streamed; idempotent)", tag: "data-blobs", params: z.object({ sha256: Sha256 }), body: BINARY, response: BlobUploaded, status: 201 }),
+  /**
+   * Many small blobs in one request. The body is repeated frames, each an ASCII header line
+   * `<64 lowercase hex sha256> <decimal size>\n` followed by exactly `size` bytes; at most
+   * `batchMaxBlobs` frames of at most `batchBlobMaxBytes` each, `batchMaxBytes` in all. All-or-nothing
+   * on checksums: one blob that does not hash to its name (CHECKSUM_MISMATCH) stores none of the batch.
+   */
+  uploadBlobs: route({ method: "POST", path: "/api/v1/data/blobs/batch", summary: `Upload many small blobs in one request: repeated frames of an ASCII header line \`<64 lowercase hex sha256> <decimal size>\\n\` and exactly \`size\` bytes (at most ${DATASET_LIMITS.batchMaxBlobs} frames of up to ${DATASET_LIMITS.batchBlobMaxBytes} bytes, ${DATASET_LIMITS.batchMaxBytes} bytes in all); every blob is checked against its SHA-256 and a mismatch stores none of the batch`, tag: "data-blobs", body: BINARY, response: BlobsUploaded, status: 201 }),
   collectGarbage: route({ method: "POST", path: "/api/v1/data/gc", summary: "Delete blobs no version references, once unreferenced for the grace period", tag: "data-blobs", body: GcRequest, response: GcResponse, permission: "admin" }),
 
   createVersion: route({ method: "POST", path: "/api/v1/datasets/:name/versions", summary: "Create a version from a manifest whose blobs are uploaded (atomic; profiles and validates tabular files)", tag: "dataset-versions", params: NameParams, body: CreateVersionRequest, response: VersionResponse, status: 201 }),

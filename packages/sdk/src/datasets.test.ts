@@ -5,6 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { DATASET_LIMITS } from "@cairn/contract";
 import { Cairn } from "./cairn.js";
 import { cachedBlobPath, copyVersion, parseDatasetRef } from "./datasets.js";
 
@@ -20,7 +21,10 @@ async function startFake() {
   const blobs = new Map<string, Buffer>();
   const datasets = new Map<string, { dataset: Record<string, unknown>; versions: FakeVersion[] }>();
   const links: unknown[] = [];
+  /** Blobs stored, by a single PUT or a batch. */
   const puts: string[] = [];
+  /** The frames of each batch upload. */
+  const batches: { sha256: string; size: number }[][] = [];
   let pageSize = 2;
   const send = (res: http.ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { "content-type": "application/json" });
@@ -52,6 +56,32 @@ async function startFake() {
         const existed = blobs.has(m[1]!);
         blobs.set(m[1]!, raw);
         return send(res, 201, { sha256: m[1], size: raw.length, existed });
+      }
+      if (req.method === "POST" && p === "/api/v1/data/blobs/batch") {
+        const got: { sha256: string; bytes: Buffer }[] = [];
+        for (let pos = 0; pos < raw.length; ) {
+          const nl = raw.indexOf(10, pos);
+          const h = /^([0-9a-f]{64}) (\d+)$/.exec(raw.subarray(pos, nl < 0 ? raw.length : nl).toString("latin1"));
+          if (nl < 0 || !h || nl + 1 + Number(h[2]) > raw.length) return fail(res, 400, "INVALID_PARAMETER_VALUE", "bad frame");
+          got.push({ sha256: h[1]!, bytes: raw.subarray(nl + 1, nl + 1 + Number(h[2])) });
+          pos = nl + 1 + Number(h[2]);
+        }
+        const bad = got.find((g) => sha(g.bytes) !== g.sha256);
+        if (bad) return fail(res, 422, "CHECKSUM_MISMATCH", `blob ${bad.sha256} does not match`);
+        batches.push(got.map((g) => ({ sha256: g.sha256, size: g.bytes.length })));
+        let stored = 0;
+        let existed = 0;
+        let bytes = 0;
+        for (const g of got) {
+          if (blobs.has(g.sha256)) existed++;
+          else {
+            blobs.set(g.sha256, Buffer.from(g.bytes));
+            puts.push(g.sha256);
+            stored++;
+            bytes += g.bytes.length;
+          }
+        }
+        return send(res, 201, { stored, existed, bytes });
       }
       if (req.method === "POST" && p === "/api/v1/datasets") {
         const b = json();
@@ -108,6 +138,7 @@ async function startFake() {
     datasets,
     links,
     puts,
+    batches,
     setPageSize: (n: number) => (pageSize = n),
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
@@ -156,6 +187,42 @@ describe("datasets transfers", () => {
     expect(second).toMatchObject({ blobsUploaded: 1, blobsSkipped: 2, bytesUploaded: 3 });
     expect(second.version.number).toBe(2);
     expect(fake.puts.length).toBe(3);
+  });
+
+  it("batches small blobs within the limits, streams big ones alone, and keeps counts and progress", async () => {
+    const files: Record<string, Buffer> = {};
+    for (let i = 0; i < 2100; i++) files[`small/${i}.txt`] = Buffer.from(`small file ${i}`);
+    for (let i = 0; i < 20; i++) files[`mid/${i}.bin`] = randomBytes(600 * 1024);
+    files["big.bin"] = randomBytes(DATASET_LIMITS.batchBlobMaxBytes + 1);
+    files["dup.txt"] = files["small/7.txt"]!;
+    await cairn.datasets.getOrCreate("many");
+    const entries = Object.entries(files).map(([p, b]) => ({ path: p, size: b.length, mode: 0o644, sha256: sha(b) }));
+    const progress: [number, number][] = [];
+    const total = Object.entries(files).reduce((n, [p, b]) => n + (p === "dup.txt" ? 0 : b.length), 0);
+    const r = await cairn.datasets.uploadVersion("many", { entries, readFile: (p) => Readable.from([files[p]!]), onProgress: (d, t) => progress.push([d, t]) });
+    expect(r).toMatchObject({ blobsUploaded: 2121, blobsSkipped: 0, bytesUploaded: total });
+    expect(progress.at(0)).toEqual([0, total]);
+    expect(progress.at(-1)).toEqual([total, total]);
+    expect(new Set(fake.puts).size).toBe(2121);
+    expect(fake.batches.flat().map((b) => b.sha256)).not.toContain(sha(files["big.bin"]!));
+    for (const b of fake.batches) {
+      expect(b.length).toBeLessThanOrEqual(DATASET_LIMITS.batchMaxBlobs);
+      expect(b.reduce((n, f) => n + f.size, 0)).toBeLessThanOrEqual(DATASET_LIMITS.batchMaxBytes);
+    }
+    expect(fake.batches.length).toBeLessThan(10);
+    for (const [p, b] of Object.entries(files)) expect(Buffer.compare(fake.blobs.get(sha(b))!, b), p).toBe(0);
+  });
+
+  it("uploads a batch directly, refusing all of it when one blob does not match its hash", async () => {
+    const a = Buffer.from("batch a");
+    const b = Buffer.alloc(0);
+    expect(await cairn.datasets.uploadBlobs([{ sha256: sha(a), open: () => Readable.from([a]) }, { sha256: sha(b), open: () => Readable.from([]) }])).toEqual({ stored: 2, existed: 0, bytes: a.length });
+    expect(fake.blobs.get(sha(b))).toEqual(b);
+    const c = Buffer.from("batch c");
+    await expect(cairn.datasets.uploadBlobs([{ sha256: sha(c), open: () => Readable.from([c]) }, { sha256: sha(a), open: () => Readable.from([Buffer.from("not a")]) }])).rejects.toMatchObject({ code: "CHECKSUM_MISMATCH" });
+    expect(fake.blobs.has(sha(c))).toBe(false);
+    await expect(cairn.datasets.uploadBlobs([{ sha256: "nope", open: () => Readable.from([c]) }])).rejects.toMatchObject({ code: "INVALID_PARAMETER_VALUE" });
+    await expect(cairn.datasets.uploadBlobs([{ sha256: sha(c), open: () => fs.createReadStream(path.join(tmp, "gone.txt")), label: "gone.txt" }])).rejects.toMatchObject({ code: "RESOURCE_DOES_NOT_EXIST", message: expect.stringContaining("gone.txt") });
   });
 
   it("materializes through the cache (paged manifest), with modes, and reuses cached blobs", async () => {

@@ -9,10 +9,12 @@ import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { fileURLToPath } from "node:url";
 import {
   apiRoutes,
+  batchFrameHeader,
   CairnError,
   DATASET_LIMITS,
   DATASET_URI_PREFIX,
   isCairnError,
+  type BlobsUploaded,
   type CreateDatasetRequest,
   type CreateVersionRequest,
   type Dataset,
@@ -116,7 +118,7 @@ export interface UploadVersionOptions {
   runId?: string;
   /** Refuse (RESOURCE_CONFLICT) unless the dataset's latest version number is still this. */
   expectedLatest?: number;
-  /** Blobs uploaded at once (default 8: small files are bound by per-request latency, not bandwidth). */
+  /** Blobs over `DATASET_LIMITS.batchBlobMaxBytes` uploaded at once (default 8); smaller ones go many to a request, two requests at a time. */
   concurrency?: number;
   /** Bytes uploaded so far and the total of the blobs the server lacks. */
   onProgress?: (bytesDone: number, bytesTotal: number) => void;
@@ -571,6 +573,38 @@ export class Datasets {
   }
 
   /**
+   * Uploads many small blobs in one request (the `uploadBlobs` route): reads each from its `open()`
+   * into memory (a few at a time), frames them as `<sha256> <size>\n` + bytes, and posts them; a
+   * transient failure reads and sends them again. `label` (e.g. the local path) names a blob in errors. Keep a batch within `DATASET_LIMITS.batchMaxBlobs`
+   * blobs of at most `batchBlobMaxBytes` each and `batchMaxBytes` in all (`uploadVersion` does).
+   * `onBytes` gets the batch's bytes once the server has stored it.
+   * @throws CairnError CHECKSUM_MISMATCH when a blob does not hash to its name (nothing of the batch
+   *   is stored), INVALID_PARAMETER_VALUE for a bad hash or a blob over the limit, PAYLOAD_TOO_LARGE
+   * @example await cairn.datasets.uploadBlobs([{ sha256, open: () => fs.createReadStream("a.txt") }]);
+   */
+  async uploadBlobs(blobs: readonly { sha256: string; open: () => Readable | Promise<Readable>; label?: string }[], onBytes?: (n: number) => void): Promise<BlobsUploaded> {
+    for (const b of blobs) if (!/^[0-9a-f]{64}$/.test(b.sha256)) throw new CairnError("INVALID_PARAMETER_VALUE", `'${b.sha256}' is not a lowercase hex SHA-256`);
+    const url = this.#client.baseUrl + apiRoutes.uploadBlobs.path;
+    const { res, bytes } = await withRetry(async () => {
+      const frames: Buffer[] = new Array(blobs.length * 2);
+      let bytes = 0;
+      await eachLimit([...blobs.keys()], BATCH_READ_CONCURRENCY, async (i) => {
+        const b = blobs[i]!;
+        const data = await readAll(await b.open(), b.label ?? b.sha256);
+        if (data.length > DATASET_LIMITS.batchBlobMaxBytes) throw new CairnError("INVALID_PARAMETER_VALUE", `Blob ${b.sha256} has ${data.length} bytes, over the batch limit of ${DATASET_LIMITS.batchBlobMaxBytes}; upload it with uploadBlob`);
+        frames[2 * i] = Buffer.from(batchFrameHeader(b.sha256, data.length), "latin1");
+        frames[2 * i + 1] = data;
+        bytes += data.length;
+      });
+      const body = Buffer.concat(frames);
+      const r = await this.#client.fetchRaw(url, { method: "POST", headers: { "content-type": "application/octet-stream" }, body: new Uint8Array(body.buffer, body.byteOffset, body.length) });
+      return { res: (await r.json()) as BlobsUploaded, bytes };
+    }, this.#retry);
+    onBytes?.(bytes);
+    return res;
+  }
+
+  /**
    * Opens one stored file of a version for reading (streamed from the server).
    * @throws CairnError RESOURCE_DOES_NOT_EXIST
    */
@@ -582,7 +616,8 @@ export class Datasets {
 
   /**
    * Uploads a new version: asks the server which blobs it lacks (in batches), uploads only those
-   * (four at a time, streamed, each distinct hash once), then creates the version. An interrupted
+   * (each distinct hash once: small ones many to a request, bigger ones streamed `concurrency` at a
+   * time), then creates the version. An interrupted
    * upload resumes by calling this again: blobs already uploaded are no longer missing.
    * @throws CairnError RESOURCE_DOES_NOT_EXIST (dataset), CHECKSUM_MISMATCH (a file changed while being
    *   uploaded), VALIDATION_FAILED (`strict` and an expectation failed), INVALID_PARAMETER_VALUE
@@ -596,13 +631,12 @@ export class Datasets {
     const todo = missing.map((h) => byHash.get(h)).filter((e): e is ManifestEntryInput => e !== undefined);
     const total = todo.reduce((n, e) => n + e.size, 0);
     let done = 0;
+    const onBytes = (n: number) => {
+      done += n;
+      opts.onProgress?.(done, total);
+    };
     opts.onProgress?.(0, total);
-    await eachLimit(todo, opts.concurrency ?? 8, async (e) => {
-      await this.uploadBlob(e.sha256!, () => opts.readFile(e.path), (n) => {
-        done += n;
-        opts.onProgress?.(done, total);
-      });
-    });
+    await uploadAll(this, todo, (e) => opts.readFile(e.path), opts.concurrency ?? 8, onBytes);
     const req: CreateVersionRequest = opts.base === undefined ? { files: opts.entries } : { base: opts.base, changes: { upsert: opts.entries, remove: opts.remove ?? [] } };
     if (opts.message !== undefined) req.message = opts.message;
     if (opts.tags !== undefined) req.tags = opts.tags;
@@ -813,6 +847,63 @@ async function placeFromCache(blob: string, target: string, how: LinkMode, mode:
   }
 }
 
+/** Small blobs read into memory at once while a batch is assembled. */
+const BATCH_READ_CONCURRENCY = 16;
+/** Batch uploads in flight at once: one is sent while the next is read. */
+const BATCHES_IN_FLIGHT = 2;
+
+/** Reads a stream whole (a small blob of a batch); a local file error names `label`, anything else is a retryable transfer error. */
+async function readAll(src: Readable, label: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  try {
+    for await (const chunk of src) parts.push(typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer));
+  } catch (e) {
+    throw transferError(e, label, label);
+  } finally {
+    src.destroy();
+  }
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
+
+/**
+ * Uploads these blobs: those up to `batchBlobMaxBytes` in batches (within `batchMaxBytes` and
+ * `batchMaxBlobs`, `BATCHES_IN_FLIGHT` at once), bigger ones streamed one by one, `concurrency` at once.
+ */
+async function uploadAll<E extends { path: string; sha256?: string | undefined; size: number }>(
+  datasets: Datasets,
+  todo: readonly E[],
+  open: (e: E) => Readable | Promise<Readable>,
+  concurrency: number,
+  onBytes: (n: number) => void,
+): Promise<void> {
+  const batches: E[][] = [];
+  const big: E[] = [];
+  let batch: E[] = [];
+  let batchBytes = 0;
+  for (const e of todo) {
+    if (e.size > DATASET_LIMITS.batchBlobMaxBytes) {
+      big.push(e);
+      continue;
+    }
+    if (batch.length === DATASET_LIMITS.batchMaxBlobs || batchBytes + e.size > DATASET_LIMITS.batchMaxBytes) {
+      batches.push(batch);
+      batch = [];
+      batchBytes = 0;
+    }
+    batch.push(e);
+    batchBytes += e.size;
+  }
+  if (batch.length) batches.push(batch);
+  // A lone small blob gains nothing from a batch.
+  if (batches.length === 1 && batches[0]!.length === 1) big.unshift(batches.pop()![0]!);
+  await eachLimit(batches, BATCHES_IN_FLIGHT, async (b) => {
+    await datasets.uploadBlobs(b.map((e) => ({ sha256: e.sha256!, open: () => open(e), label: e.path })), onBytes);
+  });
+  await eachLimit(big, concurrency, async (e) => {
+    await datasets.uploadBlob(e.sha256!, () => open(e), onBytes);
+  });
+}
+
 /**
  * Copies one dataset version from one server to another (push and pull): creates the dataset on
  * the target when missing (same description, tags and expectations), asks the target which blobs it
@@ -853,11 +944,9 @@ export async function copyVersion(
   const total = todo.reduce((n, e) => n + e.size, 0);
   let done = 0;
   opts.onProgress?.(0, total);
-  await eachLimit(todo, opts.concurrency ?? 4, async (e) => {
-    await dst.uploadBlob(e.sha256!, () => src.openFile(name, fixed, e.path), (n) => {
-      done += n;
-      opts.onProgress?.(done, total);
-    });
+  await uploadAll(dst, todo, (e) => src.openFile(name, fixed, e.path), opts.concurrency ?? 4, (n) => {
+    done += n;
+    opts.onProgress?.(done, total);
   });
   const req: CreateVersionRequest = {
     files,

@@ -3,6 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describePg, freshPgSchema } from "./pg.js";
+import { DATASET_LIMITS } from "@cairn/contract";
 import { http, testServer } from "./helpers.js";
 
 const sha = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
@@ -123,6 +124,54 @@ function datasetsApi(backend: string, start: () => Promise<Server & { drop?: () 
       expect((await add("dedup-b", { "y/x.txt": content })).status).toBe(201);
       const blobDir = path.join(s.dataDir, "artifacts", "datasets", "blobs", "sha256", sha(content).slice(0, 2));
       if (backend === "sqlite") expect(fs.readdirSync(blobDir).filter((f) => f.startsWith(sha(content)))).toHaveLength(1);
+    });
+
+    it("uploads small blobs in batches: counts, dedup, all-or-nothing checksums and framing errors", async () => {
+      const frame = (content: Buffer | string, as = sha(content), size = Buffer.byteLength(content)) => Buffer.concat([Buffer.from(`${as} ${size}\n`), Buffer.from(content)]);
+      const batch = async (...frames: Buffer[]) => {
+        const res = await fetch(`${s.url}/api/v1/data/blobs/batch`, { method: "POST", body: new Uint8Array(Buffer.concat(frames)), headers: { "content-type": "application/octet-stream" } });
+        return { status: res.status, body: (await res.json()) as any };
+      };
+      const missing = async (...cs: string[]) => (await call("POST", "/api/v1/data/blobs/missing", { hashes: cs.map((c) => sha(c)) })).body.missing;
+      const bin = Buffer.from([0, 10, 255, 10, 32]);
+      expect((await put("batch known")).status).toBe(201);
+      const first = await batch(frame("batch one"), frame("batch two\n"), frame(""), frame("batch one"), frame("batch known"), frame(bin));
+      expect(first).toEqual({ status: 201, body: { stored: 4, existed: 1, bytes: "batch one".length + "batch two\n".length + bin.length } });
+      expect(await missing("batch one", "batch two\n", "", "batch known")).toEqual([]);
+      await call("POST", "/api/v1/datasets", { name: "batched" });
+      const files = { "a.txt": "batch one", "b.txt": "batch two\n", "empty": "", "k.txt": "batch known" };
+      const v = await call("POST", "/api/v1/datasets/batched/versions", { files: [...Object.entries(files).map(([p, c]) => entry(p, c)), { path: "c.bin", size: bin.length, sha256: sha(bin) }] });
+      expect(v.status).toBe(201);
+      for (const [p, c] of Object.entries(files)) expect(await (await fetch(`${s.url}/api/v1/datasets/batched/versions/v1/files/${p}`)).text()).toBe(c);
+      expect(Buffer.from(await (await fetch(`${s.url}/api/v1/datasets/batched/versions/v1/files/c.bin`)).arrayBuffer())).toEqual(bin);
+      expect((await batch(frame("batch one"))).body).toEqual({ stored: 0, existed: 1, bytes: 0 });
+
+      // One blob that does not hash to its name refuses the whole batch.
+      const bad = await batch(frame("good in bad batch"), frame("liar", sha("truth")), frame("also good in bad batch"));
+      expect(bad.status).toBe(422);
+      expect(bad.body.error_code).toBe("CHECKSUM_MISMATCH");
+      expect(bad.body.message).toContain(sha("truth"));
+      expect(await missing("good in bad batch", "also good in bad batch", "truth", "liar")).toHaveLength(4);
+
+      const fails = async (status: number, code: string, ...frames: Buffer[]) => {
+        const r = await batch(...frames);
+        expect([r.status, r.body.error_code]).toEqual([status, code]);
+      };
+      await fails(400, "INVALID_PARAMETER_VALUE", frame("f1"), Buffer.from(`${sha("f2").toUpperCase()} 2\nf2`));
+      await fails(400, "INVALID_PARAMETER_VALUE", Buffer.from(`${sha("f2")}  2\nf2`));
+      await fails(400, "INVALID_PARAMETER_VALUE", Buffer.from(`${sha("f2")} 02\nf2`));
+      await fails(400, "INVALID_PARAMETER_VALUE", Buffer.from("x".repeat(200)));
+      // Truncated: the body ends inside a blob, or inside a header.
+      await fails(400, "INVALID_PARAMETER_VALUE", frame("truncated", sha("truncated"), 20));
+      await fails(400, "INVALID_PARAMETER_VALUE", frame("f1"), Buffer.from(sha("f3").slice(0, 10)));
+      // Extra bytes after the last declared size read as a malformed header.
+      await fails(400, "INVALID_PARAMETER_VALUE", frame("f1"), Buffer.from("trailing\n"));
+      const big = Buffer.alloc(DATASET_LIMITS.batchBlobMaxBytes + 1, 7);
+      await fails(400, "INVALID_PARAMETER_VALUE", frame(big));
+      const most = Buffer.alloc(DATASET_LIMITS.batchBlobMaxBytes, 1);
+      const over = Array.from({ length: DATASET_LIMITS.batchMaxBytes / most.length + 1 }, (_, i) => frame(Buffer.concat([most.subarray(0, most.length - 1), Buffer.from([i])])));
+      await fails(413, "PAYLOAD_TOO_LARGE", ...over);
+      expect(await missing("f1", "truncated")).toHaveLength(2);
     });
 
     it("validates against expectations: records failures, and refuses them with strict", async () => {
@@ -333,6 +382,7 @@ describe("datasets in the audit log", () => {
       await call("POST", "/api/v1/datasets", { name: "audited" });
       await fetch(`${s.url}/api/v1/data/blobs/${sha("a")}`, { method: "PUT", body: "a" });
       await call("POST", "/api/v1/data/blobs/missing", { hashes: [sha("a")] });
+      expect((await fetch(`${s.url}/api/v1/data/blobs/batch`, { method: "POST", body: `${sha("b")} 1\nb` })).status).toBe(201);
       await call("POST", "/api/v1/datasets/audited/versions", { files: [{ path: "a", size: 1, sha256: sha("a") }] });
       await call("PUT", "/api/v1/datasets/audited/tags/gold", { version: "1" });
       const log = await call("GET", "/api/v1/audit?limit=50");
@@ -344,7 +394,7 @@ describe("datasets in the audit log", () => {
           ["setVersionTag", "dataset:audited@gold"],
         ]),
       );
-      expect(rows.some((r: string[]) => r[0] === "uploadBlob" || r[0] === "findMissingBlobs")).toBe(false);
+      expect(rows.some((r: string[]) => r[0] === "uploadBlob" || r[0] === "uploadBlobs" || r[0] === "findMissingBlobs")).toBe(false);
     } finally {
       await s.stop();
     }

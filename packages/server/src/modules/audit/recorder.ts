@@ -16,7 +16,7 @@ const MAX_ITEMS = 20;
 const MAX_PAYLOAD_SCAN = 65536;
 // Hot write routes whose effect the request body already describes: no snapshot reads around them.
 // Content-addressed blob traffic: bytes become data only when a version names them, and that create is recorded.
-const NOT_AUDITED = new Set(["uploadBlob", "findMissingBlobs"]);
+const NOT_AUDITED = new Set(["uploadBlob", "uploadBlobs", "findMissingBlobs"]);
 const NO_SNAPSHOT = /\/(log|log-batch|log-metric|log-parameter|log-inputs|log-model|inputs|artifacts)(\/|$)|^\/api\/v1\/runs\/:id\/artifacts/;
 
 /**

@@ -22,6 +22,7 @@ export function registerDatasetRoutes(app: FastifyInstance, svc: DatasetService,
   registerRoute(app, R.findMissingBlobs, async ({ body }) => ({ missing: await svc.findMissingBlobs(body.hashes) }));
   withRawBody(app, (scope) => {
     registerRoute(scope, R.uploadBlob, async ({ params, body }) => svc.uploadBlob(params.sha256, body as Readable));
+    registerRoute(scope, R.uploadBlobs, async ({ body }) => svc.uploadBlobs(body as Readable));
   });
   registerRoute(app, R.collectGarbage, async ({ body }) => svc.collectGarbage(body));
 

@@ -19,6 +19,7 @@ import {
   type TabularFormat,
   type ValidationReport,
   type VersionDiff,
+  type BlobsUploaded,
 } from "@cairn/contract";
 import type { z } from "zod";
 import type * as C from "@cairn/contract";
@@ -37,6 +38,110 @@ const MAX_DELTA_PATHS = 5000;
 /** Where a blob's bytes live in the blob store: `datasets/blobs/sha256/ab/<hash>`. */
 export function blobKey(sha256: string): string {
   return `datasets/blobs/sha256/${sha256.slice(0, 2)}/${sha256}`;
+}
+
+/** Blob-store writes (and existence checks) of one batch upload in flight at once. */
+const PUT_CONCURRENCY = 16;
+/** Longest frame header: 64 hex digits, a space, the size's digits and the newline. */
+const MAX_HEADER = 64 + 1 + String(DATASET_LIMITS.batchBlobMaxBytes).length + 1;
+const FRAME_HEADER = /^([0-9a-f]{64}) (0|[1-9][0-9]*)$/;
+
+/** Runs `fn` over `items`, at most `limit` at once; the first failure is thrown once the running calls settle. */
+async function eachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { e: unknown } | undefined;
+  const worker = async () => {
+    while (failure === undefined && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (e) {
+        failure ??= { e };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.e;
+}
+
+/**
+ * Parses a batch upload body into its blobs by hash (first occurrence wins), checking framing, limits
+ * and every blob's SHA-256 as the bytes arrive.
+ * @throws CairnError INVALID_PARAMETER_VALUE, PAYLOAD_TOO_LARGE, CHECKSUM_MISMATCH (see `uploadBlobs`)
+ */
+async function readBatch(body: Readable): Promise<Map<string, Buffer>> {
+  const blobs = new Map<string, Buffer>();
+  let frames = 0;
+  let payload = 0;
+  let header: Buffer[] = [];
+  let headerLen = 0;
+  // The frame being read: its name, bytes still due, the parts so far and their running hash.
+  let frame: { sha256: string; left: number; parts: Buffer[]; hash: ReturnType<typeof createHash> } | undefined;
+  const finish = (f: NonNullable<typeof frame>) => {
+    const got = f.hash.digest("hex");
+    if (got !== f.sha256) throw new CairnError("CHECKSUM_MISMATCH", `Blob ${f.sha256} (frame ${frames}) hashes to ${got}; nothing of this batch was stored`);
+    if (!blobs.has(f.sha256)) blobs.set(f.sha256, f.parts.length === 1 ? f.parts[0]! : Buffer.concat(f.parts));
+  };
+  const startFrame = (line: string) => {
+    const m = FRAME_HEADER.exec(line);
+    if (!m) throw new CairnError("INVALID_PARAMETER_VALUE", `Frame ${frames + 1} has a malformed header '${line.slice(0, 100)}': expected '<64 lowercase hex sha256> <decimal size>'`);
+    const size = Number(m[2]);
+    if (size > DATASET_LIMITS.batchBlobMaxBytes) throw new CairnError("INVALID_PARAMETER_VALUE", `Blob ${m[1]} of ${size} bytes is over the batch limit of ${DATASET_LIMITS.batchBlobMaxBytes} bytes a blob; upload it on its own`);
+    if (++frames > DATASET_LIMITS.batchMaxBlobs) throw new CairnError("PAYLOAD_TOO_LARGE", `A batch holds at most ${DATASET_LIMITS.batchMaxBlobs} blobs`);
+    payload += size;
+    if (payload > DATASET_LIMITS.batchMaxBytes) throw new CairnError("PAYLOAD_TOO_LARGE", `A batch holds at most ${DATASET_LIMITS.batchMaxBytes} bytes of blobs`);
+    frame = { sha256: m[1]!, left: size, parts: [], hash: createHash("sha256") };
+    if (size === 0) {
+      finish(frame);
+      frame = undefined;
+    }
+  };
+  try {
+    await parseFrames();
+  } catch (e) {
+    // The rest of the body is drained, not destroyed: destroying the request would cut the error
+    // response, and leaving it unread would stall the next request on the kept-alive connection.
+    body.resume();
+    throw e;
+  }
+  if (frame) throw new CairnError("INVALID_PARAMETER_VALUE", `The batch ends inside blob ${frame.sha256}: ${frame.left} of its bytes are missing`);
+  if (headerLen > 0) throw new CairnError("INVALID_PARAMETER_VALUE", `The batch ends inside a frame header (${headerLen} bytes after the last frame)`);
+  return blobs;
+
+  async function parseFrames(): Promise<void> {
+    for await (const chunk of body.iterator({ destroyOnReturn: false })) {
+      const buf = chunk as Buffer;
+      let pos = 0;
+      while (pos < buf.length) {
+        if (frame) {
+          const n = Math.min(frame.left, buf.length - pos);
+          const part = buf.subarray(pos, pos + n);
+          frame.hash.update(part);
+          frame.parts.push(part);
+          frame.left -= n;
+          pos += n;
+          if (frame.left === 0) {
+            finish(frame);
+            frame = undefined;
+          }
+          continue;
+        }
+        const nl = buf.indexOf(10, pos);
+        const end = nl < 0 ? buf.length : nl;
+        headerLen += end - pos;
+        if (headerLen > MAX_HEADER) throw new CairnError("INVALID_PARAMETER_VALUE", `Frame ${frames + 1} has a malformed header: no newline within its first ${MAX_HEADER} bytes`);
+        header.push(buf.subarray(pos, end));
+        pos = end;
+        if (nl >= 0) {
+          pos++;
+          const line = Buffer.concat(header).toString("latin1");
+          header = [];
+          headerLen = 0;
+          startFrame(line);
+        }
+      }
+    }
+  }
 }
 
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64url");
@@ -139,14 +244,17 @@ export class DatasetService {
   /**
    * Stores uploaded bytes under their SHA-256, hashing them as they stream past: bytes that do not
    * hash to `sha256` fail the write before it becomes visible (CHECKSUM_MISMATCH), so the blob
-   * store never holds a blob under a wrong name. Uploading known content again only drains the body.
+   * store never holds a blob under a wrong name. Uploading known content again only drains the body
+   * (and restarts the blob's gc grace period).
    * @throws CairnError CHECKSUM_MISMATCH
    */
   async uploadBlob(sha256: string, body: Readable): Promise<{ sha256: string; size: number; existed: boolean }> {
-    const [known] = await this.#store.missingBlobs([sha256], Date.now()).then((m) => (m.length ? [false] : [true]));
+    // A read-only lookup: most uploads are of new content, and a write here would take SQLite's one writer lock twice per blob.
+    const known = (await this.#store.recordedBlobs([sha256])).has(sha256);
     if (known && (await this.#blobs.stat(blobKey(sha256)))) {
       let size = 0;
       for await (const chunk of body) size += (chunk as Buffer).length;
+      await this.#store.recordBlob(sha256, size, Date.now());
       return { sha256, size, existed: true };
     }
     const hash = createHash("sha256");
@@ -168,6 +276,34 @@ export class DatasetService {
     await this.#blobs.put(blobKey(sha256), body.pipe(check));
     await this.#store.recordBlob(sha256, size, Date.now());
     return { sha256, size, existed: false };
+  }
+
+  /**
+   * Stores a batch of small blobs sent as frames (`<sha256> <size>\n` and `size` bytes each, see the
+   * `uploadBlobs` route). The body is parsed as it arrives and held in memory (at most
+   * `batchMaxBytes`); every blob is checked before anything is written, so a batch with one bad blob
+   * stores nothing. New blobs are written `PUT_CONCURRENCY` at a time, then all of the batch's blobs are
+   * recorded (or touched) in one transaction. A hash sent twice is stored and counted once.
+   * @throws CairnError INVALID_PARAMETER_VALUE for a malformed header, a frame over `batchBlobMaxBytes`
+   *   or a truncated body; PAYLOAD_TOO_LARGE past `batchMaxBytes` or `batchMaxBlobs`; CHECKSUM_MISMATCH
+   *   naming the first blob whose bytes do not hash to its name
+   */
+  async uploadBlobs(body: Readable): Promise<BlobsUploaded> {
+    const blobs = await readBatch(body);
+    const known = await this.#store.recordedBlobs([...blobs.keys()]);
+    const fresh: [string, Buffer][] = [];
+    let existed = 0;
+    await eachLimit([...blobs], PUT_CONCURRENCY, async ([sha256, bytes]) => {
+      // Recorded but without bytes (a blob store restored without its database) is uploaded again, as in `uploadBlob`.
+      if (known.has(sha256) && (await this.#blobs.stat(blobKey(sha256)))) existed++;
+      else fresh.push([sha256, bytes]);
+    });
+    // Each local put fsyncs: many at once let the file system commit them together.
+    await eachLimit(fresh, PUT_CONCURRENCY, async ([sha256, bytes]) => {
+      await this.#blobs.put(blobKey(sha256), bytes);
+    });
+    await this.#store.recordBlobs([...blobs].map(([sha256, bytes]) => ({ sha256, size: bytes.length })), Date.now());
+    return { stored: fresh.length, existed, bytes: fresh.reduce((n, [, b]) => n + b.length, 0) };
   }
 
   /**

@@ -168,6 +168,26 @@ export function describeDatasetStore(name: string, makeStore: () => Promise<{ st
       expect((await store.gcCandidates(1000)).candidates.map((c) => c.sha256)).toContain(kept.sha256);
     });
 
+    it("records blobs in bulk, once per hash, and looks them up without touching them", async () => {
+      const a = file("a", `bulk-a-${tag}`);
+      const b = file("b", `bulk-b-${tag}`);
+      const c = file("c", `bulk-c-${tag}`);
+      expect(await store.recordedBlobs([a.sha256!, b.sha256!])).toEqual(new Set());
+      await store.recordBlobs([], 100);
+      await store.recordBlobs([{ sha256: a.sha256!, size: a.size }, { sha256: b.sha256!, size: b.size }, { sha256: a.sha256!, size: a.size }], 100);
+      expect(await store.recordedBlobs([a.sha256!, b.sha256!, c.sha256!, a.sha256!])).toEqual(new Set([a.sha256, b.sha256]));
+      // A looked-up blob keeps its old touch time, so it stays collectable.
+      expect((await store.gcCandidates(150)).candidates).toEqual(expect.arrayContaining([{ sha256: a.sha256, size: a.size }, { sha256: b.sha256, size: b.size }]));
+      // Recording again touches the known blob and adds the new one.
+      await store.recordBlobs([{ sha256: a.sha256!, size: a.size }, { sha256: c.sha256!, size: c.size }], 200);
+      const names = (await store.gcCandidates(150)).candidates.map((x) => x.sha256);
+      expect(names).toContain(b.sha256);
+      expect(names).not.toContain(a.sha256);
+      expect(names).not.toContain(c.sha256);
+      expect(await store.missingBlobs([a.sha256!, b.sha256!, c.sha256!], 300)).toEqual([]);
+      expect(await store.forgetBlobs([a.sha256!, b.sha256!, c.sha256!], 1000)).toEqual(expect.arrayContaining([a.sha256, b.sha256, c.sha256]));
+    });
+
     it("caches profiles by content and format", async () => {
       const p: FileProfile = { format: "csv", rows: 2, columns: [{ name: "a", type: "BIGINT", kind: "numeric", count: 2, missing: 0, distinct: 2, min: 1, max: 2, mean: 1.5, std: 0.7 }], engine: "duckdb" };
       const h = sha(`profile-${tag}`);

@@ -80,8 +80,12 @@ export interface DatasetStore {
 
   /** Of `hashes`, those with no recorded blob; the recorded ones are touched (their gc grace restarts). */
   missingBlobs(hashes: readonly string[], time: number): Promise<string[]>;
+  /** Of `hashes`, those with a recorded blob (read-only: nothing is touched). */
+  recordedBlobs(hashes: readonly string[]): Promise<Set<string>>;
   /** Records (or touches) a blob that is now in the blob store. */
   recordBlob(sha256: string, size: number, time: number): Promise<void>;
+  /** Records (or touches) blobs now in the blob store, in one transaction; a hash listed twice is recorded once. */
+  recordBlobs(blobs: readonly { sha256: string; size: number }[], time: number): Promise<void>;
   /** Blobs no version references and untouched since `before`, with the number of referenced and in-grace ones. */
   gcCandidates(before: number): Promise<{ candidates: { sha256: string; size: number }[]; referenced: number; inGrace: number }>;
   /** Forgets the blobs still unreferenced and untouched since `before`, in one transaction; returns those forgotten (the caller then deletes their bytes). */

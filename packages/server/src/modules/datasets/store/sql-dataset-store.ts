@@ -304,6 +304,30 @@ export class SqlDatasetStore implements DatasetStore {
       .execute();
   }
 
+  async recordedBlobs(hashes: readonly string[]): Promise<Set<string>> {
+    const known = new Set<string>();
+    for (const part of chunks([...new Set(hashes)], IN_CHUNK)) {
+      const rows = await this.#k.selectFrom("ds_blobs").select("sha256").where("sha256", "in", part).execute();
+      for (const r of rows) known.add(r.sha256 as string);
+    }
+    return known;
+  }
+
+  async recordBlobs(blobs: readonly { sha256: string; size: number }[], time: number): Promise<void> {
+    const unique = [...new Map(blobs.map((b) => [b.sha256, b])).values()];
+    if (unique.length === 0) return;
+    await this.#k.transaction().execute(async (trx) => {
+      // Four parameters a row: SQLite allows 32766 bound parameters, PostgreSQL 65535.
+      for (const part of chunks(unique, 2000)) {
+        await trx
+          .insertInto("ds_blobs")
+          .values(part.map((b) => ({ sha256: b.sha256, size: b.size, created_at: time, touched_at: time })))
+          .onConflict((oc) => oc.column("sha256").doUpdateSet({ touched_at: time }))
+          .execute();
+      }
+    });
+  }
+
   async gcCandidates(before: number): Promise<{ candidates: { sha256: string; size: number }[]; referenced: number; inGrace: number }> {
     // One scan of the files answers "referenced?" for every blob (SQLite and PostgreSQL hash the subquery).
     const referenced = sql<boolean>`b.sha256 in (select f.sha256 from ds_files f where f.sha256 is not null)`;
