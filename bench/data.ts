@@ -125,12 +125,19 @@ export async function run({ json }: { json: boolean }): Promise<void> {
       const inProcess = await seconds(() => buildManifest(small, { cache }));
       cache.close();
       figures.push({ name: `cairn data status, no change, ${SMALL_FILES} files (whole command, process start included)`, value: noop.seconds, unit: "s", target: "<= 2 s", pass: noop.seconds <= 2, baseline: { name: "its tree walk + stat cache alone, in process", value: inProcess, unit: "s" } });
-      fs.appendFileSync(path.join(small, "d7", "f7.bin"), "changed");
-      const one = await cliRun(["data", "add", small, "-m", "one change", "--json"], env);
-      const added = JSON.parse(one.stdout) as { hashedFiles: number; blobsUploaded: number; version: { number: number; fileCount: number } };
-      if (added.hashedFiles !== 1 || added.blobsUploaded !== 1 || added.version.fileCount !== SMALL_FILES) throw new Error(`add after one change: ${one.stdout.slice(0, 300)}`);
-      figures.push({ name: `cairn data add after changing 1 file of ${SMALL_FILES} (rehashes and uploads only that file)`, value: one.seconds, unit: "s", target: "<= 2 s", pass: one.seconds <= 2 });
-      const peaks = [first, noop, one].map((r) => r.peakMb).filter((m): m is number => m !== undefined);
+      // Three rounds of "change one file, add": the median is the figure, the spread goes in the name.
+      const rounds: Awaited<ReturnType<typeof cliRun>>[] = [];
+      for (let round = 0; round < 3; round++) {
+        fs.appendFileSync(path.join(small, `d${7 + round}`, `f${7 + round}.bin`), `changed ${round}`);
+        const one = await cliRun(["data", "add", small, "-m", `one change ${round}`, "--json"], env);
+        const added = JSON.parse(one.stdout) as { hashedFiles: number; blobsUploaded: number; version: { number: number; fileCount: number } };
+        if (added.hashedFiles !== 1 || added.blobsUploaded !== 1 || added.version.fileCount !== SMALL_FILES) throw new Error(`add after one change: ${one.stdout.slice(0, 300)}`);
+        rounds.push(one);
+      }
+      const times = rounds.map((r) => r.seconds).sort((x, y) => x - y);
+      const one = times[1]!;
+      figures.push({ name: `cairn data add after changing 1 file of ${SMALL_FILES}, median of 3 (${times.map((t) => t.toFixed(2)).join(", ")} s; rehashes and uploads only that file)`, value: one, unit: "s", target: "<= 2 s", pass: one <= 2 });
+      const peaks = [first, noop, ...rounds].map((r) => r.peakMb).filter((m): m is number => m !== undefined);
       if (peaks.length) figures.push({ name: "peak RSS of those CLI runs (max; /usr/bin/time)", value: Math.max(...peaks), unit: "MiB" });
       figures.push({ name: "peak RSS of the bench process holding the server during them", value: serverPeak / 2 ** 20, unit: "MiB" });
     } finally {

@@ -35,6 +35,40 @@ type Out<S extends z.ZodType> = z.output<S>;
 /** Changed paths up to which a version built on a base copies the base's rows in the database. */
 const MAX_DELTA_PATHS = 5000;
 
+/** Manifest entries the service keeps in memory across recent versions (about 200 bytes each). */
+const MANIFEST_CACHE_ENTRIES = 500_000;
+
+/**
+ * The manifests of recently used versions, least recently used out first, bounded by their total
+ * number of entries. Versions are immutable, so an entry never goes stale; with several servers on
+ * one database, each simply misses more often.
+ */
+class ManifestCache {
+  readonly #m = new Map<string, readonly ManifestEntry[]>();
+  #entries = 0;
+  constructor(readonly maxEntries: number) {}
+
+  get(id: string): readonly ManifestEntry[] | undefined {
+    const hit = this.#m.get(id);
+    if (hit) {
+      this.#m.delete(id);
+      this.#m.set(id, hit);
+    }
+    return hit;
+  }
+
+  set(id: string, files: readonly ManifestEntry[]): void {
+    if (files.length > this.maxEntries || this.#m.has(id)) return;
+    this.#m.set(id, files);
+    this.#entries += files.length;
+    for (const [old, list] of this.#m) {
+      if (this.#entries <= this.maxEntries) break;
+      this.#m.delete(old);
+      this.#entries -= list.length;
+    }
+  }
+}
+
 /** Where a blob's bytes live in the blob store: `datasets/blobs/sha256/ab/<hash>`. */
 export function blobKey(sha256: string): string {
   return `datasets/blobs/sha256/${sha256.slice(0, 2)}/${sha256}`;
@@ -172,6 +206,7 @@ export class DatasetService {
   readonly #runExists: (runId: string) => Promise<boolean>;
   readonly #logInput: (runId: string, v: DatasetVersion, context: string | undefined) => Promise<void>;
   readonly #log: Logger | undefined;
+  readonly #manifests = new ManifestCache(MANIFEST_CACHE_ENTRIES);
 
   constructor(opts: {
     store: DatasetStore;
@@ -400,6 +435,8 @@ export class DatasetService {
       files,
       base,
     );
+    // The next version is most likely built on this one: keep its manifest at hand.
+    this.#manifests.set(version.id, files);
     return version;
   }
 
@@ -555,15 +592,20 @@ export class DatasetService {
 
   // ---------- internals ----------
 
-  async #allFiles(versionId: string): Promise<ManifestEntry[]> {
+  /** A version's whole manifest: from the in-memory cache of recent versions (versions never change), else the store. */
+  async #allFiles(versionId: string): Promise<readonly ManifestEntry[]> {
+    const hit = this.#manifests.get(versionId);
+    if (hit) return hit;
     const out: ManifestEntry[] = [];
     let after: string | undefined;
     for (;;) {
       const page = await this.#store.listFiles(versionId, { after, limit: DATASET_LIMITS.filesPageMax });
       out.push(...page);
-      if (page.length < DATASET_LIMITS.filesPageMax) return out;
+      if (page.length < DATASET_LIMITS.filesPageMax) break;
       after = page[page.length - 1]!.path;
     }
+    this.#manifests.set(versionId, out);
+    return out;
   }
 
   /** Profiles of the stored tabular files, computing (and caching by content) the ones not seen before. */
