@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { BINARY, type RouteDef } from "./routes.js";
+import { BINARY, PATH_PARAM, type RouteDef } from "./routes.js";
 import { ERROR_HTTP_STATUS, ErrorBody } from "./errors.js";
 
 function schema(s: z.ZodType, io: "input" | "output"): unknown {
@@ -13,7 +13,7 @@ function schema(s: z.ZodType, io: "input" | "output"): unknown {
 export function buildOpenApi(routes: Record<string, RouteDef>, info: { title: string; version: string }): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const [operationId, r] of Object.entries(routes)) {
-    const oaPath = r.path.replace(/:([A-Za-z_]+)/g, "{$1}").replace(/\*$/, "{path}");
+    const oaPath = r.path.replace(PATH_PARAM, "{$1}").replace(/\*$/, "{path}");
     const parameters: unknown[] = [];
     if (r.params) {
       for (const [name, s] of Object.entries(r.params.shape)) {

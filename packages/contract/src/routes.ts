@@ -102,6 +102,9 @@ export type RouteInput<R extends RouteDef> = (R["params"] extends z.ZodType ? { 
 /** What a route answers with (its parsed response type). */
 export type RouteOutput<R extends RouteDef> = R["response"] extends z.ZodType ? ZOut<R["response"]> : never;
 
+/** A `:param` placeholder in a route path (letters, digits and `_`, not starting with a digit). */
+export const PATH_PARAM = /:([A-Za-z_][A-Za-z0-9_]*)/g;
+
 /**
  * Fills a route's `:param` and `*` placeholders, URL-encoding each value
  * (the `*` value keeps its slashes).
@@ -109,6 +112,6 @@ export type RouteOutput<R extends RouteDef> = R["response"] extends z.ZodType ? 
  */
 export function buildPath(path: string, params: Record<string, unknown> = {}): string {
   return path
-    .replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, (_m, name: string) => encodeURIComponent(String(params[name] ?? "")))
+    .replace(PATH_PARAM, (_m, name: string) => encodeURIComponent(String(params[name] ?? "")))
     .replace(/\*$/, () => String(params["*"] ?? "").split("/").map(encodeURIComponent).join("/"));
 }

@@ -22,6 +22,13 @@ describe("native API /api/v1", () => {
     expect(doc.body.openapi).toBe("3.0.3");
     expect(doc.body.paths["/api/v1/runs/{id}/log"].post.operationId).toBe("logBatch");
     expect(doc.body.paths["/api/v1/runs/{id}/log"].post.requestBody.content["application/json"].schema.properties.metrics).toBeDefined();
+    // Every placeholder is filled whole (a name with digits, such as `:sha256`, too) and matches a declared parameter.
+    for (const [p, ops] of Object.entries(doc.body.paths as Record<string, Record<string, { parameters?: { name: string; in: string }[] }>>)) {
+      expect(p, p).not.toMatch(/[:}][A-Za-z0-9]/);
+      const names = [...p.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
+      for (const op of Object.values(ops)) expect((op.parameters ?? []).filter((x) => x.in === "path").map((x) => x.name).sort(), p).toEqual([...names].sort());
+    }
+    expect(doc.body.paths["/api/v1/data/blobs/{sha256}"].put.operationId).toBe("uploadBlob");
   });
 
   it("creates, logs, searches and downsamples through the typed client", async () => {
