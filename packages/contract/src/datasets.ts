@@ -16,7 +16,9 @@ export const DATASET_LIMITS = {
   pathLength: 4096,
   uriLength: 4096,
   /** Files per version. */
-  filesPerVersion: 2_000_000,
+  filesPerVersion: 1_000_000,
+  /** Entries of each list (added, removed, modified) a diff answers with; `counts` has the totals. */
+  diffListMax: 10_000,
   /** Hashes per "which blobs are missing" call. */
   missingBatch: 10_000,
   /** Largest blob sent in a batch upload (`uploadBlobs`); bigger blobs go one by one (`uploadBlob`). */
@@ -36,10 +38,13 @@ export const DATASET_LIMITS = {
   lineageDepthMax: 20,
   lineageNodesMax: 2000,
   /** Largest version-create request body (a manifest of hundreds of thousands of entries). */
-  manifestBodyBytes: 512 * 1024 * 1024,
+  manifestBodyBytes: 256 * 1024 * 1024,
   /** Default grace period of `gc`: blobs unreferenced for less than this stay. */
   gcGraceSecondsDefault: 86_400,
 } as const;
+
+// eslint-disable-next-line no-control-regex
+const NO_CONTROL = /^[^\u0000-\u001f\u007f]*$/;
 
 /** The URI scheme that names a dataset version: `datasets:/credit@v3`. */
 export const DATASET_URI_PREFIX = "datasets:/";
@@ -63,7 +68,7 @@ export const DatasetTag = z
  * A version reference inside a dataset: `v3` or `3` (number), a tag, `latest`, a version id, or
  * a digest prefix of at least 8 hex characters.
  */
-export const VersionRef = z.string().min(1).max(128);
+export const VersionRef = z.string().min(1).max(128).regex(NO_CONTROL, "must not contain control characters");
 
 /** A lowercase hex SHA-256. */
 export const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, "must be a lowercase hex SHA-256 (64 characters)");
@@ -86,14 +91,16 @@ export const ManifestEntry = z
   .object({
     path: ManifestPath,
     size: z.number().int().min(0),
-    /** Unix permission bits (e.g. 0o644 = 420). */
-    mode: z.number().int().min(0).max(0o7777).default(0o644),
+    /** Unix permission bits (e.g. 0o644 = 420); setuid, setgid and sticky bits are refused. */
+    mode: z.number().int().min(0).max(0o777, "must be permission bits (at most 0o777: no setuid, setgid or sticky bit)").default(0o644),
     sha256: Sha256.optional(),
     uri: z.string().max(DATASET_LIMITS.uriLength).regex(/^(file|s3):\/\//, "must be a file:// or s3:// URI").optional(),
     etag: z.string().max(256).optional(),
   })
   .refine((e) => e.uri !== undefined || e.sha256 !== undefined, { message: "a stored file needs sha256", path: ["sha256"] })
-  .refine((e) => e.uri === undefined || e.sha256 !== undefined || e.etag !== undefined, { message: "an external file needs sha256 or etag", path: ["etag"] });
+  .refine((e) => e.uri === undefined || e.sha256 !== undefined || e.etag !== undefined, { message: "an external file needs sha256 or etag", path: ["etag"] })
+  // A size alone would let a version make its readers copy whatever local file of that size sits at the path.
+  .refine((e) => e.uri === undefined || !e.uri.startsWith("file://") || e.sha256 !== undefined, { message: "a file:// file needs sha256", path: ["sha256"] });
 export type ManifestEntry = z.output<typeof ManifestEntry>;
 export type ManifestEntryInput = z.input<typeof ManifestEntry>;
 
@@ -152,7 +159,7 @@ export type SetExpectationsRequest = z.input<typeof SetExpectationsRequest>;
 
 export const SearchDatasetsQuery = z.object({
   /** Case-insensitive substring of the name. */
-  q: z.string().max(256).optional(),
+  q: z.string().max(256).regex(NO_CONTROL, "must not contain control characters").optional(),
   maxResults: Int64.pipe(z.number().int().min(1).max(DATASET_LIMITS.datasetsPageMax)).optional(),
   pageToken: z.string().max(1000).optional(),
 });
@@ -211,7 +218,7 @@ export const VersionsQuery = z.object({
 });
 export const FilesQuery = z.object({
   /** Only paths under this directory (`a/b` lists `a/b/...`). */
-  prefix: z.string().max(DATASET_LIMITS.pathLength).optional(),
+  prefix: z.string().max(DATASET_LIMITS.pathLength).regex(NO_CONTROL, "must not contain control characters").optional(),
   maxResults: Int64.pipe(z.number().int().min(1).max(DATASET_LIMITS.filesPageMax)).optional(),
   pageToken: z.string().max(DATASET_LIMITS.pathLength + 10).optional(),
 });
@@ -256,6 +263,8 @@ export const VersionDiff = z.object({
   removed: z.array(EntryRef),
   modified: z.array(z.object({ path: z.string(), from: EntryRef, to: EntryRef })),
   unchanged: z.number(),
+  /** How many files were added, removed and modified; the lists stop at `DATASET_LIMITS.diffListMax` each. */
+  counts: z.object({ added: z.number(), removed: z.number(), modified: z.number() }),
   /** Modified tabular files with a profile on both sides. */
   tabular: z.array(TabularDiff),
 });
@@ -280,7 +289,7 @@ export const LineageEdge = z.object({
 export type LineageEdge = z.infer<typeof LineageEdge>;
 export const LineageQuery = z.object({
   /** `dataset:NAME@REF`, `run:RUN_ID` or `model:NAME/VERSION` (also `datasets:/NAME@REF`, `runs:/ID`, `models:/NAME/VERSION`). */
-  node: z.string().min(1).max(600),
+  node: z.string().min(1).max(600).regex(NO_CONTROL, "must not contain control characters"),
   direction: z.enum(["upstream", "downstream", "both"]).default("both"),
   depth: Int64.pipe(z.number().int().min(1).max(DATASET_LIMITS.lineageDepthMax)).default(DATASET_LIMITS.lineageDepthDefault),
 });
@@ -301,7 +310,7 @@ function route<const R extends RouteDef>(r: R): R {
 const NameParams = z.object({ name: DatasetName });
 const RefParams = z.object({ name: DatasetName, ref: VersionRef });
 const TagParams = z.object({ name: DatasetName, tag: DatasetTag });
-const FileParams = z.object({ name: DatasetName, ref: VersionRef, "*": z.string().min(1) });
+const FileParams = z.object({ name: DatasetName, ref: VersionRef, "*": z.string().min(1).max(DATASET_LIMITS.pathLength).regex(NO_CONTROL, "must not contain control characters") });
 
 /** The native datasets and lineage API, under /api/v1. */
 export const datasetRoutes = {

@@ -279,6 +279,104 @@ describe("datasets transfers", () => {
     expect(fs.readFileSync(path.join(tmp, "o4/s.bin"), "utf8")).toBe("xyz");
   });
 
+  /** Adds a version with these raw manifest entries straight into the fake (as a malicious or corrupt server would serve it). */
+  function rawVersion(name: string, files: FakeVersion["files"]): void {
+    const d = fake.datasets.get(name) ?? { dataset: { name, description: "", tags: {}, createdAt: 1, updatedAt: 1, latestVersion: 0, versionCount: 0, expectations: [] }, versions: [] };
+    fake.datasets.set(name, d);
+    const number = d.versions.length + 1;
+    const version = { id: randomUUID(), dataset: name, number, digest: "d".repeat(64), message: "", author: "me", createdAt: 1, fileCount: files.length, totalBytes: files.reduce((n, f) => n + f.size, 0), externalCount: 0, tags: [], validation: { status: "none", checkedAt: 0, results: [] } };
+    d.versions.push({ version, files });
+    d.dataset.latestVersion = number;
+  }
+
+  it("refuses manifest entries whose sha256 or path would escape the cache or the target, writing nothing outside them", async () => {
+    const secret = path.join(tmp, "secret");
+    fs.writeFileSync(secret, "top secret key");
+    const cacheDir = path.join(tmp, "cache");
+    const out = path.join(tmp, "out");
+    // cacheDir/blobs/sha256/<first two characters: "..">/../../secret = tmp/secret: before the fix, a "cache hit" of the right size.
+    const hit = "../../secret";
+    expect(path.resolve(cacheDir, "blobs", "sha256", hit.slice(0, 2), hit)).toBe(secret);
+    rawVersion("evil", [{ path: "stolen.txt", size: 14, mode: 0o644, sha256: hit }]);
+    await expect(cairn.datasets.materialize("evil@v1", out, { cacheDir, link: "hardlink" })).rejects.toMatchObject({ code: "INVALID_PARAMETER_VALUE", message: expect.stringContaining("stolen.txt") });
+    expect(fs.existsSync(path.join(out, "stolen.txt"))).toBe(false);
+    // A miss would have created directories (and a temp file) wherever the hash pointed.
+    rawVersion("evil", [{ path: "a.txt", size: 3, mode: 0o644, sha256: "../../evil/dir/x" }]);
+    await expect(cairn.datasets.materialize("evil@v2", out, { cacheDir })).rejects.toMatchObject({ code: "INVALID_PARAMETER_VALUE", message: expect.stringContaining("a.txt") });
+    expect(fs.existsSync(path.join(tmp, "..", "evil"))).toBe(false);
+    expect(fs.existsSync(path.join(tmp, "evil"))).toBe(false);
+    // Upper-case or short hashes, bad paths, bad URIs and stored files without a hash are refused too, by files() as well.
+    for (const bad of [
+      { path: "u.txt", size: 1, mode: 0o644, sha256: "A".repeat(64) },
+      { path: "../up.txt", size: 1, mode: 0o644, sha256: "a".repeat(64) },
+      { path: "a/./b.txt", size: 1, mode: 0o644, sha256: "a".repeat(64) },
+      { path: "/abs.txt", size: 1, mode: 0o644, sha256: "a".repeat(64) },
+      { path: "nohash.txt", size: 1, mode: 0o644 },
+      { path: "web.txt", size: 1, mode: 0o644, sha256: "a".repeat(64), uri: "http://example.com/x" },
+    ]) {
+      rawVersion("bad", [bad]);
+      const ref = `v${fake.datasets.get("bad")!.versions.length}`;
+      await expect(cairn.datasets.materialize(`bad@${ref}`, out, { cacheDir }), bad.path).rejects.toMatchObject({ code: "INVALID_PARAMETER_VALUE" });
+      await expect((async () => { for await (const _ of cairn.datasets.files("bad", ref)); })(), bad.path).rejects.toMatchObject({ code: "INVALID_PARAMETER_VALUE" });
+    }
+    expect(() => cachedBlobPath(cacheDir, hit)).toThrow(/SHA-256/);
+    // Nothing at all outside out/ and cache/: only the secret and those two directories (if any) in tmp.
+    expect(fs.readdirSync(tmp).sort()).toEqual(fs.readdirSync(tmp).filter((n) => ["cache", "out", "secret"].includes(n)).sort());
+    expect(fs.readdirSync(out)).toEqual([]);
+    expect(fs.readFileSync(secret, "utf8")).toBe("top secret key");
+  });
+
+  it("re-verifies cache hits: a tampered cached blob (same size) is detected, replaced and re-downloaded", async () => {
+    const good = randomBytes(5000);
+    const other = Buffer.from("other file");
+    await upload("ds", { "f.bin": good, "dup.bin": good, "o.txt": other });
+    const cacheDir = path.join(tmp, "cache");
+    const out1 = path.join(tmp, "out1");
+    expect(await cairn.datasets.materialize("ds@v1", out1, { cacheDir, link: "hardlink" })).toMatchObject({ downloaded: 2, fromCache: 1 });
+    const cached = cachedBlobPath(cacheDir, sha(good));
+    expect(fs.statSync(path.join(out1, "f.bin")).ino).toBe(fs.statSync(cached).ino);
+    // An in-place write through the hard link (after a chmod) corrupts the cached blob: same size, other bytes.
+    const placed = fs.statSync(path.join(out1, "f.bin")).ino === fs.statSync(path.join(out1, "dup.bin")).ino ? "f.bin" : "dup.bin";
+    fs.chmodSync(path.join(out1, placed), 0o644);
+    const fd = fs.openSync(path.join(out1, placed), "r+");
+    fs.writeSync(fd, Buffer.from("EVIL"), 0, 4, 100);
+    fs.closeSync(fd);
+    expect(fs.statSync(cached).size).toBe(good.length);
+    expect(sha(fs.readFileSync(cached))).not.toBe(sha(good));
+
+    const out2 = path.join(tmp, "out2");
+    // One page of two entries, then one more: the tampered blob appears on the first page twice.
+    const r = await cairn.datasets.materialize("ds@v1", out2, { cacheDir, link: "hardlink" });
+    expect(r).toMatchObject({ files: 3, downloaded: 1, fromCache: 2 });
+    for (const p of ["f.bin", "dup.bin"]) expect(Buffer.compare(fs.readFileSync(path.join(out2, p)), good), p).toBe(0);
+    expect(fs.readFileSync(path.join(out2, "o.txt"))).toEqual(other);
+    expect(sha(fs.readFileSync(cached))).toBe(sha(good));
+    expect(fs.statSync(cached).mode & 0o777).toBe(0o444);
+    // The fresh cache file is a new inode: the altered file in out1 keeps its own bytes, out2 shares the good one.
+    expect(fs.statSync(path.join(out2, "f.bin")).ino).toBe(fs.statSync(cached).ino);
+    expect(fs.statSync(path.join(out1, placed)).ino).not.toBe(fs.statSync(cached).ino);
+    expect(fs.readdirSync(path.dirname(cached)).filter((n) => n.includes(".cairn-"))).toEqual([]);
+
+    // A plain copy-mode cache hit is verified too.
+    fs.chmodSync(cached, 0o644);
+    fs.writeFileSync(cached, Buffer.alloc(good.length, 7));
+    const out3 = path.join(tmp, "out3");
+    expect(await cairn.datasets.materialize("ds@v1", out3, { cacheDir, link: "copy" })).toMatchObject({ downloaded: 1, fromCache: 2 });
+    expect(Buffer.compare(fs.readFileSync(path.join(out3, "f.bin")), good)).toBe(0);
+    // An intact cache is still used as is.
+    expect(await cairn.datasets.materialize("ds@v1", path.join(tmp, "out4"), { cacheDir })).toMatchObject({ downloaded: 0, fromCache: 3 });
+  });
+
+  it("refuses a file:// external entry without sha256 instead of trusting its size", async () => {
+    const local = path.join(tmp, "private.key");
+    fs.writeFileSync(local, "0123456789");
+    rawVersion("ext", [{ path: "k.txt", size: 10, mode: 0o644, etag: "x", uri: `file://${local}` } as FakeVersion["files"][number]]);
+    const out = path.join(tmp, "o");
+    await expect(cairn.datasets.materialize("ext@v1", out, { cacheDir: path.join(tmp, "c") })).rejects.toMatchObject({ code: "INVALID_PARAMETER_VALUE", message: expect.stringContaining("k.txt") });
+    expect(fs.existsSync(path.join(out, "k.txt"))).toBe(false);
+    expect(fs.readdirSync(out)).toEqual([]);
+  });
+
   it("use() records the version as the run's input (explicit run, CAIRN_RUN_ID, or none)", async () => {
     await upload("ds", { "a.txt": Buffer.from("a") });
     const v = await cairn.datasets.use("ds@v1", path.join(tmp, "u"), { cacheDir: path.join(tmp, "c"), run: "run1", context: "training" });

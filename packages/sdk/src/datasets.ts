@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { constants as fsConstants, createReadStream, createWriteStream } from "node:fs";
-import { chmod, copyFile, link, mkdir, rename, stat, unlink } from "node:fs/promises";
+import { chmod, copyFile, link, lstat, mkdir, rename, unlink } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join, resolve, sep } from "node:path";
 import { Readable, Transform } from "node:stream";
@@ -14,6 +14,8 @@ import {
   DATASET_LIMITS,
   DATASET_URI_PREFIX,
   isCairnError,
+  ManifestPath,
+  Sha256,
   type BlobsUploaded,
   type CreateDatasetRequest,
   type CreateVersionRequest,
@@ -143,7 +145,9 @@ export interface MaterializeOptions {
   cacheDir?: string;
   /**
    * `reflink` (default): a copy-on-write clone where the file system supports it, else a copy;
-   * `hardlink`: a hard link to the read-only cached blob (a copy across devices); `copy`: a plain copy.
+   * `hardlink`: a hard link to the read-only cached blob (a copy across devices): the file in `dir`
+   * *is* the cache's file (same inode, mode 0444, the manifest's mode is not applied), so never
+   * write to it in place; `copy`: a plain copy.
    */
   link?: LinkMode;
   /** Files downloaded and placed at once (default 4). */
@@ -207,9 +211,55 @@ export function defaultCacheDir(): string {
   return process.env.CAIRN_CACHE_DIR || join(homedir(), ".cache", "cairn");
 }
 
-/** Where a blob lives in a cache: `<cacheDir>/blobs/sha256/ab/<hash>`. */
+const SHA256_RE = /^[0-9a-f]{64}$/;
+
+/** Whether the absolute path `p` lies strictly inside the absolute directory `root` (lexically). */
+function isInside(root: string, p: string): boolean {
+  return p.startsWith(root.endsWith(sep) ? root : root + sep) && p !== root;
+}
+
+/**
+ * Where a blob lives in a cache: `<cacheDir>/blobs/sha256/ab/<hash>`.
+ * @throws CairnError INVALID_PARAMETER_VALUE when `sha256` is not a lowercase hex SHA-256 (which
+ *   could otherwise name a path outside the cache)
+ */
 export function cachedBlobPath(cacheDir: string, sha256: string): string {
-  return join(cacheDir, "blobs", "sha256", sha256.slice(0, 2), sha256);
+  if (!SHA256_RE.test(sha256)) throw new CairnError("INVALID_PARAMETER_VALUE", `'${sha256}' is not a lowercase hex SHA-256`);
+  const p = join(cacheDir, "blobs", "sha256", sha256.slice(0, 2), sha256);
+  if (!isInside(resolve(cacheDir), resolve(p))) throw new CairnError("INVALID_PARAMETER_VALUE", `Blob ${sha256} would be cached outside '${cacheDir}'`);
+  return p;
+}
+
+/**
+ * Checks one manifest entry received from a server before anything uses it: a path by the
+ * contract's rules, a lowercase hex SHA-256 (required for a stored file), a `file://` or `s3://` URI,
+ * a size and a mode. A malicious or corrupt server could otherwise make `materialize` read or write
+ * outside the target directory or the cache (e.g. `sha256: "../../.ssh/id_rsa"`).
+ * (`file://` entries without sha256 pass here, so old versions still list; `materialize` refuses them.)
+ */
+function checkEntry(e: unknown, where: string): ManifestEntry {
+  const bad = (why: string): never => {
+    const path = typeof (e as { path?: unknown } | null)?.path === "string" ? (e as { path: string }).path : JSON.stringify(e)?.slice(0, 200);
+    throw new CairnError("INVALID_PARAMETER_VALUE", `The server sent an invalid manifest entry '${path}' for ${where}: ${why}; refusing it`);
+  };
+  if (typeof e !== "object" || e === null) return bad("not an object");
+  const f = e as Record<string, unknown>;
+  const path = ManifestPath.safeParse(f.path);
+  if (!path.success) bad(`path ${path.error.issues.map((i) => i.message).join("; ")}`);
+  if (typeof f.size !== "number" || !Number.isSafeInteger(f.size) || f.size < 0) bad(`size ${JSON.stringify(f.size)} is not a byte count`);
+  if (f.mode !== undefined && (typeof f.mode !== "number" || !Number.isInteger(f.mode) || f.mode < 0 || f.mode > 0o777)) bad(`mode ${JSON.stringify(f.mode)} is not a permission mode`);
+  if (f.sha256 !== undefined && !Sha256.safeParse(f.sha256).success) bad(`sha256 ${JSON.stringify(f.sha256)} is not a lowercase hex SHA-256`);
+  if (f.uri !== undefined && (typeof f.uri !== "string" || !/^(file|s3):\/\//.test(f.uri))) bad(`uri ${JSON.stringify(f.uri)} is not a file:// or s3:// URI`);
+  if (f.uri === undefined && f.sha256 === undefined) bad("a stored file needs sha256");
+  if (f.etag !== undefined && typeof f.etag !== "string") bad("etag is not a string");
+  return (f.mode === undefined ? { ...f, mode: 0o644 } : f) as ManifestEntry;
+}
+
+/** Streams a file through SHA-256. */
+async function hashFile(path: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest("hex");
 }
 
 const notFound = (e: unknown) => isCairnError(e) && e.code === "RESOURCE_DOES_NOT_EXIST";
@@ -239,7 +289,7 @@ function tmpName(path: string): string {
 /** The local path of a manifest path under `root`, refusing anything that would land outside it. */
 function targetPath(root: string, path: string): string {
   const p = resolve(root, ...path.split("/"));
-  if (!p.startsWith(root + sep)) throw new CairnError("INVALID_PARAMETER_VALUE", `Manifest path '${path}' would be written outside '${root}'`);
+  if (!isInside(root, p)) throw new CairnError("INVALID_PARAMETER_VALUE", `Manifest path '${path}' would be written outside '${root}'`);
   return p;
 }
 
@@ -410,18 +460,25 @@ export class Datasets {
     return (await withRetry(() => this.#client.api.getVersion({ params: { name: r.name, ref: r.ref } }), this.#retry)).version;
   }
 
-  /** One page of a version's manifest, by path; `prefix` lists one directory. @throws CairnError RESOURCE_DOES_NOT_EXIST */
+  /**
+   * One page of a version's manifest, by path; `prefix` lists one directory. Every entry is checked
+   * (path, sha256, uri, size, mode) before it is returned.
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST, INVALID_PARAMETER_VALUE when the server sent an invalid entry
+   */
   async listFiles(name: string, ref: string, opts: { prefix?: string; maxResults?: number; pageToken?: string } = {}): Promise<DatasetFilesPage> {
     const query: { prefix?: string; maxResults?: number; pageToken?: string } = {};
     if (opts.prefix !== undefined) query.prefix = opts.prefix;
     if (opts.maxResults !== undefined) query.maxResults = opts.maxResults;
     if (opts.pageToken !== undefined) query.pageToken = opts.pageToken;
-    return withRetry(() => this.#client.api.listFiles({ params: { name, ref }, query }), this.#retry);
+    const page = await withRetry(() => this.#client.api.listFiles({ params: { name, ref }, query }), this.#retry);
+    const files: unknown = (page as { files?: unknown }).files;
+    if (!Array.isArray(files)) throw new CairnError("INVALID_PARAMETER_VALUE", `The server sent a manifest page of ${name}@${ref} without a file list`);
+    return { ...page, files: files.map((e) => checkEntry(e, `${name}@${ref}`)) };
   }
 
   /**
    * Every manifest entry of a version, by path, a page at a time (memory stays flat for millions of files).
-   * @throws CairnError RESOURCE_DOES_NOT_EXIST
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST, INVALID_PARAMETER_VALUE (the server sent an invalid entry)
    * @example for await (const f of cairn.datasets.files("credit", "v3")) console.log(f.path, f.size);
    */
   async *files(name: string, ref: string, opts: { prefix?: string; maxResults?: number } = {}): AsyncGenerator<ManifestEntry, void, undefined> {
@@ -654,11 +711,18 @@ export class Datasets {
    * downloaded (hashed while streaming, renamed into the cache only when the SHA-256 matches, then
    * made read-only), and each file is placed from the cache by reflink (default; a copy where the
    * file system cannot clone), hard link or copy, via a temp file and rename, so a file in `dir` is
-   * whole or absent. Files in `dir` that the version lacks are left alone. External `file://` entries
-   * are copied and checked; `s3://` ones need `fetchExternal`.
+   * whole or absent. A cache hit is re-verified (its SHA-256 recomputed, once per distinct blob per
+   * call) before it is used; a cached blob whose bytes no longer match (e.g. written through a hard
+   * link) is deleted and downloaded again. With `link: "hardlink"` the placed file shares the cache
+   * file's inode: it stays read-only (0444, the manifest's mode is not applied), and writing to it in
+   * place would change the cached blob (the next materialize then detects and replaces it, but earlier
+   * hard links keep the altered bytes). Files in `dir` that the version lacks are left alone. Manifest
+   * entries from the server are validated first (paths, hashes), so nothing is read or written
+   * outside `dir` and the cache. External `file://` entries are copied and checked against their
+   * sha256 (one without sha256 is refused); `s3://` ones need `fetchExternal`.
    * @throws CairnError RESOURCE_DOES_NOT_EXIST, CHECKSUM_MISMATCH (a blob's bytes do not match its
-   *   hash: nothing is cached or placed for it), INVALID_PARAMETER_VALUE (an `s3://` entry and no
-   *   `fetchExternal`), PERMISSION_DENIED (local)
+   *   hash: nothing is cached or placed for it), INVALID_PARAMETER_VALUE (an invalid manifest entry,
+   *   a `file://` entry without sha256, an `s3://` entry and no `fetchExternal`), PERMISSION_DENIED (local)
    * @example const { files, downloaded } = await cairn.datasets.materialize("credit@v3", "./data");
    */
   async materialize(ref: string, dir: string, opts: MaterializeOptions = {}): Promise<MaterializedVersion> {
@@ -674,12 +738,14 @@ export class Datasets {
     const out: MaterializedVersion = { version, dir: root, files: 0, downloaded: 0, downloadedBytes: 0, fromCache: 0, external: 0, bytes: 0 };
     // Two paths with the same content share one download.
     const inFlight = new Map<string, Promise<string>>();
+    // Blobs hashed (or downloaded) by this call: a cache hit is verified once per distinct blob.
+    const verified = new Set<string>();
     const blob = (e: ManifestEntry): Promise<string> => {
       let p = inFlight.get(e.sha256!);
       // A second path with the same content counts as from the cache: downloaded + fromCache = stored files.
       if (p) out.fromCache++;
       else {
-        p = this.#cacheBlob(r.name, fixed, e, cacheDir, out);
+        p = this.#cacheBlob(r.name, fixed, e, cacheDir, out, verified);
         inFlight.set(e.sha256!, p);
       }
       return p;
@@ -708,14 +774,24 @@ export class Datasets {
     return out;
   }
 
-  /** The cached blob's path, downloading it first when the cache lacks it. */
-  async #cacheBlob(name: string, ref: string, e: ManifestEntry, cacheDir: string, out: MaterializedVersion): Promise<string> {
+  /**
+   * The cached blob's path, downloading it first when the cache lacks it or its cached bytes no
+   * longer hash to its name (hashed once per call: `verified`).
+   */
+  async #cacheBlob(name: string, ref: string, e: ManifestEntry, cacheDir: string, out: MaterializedVersion, verified: Set<string>): Promise<string> {
     const sha = e.sha256!;
     const path = cachedBlobPath(cacheDir, sha);
-    const st = await stat(path).catch(() => undefined);
+    // lstat: a symlink (or anything but a plain file) in the cache is never a hit; the download replaces it.
+    const st = await lstat(path).catch(() => undefined);
     if (st?.isFile() && st.size === e.size) {
-      out.fromCache++;
-      return path;
+      if (verified.has(sha) || (await hashFile(path).catch(() => undefined)) === sha) {
+        verified.add(sha);
+        out.fromCache++;
+        return path;
+      }
+      // Corrupted in the cache (e.g. written through a hard link): drop it and download it again. The
+      // new copy gets a new inode, so files hard-linked to the bad one elsewhere are not touched.
+      await unlink(path).catch(() => undefined);
     }
     await mkdir(dirname(path), { recursive: true }).catch((err: unknown) => {
       throw localError(err, dirname(path));
@@ -748,17 +824,30 @@ export class Datasets {
         idle.clear();
       }
     }, this.#retry);
+    verified.add(sha);
     out.downloaded++;
     out.downloadedBytes += size;
     return path;
   }
 
-  /** Copies an external entry into `target`, checking its hash (or at least its size) on the way. */
+  /**
+   * Copies an external entry into `target`, checking its hash on the way (an `s3://` entry without
+   * sha256: its size). A `file://` entry must have a sha256: a size alone would let a manifest copy
+   * any local file of that size into `dir`.
+   */
   async #placeExternal(e: ManifestEntry, target: string, opts: MaterializeOptions): Promise<void> {
     const uri = e.uri!;
     let src: Readable;
     if (uri.startsWith("file://")) {
-      const local = fileURLToPath(uri);
+      if (e.sha256 === undefined) {
+        throw new CairnError("INVALID_PARAMETER_VALUE", `External file '${e.path}' at ${uri} has no sha256 to check it against; refusing to copy a local file on its size alone`);
+      }
+      let local: string;
+      try {
+        local = fileURLToPath(uri);
+      } catch (err) {
+        throw new CairnError("INVALID_PARAMETER_VALUE", `External file '${e.path}' has an unusable URI ${uri}: ${(err as Error).message}`);
+      }
       src = createReadStream(local);
     } else if (opts.fetchExternal) {
       src = await opts.fetchExternal(e);

@@ -73,12 +73,14 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
     const tracking = new TrackingService(store, blobs);
     const registryStore = await createRegistryStore(db);
     const registry = new RegistryService(registryStore, tracking);
-    tabular = new TabularEngine();
+    // Bounded so one huge or hostile file cannot take the whole machine's memory (DuckDB spills to disk past it).
+    tabular = new TabularEngine({ memoryLimit: "2GB" });
     const datasets = new DatasetService({
       store: await createDatasetStore(db),
       blobs,
       tabular,
       logger,
+      matchInputsByDigest: !authEnabled,
       runExists: async (id) => (await unlessMissing(tracking.getRunInfo(id))) !== undefined,
       logInput: (runId, v, context) =>
         tracking.logInputs(runId, {

@@ -61,6 +61,7 @@ function datasetsApi(backend: string, start: () => Promise<Server & { drop?: () 
       expect(d.body.removed.map((e: any) => e.path)).toEqual(["img/a.bin"]);
       expect(d.body.modified.map((e: any) => e.path)).toEqual(["train.csv"]);
       expect(d.body.unchanged).toBe(1);
+      expect(d.body.counts).toEqual({ added: 1, removed: 1, modified: 1 });
       expect(d.body.tabular[0]).toMatchObject({ path: "train.csv", rows: { from: 100, to: 120, delta: 20 }, schema: { added: [{ name: "score" }], removed: [] } });
       expect(d.body.tabular[0].columns.find((c: any) => c.name === "amount").shifts.max).toEqual({ from: 198, to: 357 });
 
@@ -233,6 +234,14 @@ function datasetsApi(backend: string, start: () => Promise<Server & { drop?: () 
       expect((await fetch(`${s.url}/api/v1/data/blobs/not-a-hash`, { method: "PUT", body: "x" })).status).toBe(400);
       expect((await call("POST", "/api/v1/data/blobs/missing", { hashes: ["ABC"] })).status).toBe(400);
 
+      // Control characters, page tokens that decode to them or overflow, setuid bits and unverifiable file:// entries.
+      for (const url of ["/api/v1/datasets/bad/versions/v%00", "/api/v1/datasets?q=%00", `/api/v1/datasets?pageToken=AA`, `/api/v1/datasets/bad/versions?pageToken=${Buffer.from("99999999999999999999").toString("base64url")}`, "/api/v1/lineage?node=run:%00"]) {
+        const r = await call("GET", url);
+        expect([url, r.status, r.body.error_code]).toEqual([url, 400, "INVALID_PARAMETER_VALUE"]);
+      }
+      expect((await call("POST", "/api/v1/datasets/bad/versions", { files: [{ ...entry("s", "x"), mode: 0o4755 }] })).status).toBe(400);
+      expect((await call("POST", "/api/v1/datasets/bad/versions", { files: [{ path: "f", size: 3, uri: "file:///etc/hostname", etag: "x" }] })).body.message).toMatch(/file:\/\/ file needs sha256/);
+
       expect((await call("GET", "/api/v1/datasets/bad")).body.dataset).toMatchObject({ latestVersion: 0, versionCount: 0 });
     });
 
@@ -371,6 +380,29 @@ describe("datasets API with auth on: projects keep datasets and lineage apart", 
     const all = await call("GET", `/api/v1/lineage?node=run:${run}&direction=upstream`, undefined, admin);
     expect(all.body.nodes).toHaveLength(3);
     expect((await call("GET", "/api/v1/lineage?node=dataset:secret@v1", undefined, rita)).status).toBe(404);
+    // Every way a hidden root fails reads the same: no oracle for names, versions or digests of other projects.
+    const hiddenAnswers = await Promise.all(["dataset:secret@v1", "dataset:secret@v9", "dataset:nothing@v1", "dataset:secret@abcdef12"].map((n) => call("GET", `/api/v1/lineage?node=${encodeURIComponent(n)}`, undefined, rita)));
+    expect(hiddenAnswers.map((r) => [r.status, r.body.error_code, r.body.message.replace(/dataset:\S+/, "NODE")])).toEqual(Array(4).fill([404, "RESOURCE_DOES_NOT_EXIST", "NODE not found"]));
+    // An MLflow client cannot link a version of a project it cannot read through log-inputs either.
+    const viaMlflow = await call("POST", "/api/2.0/mlflow/runs/log-inputs", { run_id: run, datasets: [{ dataset: { name: "secret", digest: "x", source_type: "cairn", source: "datasets:/secret@v1" } }] }, rita);
+    expect(viaMlflow.status).toBe(404);
+    // With auth on, a copied version keeps its origin only for an admin: others are recorded as themselves, now.
+    const copied = await call("POST", "/api/v1/datasets/mine/versions", { files, id: "0b9f6c4e-1d2a-4e3b-8c5d-6e7f8a9b0c1d", author: "alice", createdAt: 1 }, rita);
+    expect(copied.body.version).toMatchObject({ author: "rita" });
+    expect(copied.body.version.createdAt).toBeGreaterThan(1_700_000_000_000);
+    const byAdmin = await call("POST", "/api/v1/datasets/secret/versions", { files, id: "1c0a7d5f-2e3b-4f4c-9d6e-7f8a9b0c1d2e", author: "alice", createdAt: 1 }, admin);
+    expect(byAdmin.body.version).toMatchObject({ author: "alice", createdAt: 1 });
+
+    // Reading a project is not enough to record its runs as producers, or its datasets as products.
+    await call("POST", "/api/v1/auth/users", { name: "vic" }, admin);
+    await call("PUT", "/api/v1/projects/risk/members/vic", { role: "editor" }, admin);
+    await call("PUT", "/api/v1/projects/default/members/vic", { role: "viewer" }, admin);
+    const vic = bearer((await call("POST", "/api/v1/auth/tokens", { user: "vic", name: "t" }, admin)).body.token);
+    expect((await call("POST", `/api/v1/runs/${run}/datasets`, { dataset: "secret", version: "1", direction: "input" }, vic)).status).toBe(200);
+    expect((await call("POST", `/api/v1/runs/${run}/datasets`, { dataset: "secret", version: "1", direction: "output" }, vic)).status).toBe(403);
+    const defaultRun = (await call("POST", "/api/v1/runs", { experimentId: "0" }, admin)).body.run.info.runId;
+    expect((await call("POST", "/api/v1/datasets/mine/versions", { files, runId: defaultRun }, vic)).status).toBe(403);
+    expect((await call("POST", "/api/v1/datasets/mine/versions", { files, runId: run }, vic)).status).toBe(201);
   });
 });
 

@@ -106,7 +106,7 @@ function fileChanges(diff: VersionDiff): { change: FileChange; path: string; siz
 
 function DiffView({ name, diff }: { name: string; diff: VersionDiff }) {
   const base = `/datasets/${encodeURIComponent(name)}`;
-  const same = diff.added.length + diff.removed.length + diff.modified.length === 0;
+  const same = diff.counts.added + diff.counts.removed + diff.counts.modified === 0;
   return (
     <>
       <section className="card ds-diff-summary" data-testid="diff-summary">
@@ -127,13 +127,13 @@ function DiffView({ name, diff }: { name: string; diff: VersionDiff }) {
         </div>
         <div className="ds-diff-counts">
           <span className="ds-chip ds-added" data-testid="diff-added-count">
-            +{formatNumber(diff.added.length)} added
+            +{formatNumber(diff.counts.added)} added
           </span>
           <span className="ds-chip ds-removed" data-testid="diff-removed-count">
-            −{formatNumber(diff.removed.length)} removed
+            −{formatNumber(diff.counts.removed)} removed
           </span>
           <span className="ds-chip ds-modified" data-testid="diff-modified-count">
-            ~{formatNumber(diff.modified.length)} modified
+            ~{formatNumber(diff.counts.modified)} modified
           </span>
           <span className="ds-chip" data-testid="diff-unchanged-count">
             {formatNumber(diff.unchanged)} unchanged

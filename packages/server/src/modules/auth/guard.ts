@@ -106,7 +106,27 @@ export function referencesOf(req: FastifyRequest): Target[] {
   if (m) refs.push(source!.startsWith("runs:") ? { kind: "run", id: m[1]! } : { kind: "experiment", id: m[1]! });
   // A run's dataset link names the dataset version it links.
   if (typeof input.dataset === "string" && input.dataset.length > 0) refs.push({ kind: "dataset", name: input.dataset });
+  // Logged inputs (MLflow's and the native route) may name Cairn versions by `datasets:/NAME@REF`; linking one needs read on it.
+  if (Array.isArray(input.datasets)) {
+    for (const d of input.datasets) {
+      const source = str((d as { dataset?: { source?: unknown } } | null)?.dataset?.source);
+      const m = source === undefined ? null : /^datasets:\/([^@/]+)/.exec(source.trim());
+      if (m) refs.push({ kind: "dataset", name: m[1]! });
+    }
+  }
   return refs;
+}
+
+/**
+ * Resources a request changes besides the one its route acts on: the dataset a run is recorded as
+ * producing, and the run a new dataset version names as its producer. They need write, not read.
+ */
+export function writeReferencesOf(req: FastifyRequest): Target[] {
+  const url = req.routeOptions.url ?? "";
+  const body = bodyOf(req);
+  if (url === "/api/v1/runs/:id/datasets" && body.direction === "output" && str(body.dataset)) return [{ kind: "dataset", name: str(body.dataset)! }];
+  if (url === "/api/v1/datasets/:name/versions" && req.method === "POST" && str(body.runId)) return [{ kind: "run", id: str(body.runId)! }];
+  return [];
 }
 
 /** Whether a create names its own artifact location (only admins may: a location can point into another experiment's files). */
@@ -321,6 +341,7 @@ export function createAuthGuard(auth: AuthService, lookups: ProjectLookups, limi
       if (!holdsAnywhere(p, perm)) throw new CairnError("PERMISSION_DENIED", await deniedMessage(p, perm, target));
       await check(p, perm, target);
       for (const ref of referencesOf(req)) await check(p, "read", ref);
+      for (const ref of writeReferencesOf(req)) await check(p, "write", ref);
     },
 
     async filter(req: FastifyRequest, payload: unknown): Promise<unknown> {

@@ -240,7 +240,9 @@ function versionRows(list: DatasetVersion[]): Cell[][] {
 }
 
 function printDiff(d: VersionDiff): void {
-  process.stdout.write(`${versionRefOf(d.from)} → ${versionRefOf(d.to)}: ${d.added.length} added, ${d.removed.length} removed, ${d.modified.length} modified, ${d.unchanged} unchanged\n`);
+  process.stdout.write(`${versionRefOf(d.from)} → ${versionRefOf(d.to)}: ${d.counts.added} added, ${d.counts.removed} removed, ${d.counts.modified} modified, ${d.unchanged} unchanged\n`);
+  const cut = d.counts.added + d.counts.removed + d.counts.modified - d.added.length - d.removed.length - d.modified.length;
+  if (cut > 0) process.stdout.write(`(the file lists below stop at ${d.added.length + d.removed.length + d.modified.length}; ${cut} more changes are not listed)\n`);
   const rows: Cell[][] = [
     ...d.added.map((e) => ["added", where(e), "-", formatBytes(e.size)]),
     ...d.removed.map((e) => ["removed", where(e), formatBytes(e.size), "-"]),

@@ -46,8 +46,17 @@ export class LineageService {
    * @throws CairnError INVALID_PARAMETER_VALUE for a malformed node; RESOURCE_DOES_NOT_EXIST when it does not exist (or cannot be read)
    */
   async graph(q: { node: string; direction: "upstream" | "downstream" | "both"; depth: number }, visibility?: LineageVisibility): Promise<LineageGraph> {
-    const root = await this.#resolve(q.node);
-    if (!(await this.#visible(root, visibility))) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `${q.node} not found`);
+    // With projects in play, every way a root can fail to resolve reads the same as one hidden from the
+    // caller, so the answer tells nothing about other projects' datasets, runs or models.
+    const hidden = () => new CairnError("RESOURCE_DOES_NOT_EXIST", `${q.node} not found`);
+    let root: NodeRef;
+    try {
+      root = await this.#resolve(q.node);
+    } catch (e) {
+      if (visibility && isCairnError(e) && !(e as { syntax?: boolean }).syntax) throw hidden();
+      throw e;
+    }
+    if (!(await this.#visible(root, visibility))) throw hidden();
     const nodes = new Map<string, LineageNode>();
     const edges = new Map<string, LineageEdge>();
     nodes.set(idOf(root), nodeOf(root));
@@ -58,7 +67,10 @@ export class LineageService {
       const seen = new Set<string>([idOf(root)]);
       for (let d = 0; d < q.depth && frontier.length > 0; d++) {
         const next: NodeRef[] = [];
-        for (const { node, edge } of await this.#neighbors(frontier, dir)) {
+        // Hidden neighbours cost lookups too, so the work per hop is bounded, not just the answer.
+        const hop = await this.#neighbors(frontier, dir, 2 * DATASET_LIMITS.lineageNodesMax);
+        if (hop.cut) truncated = true;
+        for (const { node, edge } of hop.out) {
           if (!(await this.#visible(node, visibility))) continue;
           const id = idOf(node);
           if (!nodes.has(id)) {
@@ -81,7 +93,7 @@ export class LineageService {
   }
 
   async #resolve(node: string): Promise<NodeRef> {
-    const bad = () => new CairnError("INVALID_PARAMETER_VALUE", `Cannot read lineage node '${node}': expected dataset:NAME@VERSION, run:RUN_ID or model:NAME/VERSION`);
+    const bad = () => Object.assign(new CairnError("INVALID_PARAMETER_VALUE", `Cannot read lineage node '${node}': expected dataset:NAME@VERSION, run:RUN_ID or model:NAME/VERSION`), { syntax: true });
     let m: RegExpExecArray | null;
     if ((m = /^(?:dataset:|datasets:\/)([^@/]+)(?:@(.+))?$/.exec(node))) {
       const v = await this.#store.resolveVersion(m[1]!, m[2] ?? "latest");
@@ -101,9 +113,10 @@ export class LineageService {
     throw bad();
   }
 
-  /** One hop from every node of a frontier, batched by kind. */
-  async #neighbors(frontier: NodeRef[], dir: "upstream" | "downstream"): Promise<{ node: NodeRef; edge: LineageEdge }[]> {
+  /** One hop from every node of a frontier, batched by kind, stopping after `budget` neighbours (`cut`). */
+  async #neighbors(frontier: NodeRef[], dir: "upstream" | "downstream", budget: number): Promise<{ out: { node: NodeRef; edge: LineageEdge }[]; cut: boolean }> {
     const out: { node: NodeRef; edge: LineageEdge }[] = [];
+    const full = () => out.length >= budget;
     const datasets = frontier.filter((n): n is Extract<NodeRef, { kind: "dataset" }> => n.kind === "dataset");
     const runs = frontier.filter((n): n is Extract<NodeRef, { kind: "run" }> => n.kind === "run");
     const models = frontier.filter((n): n is Extract<NodeRef, { kind: "model" }> => n.kind === "model");
@@ -113,6 +126,7 @@ export class LineageService {
       const byId = new Map(datasets.map((d) => [d.version.id, d.version]));
       const want = dir === "downstream" ? "input" : "output";
       for (const l of await this.#store.runLinks({ versionIds: [...byId.keys()] })) {
+        if (full()) return { out, cut: true };
         if (l.direction !== want) continue;
         const info = await this.#src.run(l.runId);
         if (!info) continue;
@@ -124,6 +138,7 @@ export class LineageService {
     if (runs.length) {
       const want = dir === "downstream" ? "output" : "input";
       for (const l of await this.#store.runLinks({ runIds: runs.map((r) => r.info.runId) })) {
+        if (full()) return { out, cut: true };
         if (l.direction !== want) continue;
         const v = await this.#store.getVersionById(l.versionId);
         if (!v) continue;
@@ -131,18 +146,20 @@ export class LineageService {
       }
       if (dir === "downstream") {
         for (const r of runs) {
+          if (full()) return { out, cut: true };
           for (const mv of await this.#src.modelVersionsOfRun(r.info.runId)) out.push({ node: { kind: "model", version: mv }, edge: { from: `run:${r.info.runId}`, to: modelId(mv), kind: "model" } });
         }
       }
     }
     if (models.length && dir === "upstream") {
       for (const m of models) {
+        if (full()) return { out, cut: true };
         if (!m.version.runId) continue;
         const info = await this.#src.run(m.version.runId);
         if (info) out.push({ node: { kind: "run", info }, edge: { from: `run:${info.runId}`, to: modelId(m.version), kind: "model" } });
       }
     }
-    return out;
+    return { out, cut: false };
   }
 
   async #visible(n: NodeRef, vis: LineageVisibility | undefined): Promise<boolean> {

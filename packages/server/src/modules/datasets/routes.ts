@@ -1,7 +1,7 @@
 import type { Readable } from "node:stream";
 import type { FastifyInstance } from "fastify";
 import { DATASET_LIMITS, datasetRoutes as R } from "@cairn/contract";
-import { authenticatedUser, readableProjects } from "../../platform/auth/principal.js";
+import { authenticatedUser, principalOf, readableProjects } from "../../platform/auth/principal.js";
 import { registerRoute } from "../../platform/http/app.js";
 import { sendBlob, withRawBody } from "../../platform/http/raw-body.js";
 import type { LineageService, LineageVisibility } from "./lineage.js";
@@ -29,8 +29,12 @@ export function registerDatasetRoutes(app: FastifyInstance, svc: DatasetService,
   registerRoute(
     app,
     R.createVersion,
-    // With auth off, a client may name its author (as MLflow clients name their user).
-    async ({ params, body, req }) => ({ version: await svc.createVersion(params.name, body, { name: authenticatedUser(req) ?? body.author ?? "anonymous" }) }),
+    // With auth off, a client may name its author (as MLflow clients name their user); with auth on, only an admin's copy keeps the original.
+    async ({ params, body, req }) => {
+      const user = authenticatedUser(req);
+      const actor = { name: user ?? body.author ?? "anonymous", keepsOrigin: user === undefined || principalOf(req).admin };
+      return { version: await svc.createVersion(params.name, body, actor) };
+    },
     { bodyLimit: DATASET_LIMITS.manifestBodyBytes },
   );
   registerRoute(app, R.listVersions, async ({ params, query }) => svc.listVersions(params.name, query));

@@ -69,6 +69,39 @@ class ManifestCache {
   }
 }
 
+/**
+ * A shared/exclusive lock within this process: uploads share it, gc takes it alone. Readers are
+ * preferred (gc may wait behind a stream of uploads, never the other way round).
+ */
+class SharedExclusive {
+  #shared = 0;
+  #exclusive: Promise<void> | undefined;
+  #idle: (() => void)[] = [];
+
+  async shared<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.#exclusive) await this.#exclusive;
+    this.#shared++;
+    try {
+      return await fn();
+    } finally {
+      if (--this.#shared === 0) for (const wake of this.#idle.splice(0)) wake();
+    }
+  }
+
+  async exclusive(fn: () => Promise<void>): Promise<void> {
+    while (this.#exclusive) await this.#exclusive;
+    let release!: () => void;
+    this.#exclusive = new Promise<void>((r) => (release = r));
+    try {
+      while (this.#shared > 0) await new Promise<void>((r) => this.#idle.push(r));
+      await fn();
+    } finally {
+      this.#exclusive = undefined;
+      release();
+    }
+  }
+}
+
 /** Where a blob's bytes live in the blob store: `datasets/blobs/sha256/ab/<hash>`. */
 export function blobKey(sha256: string): string {
   return `datasets/blobs/sha256/${sha256.slice(0, 2)}/${sha256}`;
@@ -181,7 +214,8 @@ async function readBatch(body: Readable): Promise<Map<string, Buffer>> {
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64url");
 function unb64(token: string, what: string): string {
   const s = Buffer.from(token, "base64url").toString("utf8");
-  if (b64(s) !== token.replace(/=+$/, "")) throw new CairnError("INVALID_PARAMETER_VALUE", `Invalid ${what} page token`);
+  // eslint-disable-next-line no-control-regex
+  if (b64(s) !== token.replace(/=+$/, "") || /[\u0000-\u001f]/.test(s)) throw new CairnError("INVALID_PARAMETER_VALUE", `Invalid ${what} page token`);
   return s;
 }
 
@@ -189,6 +223,8 @@ function unb64(token: string, what: string): string {
 export interface DataActor {
   /** The authenticated user, or (auth off) the name the client gave; `anonymous` otherwise. */
   name: string;
+  /** Whether a copied version (push/pull) may keep its original author and time: with auth off, or for an admin. */
+  keepsOrigin: boolean;
 }
 
 /**
@@ -207,6 +243,8 @@ export class DatasetService {
   readonly #logInput: (runId: string, v: DatasetVersion, context: string | undefined) => Promise<void>;
   readonly #log: Logger | undefined;
   readonly #manifests = new ManifestCache(MANIFEST_CACHE_ENTRIES);
+  readonly #gate = new SharedExclusive();
+  readonly #matchInputsByDigest: boolean;
 
   constructor(opts: {
     store: DatasetStore;
@@ -217,7 +255,13 @@ export class DatasetService {
     /** Logs a version as an MLflow dataset input of a run (so MLflow's UI shows it too). */
     logInput: (runId: string, v: DatasetVersion, context: string | undefined) => Promise<void>;
     logger?: Logger;
+    /**
+     * Whether a logged input names a version by dataset name and digest alone. With auth on it does
+     * not: only a `datasets:/` source, which the request guard checks the caller may read, is linked.
+     */
+    matchInputsByDigest?: boolean;
   }) {
+    this.#matchInputsByDigest = opts.matchInputsByDigest ?? true;
     this.#store = opts.store;
     this.#blobs = opts.blobs;
     this.#tabular = opts.tabular;
@@ -284,14 +328,6 @@ export class DatasetService {
    * @throws CairnError CHECKSUM_MISMATCH
    */
   async uploadBlob(sha256: string, body: Readable): Promise<{ sha256: string; size: number; existed: boolean }> {
-    // A read-only lookup: most uploads are of new content, and a write here would take SQLite's one writer lock twice per blob.
-    const known = (await this.#store.recordedBlobs([sha256])).has(sha256);
-    if (known && (await this.#blobs.stat(blobKey(sha256)))) {
-      let size = 0;
-      for await (const chunk of body) size += (chunk as Buffer).length;
-      await this.#store.recordBlob(sha256, size, Date.now());
-      return { sha256, size, existed: true };
-    }
     const hash = createHash("sha256");
     let size = 0;
     const check = new Transform({
@@ -308,9 +344,19 @@ export class DatasetService {
     body.on("error", (e) => check.destroy(e));
     // `put` reads `check` and rethrows its error; this listener only keeps the emitter from also reporting it as unhandled.
     check.on("error", () => {});
-    await this.#blobs.put(blobKey(sha256), body.pipe(check));
-    await this.#store.recordBlob(sha256, size, Date.now());
-    return { sha256, size, existed: false };
+    return this.#gate.shared(async () => {
+      // A read-only lookup: most uploads are of new content, and a write here would take SQLite's one writer lock twice per blob.
+      const known = (await this.#store.recordedBlobs([sha256])).has(sha256);
+      if (known && (await this.#blobs.stat(blobKey(sha256)))) {
+        // Known content still has to be sent and to hash right: only proof of the bytes restarts its gc grace period.
+        for await (const _ of body.pipe(check)) void _;
+        await this.#store.recordBlob(sha256, size, Date.now());
+        return { sha256, size, existed: true };
+      }
+      await this.#blobs.put(blobKey(sha256), body.pipe(check));
+      await this.#store.recordBlob(sha256, size, Date.now());
+      return { sha256, size, existed: false };
+    });
   }
 
   /**
@@ -325,20 +371,22 @@ export class DatasetService {
    */
   async uploadBlobs(body: Readable): Promise<BlobsUploaded> {
     const blobs = await readBatch(body);
-    const known = await this.#store.recordedBlobs([...blobs.keys()]);
-    const fresh: [string, Buffer][] = [];
-    let existed = 0;
-    await eachLimit([...blobs], PUT_CONCURRENCY, async ([sha256, bytes]) => {
-      // Recorded but without bytes (a blob store restored without its database) is uploaded again, as in `uploadBlob`.
-      if (known.has(sha256) && (await this.#blobs.stat(blobKey(sha256)))) existed++;
-      else fresh.push([sha256, bytes]);
+    return this.#gate.shared(async () => {
+      const known = await this.#store.recordedBlobs([...blobs.keys()]);
+      const fresh: [string, Buffer][] = [];
+      let existed = 0;
+      await eachLimit([...blobs], PUT_CONCURRENCY, async ([sha256, bytes]) => {
+        // Recorded but without bytes (a blob store restored without its database) is uploaded again, as in `uploadBlob`.
+        if (known.has(sha256) && (await this.#blobs.stat(blobKey(sha256)))) existed++;
+        else fresh.push([sha256, bytes]);
+      });
+      // Each local put fsyncs: many at once let the file system commit them together.
+      await eachLimit(fresh, PUT_CONCURRENCY, async ([sha256, bytes]) => {
+        await this.#blobs.put(blobKey(sha256), bytes);
+      });
+      await this.#store.recordBlobs([...blobs].map(([sha256, bytes]) => ({ sha256, size: bytes.length })), Date.now());
+      return { stored: fresh.length, existed, bytes: fresh.reduce((n, [, b]) => n + b.length, 0) };
     });
-    // Each local put fsyncs: many at once let the file system commit them together.
-    await eachLimit(fresh, PUT_CONCURRENCY, async ([sha256, bytes]) => {
-      await this.#blobs.put(blobKey(sha256), bytes);
-    });
-    await this.#store.recordBlobs([...blobs].map(([sha256, bytes]) => ({ sha256, size: bytes.length })), Date.now());
-    return { stored: fresh.length, existed, bytes: fresh.reduce((n, [, b]) => n + b.length, 0) };
   }
 
   /**
@@ -352,12 +400,21 @@ export class DatasetService {
     let deleted = 0;
     let deletedBytes = 0;
     const sizes = new Map(candidates.map((c) => [c.sha256, c.size]));
-    const gone = req.dryRun ? candidates.map((c) => c.sha256) : await this.#store.forgetBlobs([...sizes.keys()], before);
-    for (const sha256 of gone) {
-      if (!req.dryRun) await this.#blobs.delete(blobKey(sha256));
-      deleted++;
-      deletedBytes += sizes.get(sha256) ?? 0;
+    if (req.dryRun) {
+      for (const c of candidates) {
+        deleted++;
+        deletedBytes += c.size;
+      }
+      return { deleted, deletedBytes, referenced, inGrace, dryRun: true };
     }
+    // Uploads wait while gc forgets and deletes: an upload of a blob gc just forgot must not have its fresh bytes deleted under it.
+    await this.#gate.exclusive(async () => {
+      for (const sha256 of await this.#store.forgetBlobs([...sizes.keys()], before)) {
+        await this.#blobs.delete(blobKey(sha256));
+        deleted++;
+        deletedBytes += sizes.get(sha256) ?? 0;
+      }
+    });
     return { deleted, deletedBytes, referenced, inGrace, dryRun: req.dryRun };
   }
 
@@ -425,8 +482,8 @@ export class DatasetService {
         name,
         digest: manifestDigest(files),
         message: req.message ?? "",
-        author: req.id && req.author ? req.author : actor.name,
-        createdAt: req.id && req.createdAt ? req.createdAt : Date.now(),
+        author: req.id && req.author && actor.keepsOrigin ? req.author : actor.name,
+        createdAt: req.id && req.createdAt && actor.keepsOrigin ? req.createdAt : Date.now(),
         validation,
         tags: req.tags ?? [],
         ...(req.runId ? { sourceRunId: req.runId } : {}),
@@ -455,7 +512,7 @@ export class DatasetService {
     let before: number | undefined;
     if (q.pageToken) {
       before = Number(unb64(q.pageToken, "version"));
-      if (!Number.isInteger(before)) throw new CairnError("INVALID_PARAMETER_VALUE", "Invalid version page token");
+      if (!Number.isSafeInteger(before) || before < 1) throw new CairnError("INVALID_PARAMETER_VALUE", "Invalid version page token");
     }
     const rows = await this.#store.listVersions(name, { before, limit: limit + 1 });
     const page = rows.slice(0, limit);
@@ -527,7 +584,9 @@ export class DatasetService {
         if (p && q) tabular.push(diffProfiles(m.path, p, q));
       }
     }
-    return { from, to, added, removed: [...before.values()].map(ref), modified, unchanged, tabular };
+    const removed = [...before.values()].map(ref);
+    const cap = DATASET_LIMITS.diffListMax;
+    return { from, to, added: added.slice(0, cap), removed: removed.slice(0, cap), modified: modified.slice(0, cap), unchanged, counts: { added: added.length, removed: removed.length, modified: modified.length }, tabular };
   }
 
   /** Points a tag at a version (moving it when it exists). @throws CairnError RESOURCE_DOES_NOT_EXIST */
@@ -582,7 +641,7 @@ export class DatasetService {
         name = m[1]!;
         ref = m[2] ?? "latest";
       }
-    } else if (!/^[0-9a-f]{8,64}$/.test(ref)) return undefined;
+    } else if (!this.#matchInputsByDigest || !/^[0-9a-f]{8,64}$/.test(ref)) return undefined;
     try {
       return await this.#store.resolveVersion(name, ref);
     } catch {

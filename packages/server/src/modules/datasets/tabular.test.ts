@@ -355,6 +355,19 @@ describe("tabular engine: profiles, validation, globs", () => {
     expect(formatOf("x.csv.gz")).toBeUndefined();
   });
 
+  it("matchesGlob: a `**/` leaves only after a slash, and no glob backtracks", () => {
+    expect(matchesGlob("ax.csv", "**/x.csv")).toBe(false);
+    expect(matchesGlob("a/bx.csv", "**/x.csv")).toBe(false);
+    expect(matchesGlob("a/b/x.csv", "**/x.csv")).toBe(true);
+    expect(matchesGlob("x.csv", "**/x.csv")).toBe(true);
+    expect(matchesGlob("a/b/c.csv", "a/**/c.csv")).toBe(true);
+    expect(matchesGlob("a/c.csv", "a/**/c.csv")).toBe(true);
+    expect(matchesGlob("a/bc.csv", "a/**/c.csv")).toBe(false);
+    // Patterns that take exponential time in a backtracking regex engine (a hang fails on the test timeout).
+    expect(matchesGlob(`${"a".repeat(4000)}.csv`, `${"*a".repeat(200)}*b.csv`)).toBe(false);
+    expect(matchesGlob(`${"a/".repeat(1000)}x`, `${"**/a/".repeat(100)}**/b`)).toBe(false);
+  });
+
   it("matchesGlob: * within a segment, ** across segments, ? one character", () => {
     expect(matchesGlob("a.csv", "*.csv")).toBe(true);
     expect(matchesGlob("d/a.csv", "*.csv")).toBe(false);

@@ -36,28 +36,80 @@ export function formatOf(manifestPath: string): TabularFormat | undefined {
   return undefined;
 }
 
-/**
- * Whether a `/`-separated manifest path matches a glob: `*` matches within one segment, `**` across
- * segments (`a/**` is everything below `a`; a `**` followed by a slash also matches no directory, so
- * `**` + `/x.csv` matches `x.csv` at any depth, the top included), `?` one character other than `/`.
- * The whole path must match.
- */
-export function matchesGlob(p: string, glob: string): boolean {
-  let re = "^";
+type GlobToken = { t: "char"; c: string } | { t: "any1" } | { t: "star" } | { t: "globstar" } | { t: "globstarDir" };
+
+function globTokens(glob: string): GlobToken[] {
+  const out: GlobToken[] = [];
   for (let i = 0; i < glob.length; i++) {
     const ch = glob[i]!;
     if (ch === "*" && glob[i + 1] === "*") {
       i++;
-      // `**/` may also stand for no directory at all, so `**/a.csv` matches a top-level `a.csv`.
       if (glob[i + 1] === "/") {
         i++;
-        re += "(?:.*/)?";
-      } else re += ".*";
-    } else if (ch === "*") re += "[^/]*";
-    else if (ch === "?") re += "[^/]";
-    else re += ch.replace(/[.+^${}()|[\]\\]/g, "\\$&");
+        out.push({ t: "globstarDir" });
+      } else out.push({ t: "globstar" });
+    } else if (ch === "*") {
+      // Runs of `*` mean the same as one.
+      if (out[out.length - 1]?.t !== "star") out.push({ t: "star" });
+    } else if (ch === "?") out.push({ t: "any1" });
+    else out.push({ t: "char", c: ch });
   }
-  return new RegExp(re + "$").test(p);
+  return out;
+}
+
+/**
+ * Whether a `/`-separated manifest path matches a glob: `*` matches within one segment, `**` across
+ * segments (`a/**` is everything below `a`; a `**` followed by a slash also matches no directory, so
+ * `**` + `/x.csv` matches `x.csv` at any depth, the top included), `?` one character other than `/`.
+ * The whole path must match. It runs the glob as a set of states over the path's characters (no
+ * backtracking), so any glob costs at most glob length × path length steps.
+ */
+export function matchesGlob(p: string, glob: string): boolean {
+  const tokens = globTokens(glob);
+  const n = tokens.length;
+  // State i: at token i. State n + 1 + i: inside the directories a `**/` at token i is matching,
+  // which it may leave only right after a `/`.
+  const inside = (i: number) => n + 1 + i;
+  // The states reachable without consuming a character: wildcards may match nothing.
+  const close = (set: Set<number>): Set<number> => {
+    const stack = [...set];
+    while (stack.length) {
+      const i = stack.pop()!;
+      const tok = i < n ? tokens[i] : undefined;
+      if (tok && (tok.t === "star" || tok.t === "globstar" || tok.t === "globstarDir") && !set.has(i + 1)) {
+        set.add(i + 1);
+        stack.push(i + 1);
+      }
+    }
+    return set;
+  };
+  let states = close(new Set([0]));
+  for (const ch of p) {
+    const next = new Set<number>();
+    for (const i of states) {
+      if (i > n) {
+        next.add(i);
+        if (ch === "/") next.add(i - n);
+        continue;
+      }
+      const tok = tokens[i];
+      if (!tok) continue;
+      if (tok.t === "char") {
+        if (tok.c === ch) next.add(i + 1);
+      } else if (tok.t === "any1") {
+        if (ch !== "/") next.add(i + 1);
+      } else if (tok.t === "star") {
+        if (ch !== "/") next.add(i);
+      } else if (tok.t === "globstar") next.add(i);
+      else {
+        next.add(inside(i));
+        if (ch === "/") next.add(i + 1);
+      }
+    }
+    if (next.size === 0) return false;
+    states = close(next);
+  }
+  return states.has(n);
 }
 
 const INTEGER_TYPES = new Set(["TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"]);

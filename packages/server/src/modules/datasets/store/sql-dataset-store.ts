@@ -147,10 +147,9 @@ export class SqlDatasetStore implements DatasetStore {
           throw new CairnError("RESOURCE_CONFLICT", `Dataset '${v.name}' is at version ${number - 1}, not ${v.expectedLatest}: another version landed first`);
         }
         for (const part of chunks(stored, IN_CHUNK)) {
-          let check = trx.selectFrom("ds_blobs").select("sha256").where("sha256", "in", part);
-          // Holds the rows against a concurrent gc's DELETE until this version commits (SQLite has one writer anyway).
-          if (this.backend === "postgres") check = check.forShare();
-          const have = await check.execute();
+          // Touching (not just reading) the rows makes a concurrent gc's DELETE, which waits on them, recheck
+          // `touched_at` and leave them: under READ COMMITTED a row locked but unchanged would not be rechecked.
+          const have = await trx.updateTable("ds_blobs").set({ touched_at: Date.now() }).where("sha256", "in", part).returning("sha256").execute();
           if (have.length !== part.length) {
             const known = new Set(have.map((r) => r.sha256 as string));
             const lacking = part.filter((h) => !known.has(h));
@@ -217,7 +216,7 @@ export class SqlDatasetStore implements DatasetStore {
 
   #sameDataset(existing: DatasetVersion, v: NewVersion): { version: DatasetVersion; created: boolean } {
     if (existing.dataset !== v.name || existing.digest !== v.digest) {
-      throw new CairnError("RESOURCE_ALREADY_EXISTS", `Version id ${v.id} already exists with other content (dataset '${existing.dataset}' version ${existing.number})`);
+      throw new CairnError("RESOURCE_ALREADY_EXISTS", `Version id ${v.id} already exists with other content`);
     }
     return { version: existing, created: false };
   }
