@@ -35,7 +35,7 @@ async function stallingProxy(target: string, allow: number): Promise<{ url: stri
   const server = http.createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    if (req.method === "PUT" && req.url?.startsWith("/api/v1/data/blobs/") && ++uploads > allow) {
+    if (req.method === "PUT" && /^\/api\/v1\/datasets\/[^/]+\/blobs\/[0-9a-f]{64}$/.test(req.url ?? "") && ++uploads > allow) {
       held.push(res);
       onStall();
       return;

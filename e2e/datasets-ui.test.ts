@@ -3,8 +3,8 @@
  * datasets list (filter) → dataset page (versions timeline, version selector, file tree with an
  * external file and download links, profiles with a histogram and top-k values, a failed
  * validation) → version diff (schema change, row delta, column shifts) → lineage graph
- * (dataset → run → model, nodes navigate). Test data goes in through the HTTP API: blobs by
- * PUT /api/v1/data/blobs/<sha256>, then the dataset, its expectations and its versions.
+ * (dataset → run → model, nodes navigate). Test data goes in through the HTTP API: the dataset,
+ * its blobs (PUT /api/v1/datasets/<name>/blobs/<sha256>), its expectations and its versions.
  * Skips with a printed reason when Chromium is missing, unless CAIRN_REQUIRE_SERVICES=1.
  * Screenshots land in /tmp/cairn-ui-datasets*.png.
  */
@@ -44,11 +44,11 @@ describe.skipIf(!hasChromium)("datasets web UI (e2e, headless Chromium)", () => 
   const MODEL = "credit-scorer";
   let runId = "";
 
-  /** Uploads bytes to the blob store and returns their manifest entry. */
+  /** Uploads bytes for the test dataset and returns their manifest entry. */
   async function blob(p: string, text: string): Promise<ManifestEntryInput> {
     const bytes = Buffer.from(text);
     const sha256 = createHash("sha256").update(bytes).digest("hex");
-    const res = await fetch(`${server.url}/api/v1/data/blobs/${sha256}`, { method: "PUT", headers: { "content-type": "application/octet-stream" }, body: bytes });
+    const res = await fetch(`${server.url}/api/v1/datasets/${DATASET}/blobs/${sha256}`, { method: "PUT", headers: { "content-type": "application/octet-stream" }, body: bytes });
     if (!res.ok) throw new Error(`blob upload ${p}: ${res.status} ${await res.text()}`);
     return { path: p, size: bytes.length, mode: 0o644, sha256 };
   }

@@ -47,17 +47,17 @@ async function startFake() {
       const p = decodeURI(url.pathname);
       const json = () => JSON.parse(raw.toString() || "{}") as Record<string, unknown>;
       let m: RegExpExecArray | null;
-      if (req.method === "POST" && p === "/api/v1/data/blobs/missing") {
+      if (req.method === "POST" && /^\/api\/v1\/datasets\/[^/]+\/blobs\/missing$/.test(p)) {
         return send(res, 200, { missing: (json().hashes as string[]).filter((h) => !blobs.has(h)) });
       }
-      if (req.method === "PUT" && (m = /^\/api\/v1\/data\/blobs\/([0-9a-f]{64})$/.exec(p))) {
+      if (req.method === "PUT" && (m = /^\/api\/v1\/datasets\/[^/]+\/blobs\/([0-9a-f]{64})$/.exec(p))) {
         if (sha(raw) !== m[1]) return fail(res, 422, "CHECKSUM_MISMATCH", `bytes hash to ${sha(raw)}, not ${m[1]}`);
         puts.push(m[1]!);
         const existed = blobs.has(m[1]!);
         blobs.set(m[1]!, raw);
         return send(res, 201, { sha256: m[1], size: raw.length, existed });
       }
-      if (req.method === "POST" && p === "/api/v1/data/blobs/batch") {
+      if (req.method === "POST" && /^\/api\/v1\/datasets\/[^/]+\/blobs\/batch$/.test(p)) {
         const got: { sha256: string; bytes: Buffer }[] = [];
         for (let pos = 0; pos < raw.length; ) {
           const nl = raw.indexOf(10, pos);
@@ -216,13 +216,13 @@ describe("datasets transfers", () => {
   it("uploads a batch directly, refusing all of it when one blob does not match its hash", async () => {
     const a = Buffer.from("batch a");
     const b = Buffer.alloc(0);
-    expect(await cairn.datasets.uploadBlobs([{ sha256: sha(a), open: () => Readable.from([a]) }, { sha256: sha(b), open: () => Readable.from([]) }])).toEqual({ stored: 2, existed: 0, bytes: a.length });
+    expect(await cairn.datasets.uploadBlobs("d", [{ sha256: sha(a), open: () => Readable.from([a]) }, { sha256: sha(b), open: () => Readable.from([]) }])).toEqual({ stored: 2, existed: 0, bytes: a.length });
     expect(fake.blobs.get(sha(b))).toEqual(b);
     const c = Buffer.from("batch c");
-    await expect(cairn.datasets.uploadBlobs([{ sha256: sha(c), open: () => Readable.from([c]) }, { sha256: sha(a), open: () => Readable.from([Buffer.from("not a")]) }])).rejects.toMatchObject({ code: "CHECKSUM_MISMATCH" });
+    await expect(cairn.datasets.uploadBlobs("d", [{ sha256: sha(c), open: () => Readable.from([c]) }, { sha256: sha(a), open: () => Readable.from([Buffer.from("not a")]) }])).rejects.toMatchObject({ code: "CHECKSUM_MISMATCH" });
     expect(fake.blobs.has(sha(c))).toBe(false);
-    await expect(cairn.datasets.uploadBlobs([{ sha256: "nope", open: () => Readable.from([c]) }])).rejects.toMatchObject({ code: "INVALID_PARAMETER_VALUE" });
-    await expect(cairn.datasets.uploadBlobs([{ sha256: sha(c), open: () => fs.createReadStream(path.join(tmp, "gone.txt")), label: "gone.txt" }])).rejects.toMatchObject({ code: "RESOURCE_DOES_NOT_EXIST", message: expect.stringContaining("gone.txt") });
+    await expect(cairn.datasets.uploadBlobs("d", [{ sha256: "nope", open: () => Readable.from([c]) }])).rejects.toMatchObject({ code: "INVALID_PARAMETER_VALUE" });
+    await expect(cairn.datasets.uploadBlobs("d", [{ sha256: sha(c), open: () => fs.createReadStream(path.join(tmp, "gone.txt")), label: "gone.txt" }])).rejects.toMatchObject({ code: "RESOURCE_DOES_NOT_EXIST", message: expect.stringContaining("gone.txt") });
   });
 
   it("materializes through the cache (paged manifest), with modes, and reuses cached blobs", async () => {

@@ -9,6 +9,7 @@ import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { fileURLToPath } from "node:url";
 import {
   apiRoutes,
+  buildPath,
   batchFrameHeader,
   CairnError,
   DATASET_LIMITS,
@@ -567,13 +568,13 @@ export class Datasets {
 
   // ---------- blobs ----------
 
-  /** Which of these SHA-256 hashes the server lacks, asked in batches. */
-  async findMissingBlobs(hashes: readonly string[]): Promise<string[]> {
+  /** Which of these SHA-256 hashes the dataset's project has not uploaded, asked in batches. */
+  async findMissingBlobs(name: string, hashes: readonly string[]): Promise<string[]> {
     const unique = [...new Set(hashes)];
     const missing: string[] = [];
     for (let i = 0; i < unique.length; i += DATASET_LIMITS.missingBatch) {
       const batch = unique.slice(i, i + DATASET_LIMITS.missingBatch);
-      const res = await withRetry(() => this.#client.api.findMissingBlobs({ body: { hashes: batch } }), this.#retry);
+      const res = await withRetry(() => this.#client.api.findMissingBlobs({ params: { name }, body: { hashes: batch } }), this.#retry);
       missing.push(...res.missing);
     }
     return missing;
@@ -584,10 +585,9 @@ export class Datasets {
    * against `sha256`.
    * @throws CairnError CHECKSUM_MISMATCH when the bytes do not hash to `sha256`
    */
-  async uploadBlob(sha256: string, open: () => Readable | Promise<Readable>, onBytes?: (n: number) => void): Promise<{ size: number; existed: boolean }> {
+  async uploadBlob(name: string, sha256: string, open: () => Readable | Promise<Readable>, onBytes?: (n: number) => void): Promise<{ size: number; existed: boolean }> {
     if (!/^[0-9a-f]{64}$/.test(sha256)) throw new CairnError("INVALID_PARAMETER_VALUE", `'${sha256}' is not a lowercase hex SHA-256`);
-    // Not client.url(): buildPath's `:name` pattern has no digits, so it cannot fill `:sha256`.
-    const url = this.#client.baseUrl + apiRoutes.uploadBlob.path.replace(":sha256", sha256);
+    const url = this.#client.baseUrl + buildPath(apiRoutes.uploadBlob.path, { name, sha256 });
     return withRetry(async () => {
       let sent = 0;
       const idle = idleTimeout(this.#idleMs);
@@ -637,11 +637,11 @@ export class Datasets {
    * `onBytes` gets the batch's bytes once the server has stored it.
    * @throws CairnError CHECKSUM_MISMATCH when a blob does not hash to its name (nothing of the batch
    *   is stored), INVALID_PARAMETER_VALUE for a bad hash or a blob over the limit, PAYLOAD_TOO_LARGE
-   * @example await cairn.datasets.uploadBlobs([{ sha256, open: () => fs.createReadStream("a.txt") }]);
+   * @example await cairn.datasets.uploadBlobs("credit", [{ sha256, open: () => fs.createReadStream("a.txt") }]);
    */
-  async uploadBlobs(blobs: readonly { sha256: string; open: () => Readable | Promise<Readable>; label?: string }[], onBytes?: (n: number) => void): Promise<BlobsUploaded> {
+  async uploadBlobs(name: string, blobs: readonly { sha256: string; open: () => Readable | Promise<Readable>; label?: string }[], onBytes?: (n: number) => void): Promise<BlobsUploaded> {
     for (const b of blobs) if (!/^[0-9a-f]{64}$/.test(b.sha256)) throw new CairnError("INVALID_PARAMETER_VALUE", `'${b.sha256}' is not a lowercase hex SHA-256`);
-    const url = this.#client.baseUrl + apiRoutes.uploadBlobs.path;
+    const url = this.#client.baseUrl + buildPath(apiRoutes.uploadBlobs.path, { name });
     const { res, bytes } = await withRetry(async () => {
       const frames: Buffer[] = new Array(blobs.length * 2);
       let bytes = 0;
@@ -684,7 +684,7 @@ export class Datasets {
   async uploadVersion(name: string, opts: UploadVersionOptions): Promise<UploadedVersion> {
     const byHash = new Map<string, ManifestEntryInput>();
     for (const e of opts.entries) if (e.uri === undefined && e.sha256 !== undefined && !byHash.has(e.sha256)) byHash.set(e.sha256, e);
-    const missing = await this.findMissingBlobs([...byHash.keys()]);
+    const missing = await this.findMissingBlobs(name, [...byHash.keys()]);
     const todo = missing.map((h) => byHash.get(h)).filter((e): e is ManifestEntryInput => e !== undefined);
     const total = todo.reduce((n, e) => n + e.size, 0);
     let done = 0;
@@ -693,7 +693,7 @@ export class Datasets {
       opts.onProgress?.(done, total);
     };
     opts.onProgress?.(0, total);
-    await uploadAll(this, todo, (e) => opts.readFile(e.path), opts.concurrency ?? 8, onBytes);
+    await uploadAll(this, name, todo, (e) => opts.readFile(e.path), opts.concurrency ?? 8, onBytes);
     const req: CreateVersionRequest = opts.base === undefined ? { files: opts.entries } : { base: opts.base, changes: { upsert: opts.entries, remove: opts.remove ?? [] } };
     if (opts.message !== undefined) req.message = opts.message;
     if (opts.tags !== undefined) req.tags = opts.tags;
@@ -960,6 +960,7 @@ async function readAll(src: Readable, label: string): Promise<Buffer> {
  */
 async function uploadAll<E extends { path: string; sha256?: string | undefined; size: number }>(
   datasets: Datasets,
+  name: string,
   todo: readonly E[],
   open: (e: E) => Readable | Promise<Readable>,
   concurrency: number,
@@ -986,10 +987,10 @@ async function uploadAll<E extends { path: string; sha256?: string | undefined; 
   // A lone small blob gains nothing from a batch.
   if (batches.length === 1 && batches[0]!.length === 1) big.unshift(batches.pop()![0]!);
   await eachLimit(batches, BATCHES_IN_FLIGHT, async (b) => {
-    await datasets.uploadBlobs(b.map((e) => ({ sha256: e.sha256!, open: () => open(e), label: e.path })), onBytes);
+    await datasets.uploadBlobs(name, b.map((e) => ({ sha256: e.sha256!, open: () => open(e), label: e.path })), onBytes);
   });
   await eachLimit(big, concurrency, async (e) => {
-    await datasets.uploadBlob(e.sha256!, () => open(e), onBytes);
+    await datasets.uploadBlob(name, e.sha256!, () => open(e), onBytes);
   });
 }
 
@@ -1028,12 +1029,12 @@ export async function copyVersion(
   for await (const f of src.files(name, fixed)) files.push(f);
   const byHash = new Map<string, ManifestEntry>();
   for (const f of files) if (f.uri === undefined && f.sha256 !== undefined && !byHash.has(f.sha256)) byHash.set(f.sha256, f);
-  const missing = await dst.findMissingBlobs([...byHash.keys()]);
+  const missing = await dst.findMissingBlobs(name, [...byHash.keys()]);
   const todo = missing.map((h) => byHash.get(h)).filter((e): e is ManifestEntry => e !== undefined);
   const total = todo.reduce((n, e) => n + e.size, 0);
   let done = 0;
   opts.onProgress?.(0, total);
-  await uploadAll(dst, todo, (e) => src.openFile(name, fixed, e.path), opts.concurrency ?? 4, (n) => {
+  await uploadAll(dst, name, todo, (e) => src.openFile(name, fixed, e.path), opts.concurrency ?? 4, (n) => {
     done += n;
     opts.onProgress?.(done, total);
   });

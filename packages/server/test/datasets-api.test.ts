@@ -15,7 +15,7 @@ function datasetsApi(backend: string, start: () => Promise<Server & { drop?: () 
     let s: Server & { drop?: () => Promise<void> };
     const call = (method: string, url: string, body?: unknown) => http(s.url, method, url, body);
     const put = async (content: Buffer | string, as = sha(content)) => {
-      const res = await fetch(`${s.url}/api/v1/data/blobs/${as}`, { method: "PUT", body: typeof content === "string" ? content : new Uint8Array(content), headers: { "content-type": "application/octet-stream" } });
+      const res = await fetch(`${s.url}/api/v1/datasets/blob-home/blobs/${as}`, { method: "PUT", body: typeof content === "string" ? content : new Uint8Array(content), headers: { "content-type": "application/octet-stream" } });
       return { status: res.status, body: (await res.json()) as any };
     };
     const entry = (p: string, content: string, mode = 0o644) => ({ path: p, size: Buffer.byteLength(content), mode, sha256: sha(content) });
@@ -28,6 +28,8 @@ function datasetsApi(backend: string, start: () => Promise<Server & { drop?: () 
 
     beforeAll(async () => {
       s = await start();
+      // Blobs are uploaded for a dataset, and belong to its project (here `default`, as every dataset below).
+      expect((await call("POST", "/api/v1/datasets", { name: "blob-home" })).status).toBe(201);
     });
     afterAll(async () => {
       await s?.stop();
@@ -42,7 +44,7 @@ function datasetsApi(backend: string, start: () => Promise<Server & { drop?: () 
       expect(r1.body.version).toMatchObject({ dataset: "credit", number: 1, fileCount: 3, message: "first", tags: ["gold"], validation: { status: "none" } });
       expect(r1.body.version.digest).toMatch(/^[0-9a-f]{64}$/);
 
-      const missing = await call("POST", "/api/v1/data/blobs/missing", { hashes: [sha(v1csv), sha("not uploaded")] });
+      const missing = await call("POST", "/api/v1/datasets/blob-home/blobs/missing", { hashes: [sha(v1csv), sha("not uploaded")] });
       expect(missing.body).toEqual({ missing: [sha("not uploaded")] });
 
       const prof = await call("GET", "/api/v1/datasets/credit/versions/v1/profile");
@@ -130,10 +132,10 @@ function datasetsApi(backend: string, start: () => Promise<Server & { drop?: () 
     it("uploads small blobs in batches: counts, dedup, all-or-nothing checksums and framing errors", async () => {
       const frame = (content: Buffer | string, as = sha(content), size = Buffer.byteLength(content)) => Buffer.concat([Buffer.from(`${as} ${size}\n`), Buffer.from(content)]);
       const batch = async (...frames: Buffer[]) => {
-        const res = await fetch(`${s.url}/api/v1/data/blobs/batch`, { method: "POST", body: new Uint8Array(Buffer.concat(frames)), headers: { "content-type": "application/octet-stream" } });
+        const res = await fetch(`${s.url}/api/v1/datasets/blob-home/blobs/batch`, { method: "POST", body: new Uint8Array(Buffer.concat(frames)), headers: { "content-type": "application/octet-stream" } });
         return { status: res.status, body: (await res.json()) as any };
       };
-      const missing = async (...cs: string[]) => (await call("POST", "/api/v1/data/blobs/missing", { hashes: cs.map((c) => sha(c)) })).body.missing;
+      const missing = async (...cs: string[]) => (await call("POST", "/api/v1/datasets/blob-home/blobs/missing", { hashes: cs.map((c) => sha(c)) })).body.missing;
       const bin = Buffer.from([0, 10, 255, 10, 32]);
       expect((await put("batch known")).status).toBe(201);
       const first = await batch(frame("batch one"), frame("batch two\n"), frame(""), frame("batch one"), frame("batch known"), frame(bin));
@@ -230,9 +232,9 @@ function datasetsApi(backend: string, start: () => Promise<Server & { drop?: () 
       // Bytes that do not hash to their name are not stored.
       const liar = await put("real content", sha("claimed content"));
       expect([liar.status, liar.body.error_code]).toEqual([422, "CHECKSUM_MISMATCH"]);
-      expect((await call("POST", "/api/v1/data/blobs/missing", { hashes: [sha("claimed content")] })).body.missing).toEqual([sha("claimed content")]);
-      expect((await fetch(`${s.url}/api/v1/data/blobs/not-a-hash`, { method: "PUT", body: "x" })).status).toBe(400);
-      expect((await call("POST", "/api/v1/data/blobs/missing", { hashes: ["ABC"] })).status).toBe(400);
+      expect((await call("POST", "/api/v1/datasets/blob-home/blobs/missing", { hashes: [sha("claimed content")] })).body.missing).toEqual([sha("claimed content")]);
+      expect((await fetch(`${s.url}/api/v1/datasets/blob-home/blobs/not-a-hash`, { method: "PUT", body: "x" })).status).toBe(400);
+      expect((await call("POST", "/api/v1/datasets/blob-home/blobs/missing", { hashes: ["ABC"] })).status).toBe(400);
 
       // Control characters, page tokens that decode to them or overflow, setuid bits and unverifiable file:// entries.
       for (const url of ["/api/v1/datasets/bad/versions/v%00", "/api/v1/datasets?q=%00", `/api/v1/datasets?pageToken=AA`, `/api/v1/datasets/bad/versions?pageToken=${Buffer.from("99999999999999999999").toString("base64url")}`, "/api/v1/lineage?node=run:%00"]) {
@@ -282,7 +284,7 @@ function datasetsApi(backend: string, start: () => Promise<Server & { drop?: () 
       await new Promise((r) => setTimeout(r, 5));
       const real = await call("POST", "/api/v1/data/gc", { graceSeconds: 0 });
       expect(real.body.deleted).toBeGreaterThanOrEqual(1);
-      expect((await call("POST", "/api/v1/data/blobs/missing", { hashes: [sha("orphan for gc"), sha("kept for gc")] })).body.missing).toEqual([sha("orphan for gc")]);
+      expect((await call("POST", "/api/v1/datasets/blob-home/blobs/missing", { hashes: [sha("orphan for gc"), sha("kept for gc")] })).body.missing).toEqual([sha("orphan for gc")]);
       const dl = await fetch(`${s.url}/api/v1/datasets/gc/versions/latest/files/kept.txt`);
       expect(await dl.text()).toBe("kept for gc");
     });
@@ -357,10 +359,22 @@ describe("datasets API with auth on: projects keep datasets and lineage apart", 
     expect((await call("POST", "/api/v1/datasets", { name: "mine", tags: { "cairn.project": "risk" } }, rita)).status).toBe(201);
     expect((await call("POST", "/api/v1/datasets", { name: "secret" }, admin)).status).toBe(201);
     const content = "hello";
-    const up = await fetch(`${s.url}/api/v1/data/blobs/${sha(content)}`, { method: "PUT", body: content, headers: { ...rita, "content-type": "application/octet-stream" } });
+    const up = await fetch(`${s.url}/api/v1/datasets/mine/blobs/${sha(content)}`, { method: "PUT", body: content, headers: { ...rita, "content-type": "application/octet-stream" } });
     expect(up.status).toBe(201);
     const files = [{ path: "a.txt", size: 5, sha256: sha(content) }];
     expect((await call("POST", "/api/v1/datasets/mine/versions", { files }, rita)).body.version.author).toBe("rita");
+    // Knowing a hash is not having the bytes: content another project uploaded counts as missing here
+    // until this project sends it (it is still stored once).
+    const theirs = "only the default project has these bytes";
+    expect((await fetch(`${s.url}/api/v1/datasets/secret/blobs/${sha(theirs)}`, { method: "PUT", body: theirs, headers: admin })).status).toBe(201);
+    expect((await call("POST", "/api/v1/datasets/mine/blobs/missing", { hashes: [sha(theirs), sha(content)] }, rita)).body.missing).toEqual([sha(theirs)]);
+    const borrowed = [{ path: "b.txt", size: theirs.length, sha256: sha(theirs) }];
+    expect((await call("POST", "/api/v1/datasets/mine/versions", { files: borrowed }, rita)).body.error_code).toBe("INVALID_STATE");
+    const proven = await fetch(`${s.url}/api/v1/datasets/mine/blobs/${sha(theirs)}`, { method: "PUT", body: theirs, headers: rita });
+    expect(await proven.json()).toMatchObject({ existed: true });
+    expect((await call("POST", "/api/v1/datasets/mine/versions", { files: borrowed }, rita)).status).toBe(201);
+    expect((await call("POST", "/api/v1/datasets/secret/blobs/missing", { hashes: [sha(theirs)] }, rita)).status).toBe(404);
+    expect((await fetch(`${s.url}/api/v1/datasets/secret/blobs/${sha(content)}`, { method: "PUT", body: content, headers: admin })).status).toBe(201);
     expect((await call("POST", "/api/v1/datasets/secret/versions", { files }, admin)).status).toBe(201);
 
     expect((await call("GET", "/api/v1/datasets", undefined, rita)).body.datasets.map((d: any) => d.name)).toEqual(["mine"]);
@@ -412,9 +426,9 @@ describe("datasets in the audit log", () => {
     try {
       const call = (method: string, url: string, body?: unknown) => http(s.url, method, url, body);
       await call("POST", "/api/v1/datasets", { name: "audited" });
-      await fetch(`${s.url}/api/v1/data/blobs/${sha("a")}`, { method: "PUT", body: "a" });
-      await call("POST", "/api/v1/data/blobs/missing", { hashes: [sha("a")] });
-      expect((await fetch(`${s.url}/api/v1/data/blobs/batch`, { method: "POST", body: `${sha("b")} 1\nb` })).status).toBe(201);
+      await fetch(`${s.url}/api/v1/datasets/audited/blobs/${sha("a")}`, { method: "PUT", body: "a" });
+      await call("POST", "/api/v1/datasets/audited/blobs/missing", { hashes: [sha("a")] });
+      expect((await fetch(`${s.url}/api/v1/datasets/audited/blobs/batch`, { method: "POST", body: `${sha("b")} 1\nb` })).status).toBe(201);
       await call("POST", "/api/v1/datasets/audited/versions", { files: [{ path: "a", size: 1, sha256: sha("a") }] });
       await call("PUT", "/api/v1/datasets/audited/tags/gold", { version: "1" });
       const log = await call("GET", "/api/v1/audit?limit=50");

@@ -28,7 +28,7 @@ describe("native API /api/v1", () => {
       const names = [...p.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
       for (const op of Object.values(ops)) expect((op.parameters ?? []).filter((x) => x.in === "path").map((x) => x.name).sort(), p).toEqual([...names].sort());
     }
-    expect(doc.body.paths["/api/v1/data/blobs/{sha256}"].put.operationId).toBe("uploadBlob");
+    expect(doc.body.paths["/api/v1/datasets/{name}/blobs/{sha256}"].put.operationId).toBe("uploadBlob");
   });
 
   it("creates, logs, searches and downsamples through the typed client", async () => {

@@ -19,10 +19,10 @@ export function registerDatasetRoutes(app: FastifyInstance, svc: DatasetService,
   registerRoute(app, R.deleteDataset, async ({ params }) => (await svc.deleteDataset(params.name), {}));
   registerRoute(app, R.setExpectations, async ({ params, body }) => ({ dataset: await svc.setExpectations(params.name, body) }));
 
-  registerRoute(app, R.findMissingBlobs, async ({ body }) => ({ missing: await svc.findMissingBlobs(body.hashes) }));
+  registerRoute(app, R.findMissingBlobs, async ({ params, body }) => ({ missing: await svc.findMissingBlobs(params.name, body.hashes) }));
   withRawBody(app, (scope) => {
-    registerRoute(scope, R.uploadBlob, async ({ params, body }) => svc.uploadBlob(params.sha256, body as Readable));
-    registerRoute(scope, R.uploadBlobs, async ({ body }) => svc.uploadBlobs(body as Readable));
+    registerRoute(scope, R.uploadBlob, async ({ params, body }) => svc.uploadBlob(params.name, params.sha256, body as Readable));
+    registerRoute(scope, R.uploadBlobs, async ({ params, body }) => svc.uploadBlobs(params.name, body as Readable));
   });
   registerRoute(app, R.collectGarbage, async ({ body }) => svc.collectGarbage(body));
 

@@ -7,6 +7,8 @@ import { pipeline } from "node:stream/promises";
 import {
   CairnError,
   DATASET_LIMITS,
+  DEFAULT_PROJECT,
+  PROJECT_TAG,
   DATASET_URI_PREFIX,
   type Dataset,
   type DatasetVersion,
@@ -315,9 +317,18 @@ export class DatasetService {
 
   // ---------- blobs ----------
 
-  /** Of these hashes, the ones this server lacks; the rest get a fresh gc grace period. */
-  async findMissingBlobs(hashes: readonly string[]): Promise<string[]> {
-    return this.#store.missingBlobs(hashes, Date.now());
+  /**
+   * Of these hashes, the ones the dataset's project has not uploaded (even when another project has:
+   * sending the bytes is what proves a project holds them); the rest get a fresh gc grace period.
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST for the dataset
+   */
+  async findMissingBlobs(name: string, hashes: readonly string[]): Promise<string[]> {
+    return this.#store.missingBlobs(hashes, await this.#projectOf(name), Date.now());
+  }
+
+  /** A dataset's project: its `cairn.project` tag, else the default project. @throws CairnError RESOURCE_DOES_NOT_EXIST */
+  async #projectOf(name: string): Promise<string> {
+    return (await this.getDataset(name)).tags[PROJECT_TAG] ?? DEFAULT_PROJECT;
   }
 
   /**
@@ -327,7 +338,8 @@ export class DatasetService {
    * (and restarts the blob's gc grace period).
    * @throws CairnError CHECKSUM_MISMATCH
    */
-  async uploadBlob(sha256: string, body: Readable): Promise<{ sha256: string; size: number; existed: boolean }> {
+  async uploadBlob(name: string, sha256: string, body: Readable): Promise<{ sha256: string; size: number; existed: boolean }> {
+    const project = await this.#projectOf(name);
     const hash = createHash("sha256");
     let size = 0;
     const check = new Transform({
@@ -350,11 +362,11 @@ export class DatasetService {
       if (known && (await this.#blobs.stat(blobKey(sha256)))) {
         // Known content still has to be sent and to hash right: only proof of the bytes restarts its gc grace period.
         for await (const _ of body.pipe(check)) void _;
-        await this.#store.recordBlob(sha256, size, Date.now());
+        await this.#store.recordBlob(sha256, size, project, Date.now());
         return { sha256, size, existed: true };
       }
       await this.#blobs.put(blobKey(sha256), body.pipe(check));
-      await this.#store.recordBlob(sha256, size, Date.now());
+      await this.#store.recordBlob(sha256, size, project, Date.now());
       return { sha256, size, existed: false };
     });
   }
@@ -369,7 +381,8 @@ export class DatasetService {
    *   or a truncated body; PAYLOAD_TOO_LARGE past `batchMaxBytes` or `batchMaxBlobs`; CHECKSUM_MISMATCH
    *   naming the first blob whose bytes do not hash to its name
    */
-  async uploadBlobs(body: Readable): Promise<BlobsUploaded> {
+  async uploadBlobs(name: string, body: Readable): Promise<BlobsUploaded> {
+    const project = await this.#projectOf(name);
     const blobs = await readBatch(body);
     return this.#gate.shared(async () => {
       const known = await this.#store.recordedBlobs([...blobs.keys()]);
@@ -384,7 +397,7 @@ export class DatasetService {
       await eachLimit(fresh, PUT_CONCURRENCY, async ([sha256, bytes]) => {
         await this.#blobs.put(blobKey(sha256), bytes);
       });
-      await this.#store.recordBlobs([...blobs].map(([sha256, bytes]) => ({ sha256, size: bytes.length })), Date.now());
+      await this.#store.recordBlobs([...blobs].map(([sha256, bytes]) => ({ sha256, size: bytes.length })), project, Date.now());
       return { stored: fresh.length, existed, bytes: fresh.reduce((n, [, b]) => n + b.length, 0) };
     });
   }
@@ -462,8 +475,10 @@ export class DatasetService {
       if (files[i]!.path.startsWith(`${files[i - 1]!.path}/`)) throw new CairnError("INVALID_PARAMETER_VALUE", `'${files[i - 1]!.path}' is both a file and a directory in the manifest`);
     }
     if (req.runId && !(await this.#runExists(req.runId))) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `Run '${req.runId}' not found`);
+    const project = dataset.tags[PROJECT_TAG] ?? DEFAULT_PROJECT;
     const missing = await this.#store.missingBlobs(
       (req.files ?? req.changes!.upsert).filter((f) => f.uri === undefined).map((f) => f.sha256!),
+      project,
       Date.now(),
     );
     if (missing.length) {
@@ -480,6 +495,7 @@ export class DatasetService {
       {
         id: req.id ?? randomUUID(),
         name,
+        project,
         digest: manifestDigest(files),
         message: req.message ?? "",
         author: req.id && req.author && actor.keepsOrigin ? req.author : actor.name,

@@ -37,10 +37,10 @@ export function describeDatasetStore(name: string, makeStore: () => Promise<{ st
     });
 
     const newDataset = (n = uniq("ds"), tags: Record<string, string> = {}) => store.createDataset({ name: n, description: "d", tags, expectations: [], time: 1000 });
-    const version = (n: string, over: Partial<NewVersion> = {}): NewVersion => ({ id: randomUUID(), name: n, digest: randomBytes(32).toString("hex"), message: "m", author: "ada", createdAt: 2000, validation: none, tags: [], ...over });
+    const version = (n: string, over: Partial<NewVersion> = {}): NewVersion => ({ id: randomUUID(), name: n, project: "p", digest: randomBytes(32).toString("hex"), message: "m", author: "ada", createdAt: 2000, validation: none, tags: [], ...over });
     const file = (path: string, content = path): ManifestEntry => ({ path, size: content.length, mode: 0o644, sha256: sha(content) });
     const record = async (...files: ManifestEntry[]) => {
-      for (const f of files) if (f.sha256) await store.recordBlob(f.sha256, f.size, 1000);
+      for (const f of files) if (f.sha256) await store.recordBlob(f.sha256, f.size, "p", 1000);
     };
 
     it("creates, gets, searches and refuses duplicate datasets", async () => {
@@ -145,11 +145,11 @@ export function describeDatasetStore(name: string, makeStore: () => Promise<{ st
       const kept = file("kept", `kept-${tag}`);
       const loose = file("loose", `loose-${tag}`);
       const fresh = file("fresh", `fresh-${tag}`);
-      expect((await store.missingBlobs([kept.sha256!, loose.sha256!, kept.sha256!], 100)).sort()).toEqual([kept.sha256!, loose.sha256!].sort());
-      await store.recordBlob(kept.sha256!, kept.size, 100);
-      await store.recordBlob(loose.sha256!, loose.size, 100);
-      await store.recordBlob(fresh.sha256!, fresh.size, 5000);
-      expect(await store.missingBlobs([kept.sha256!, loose.sha256!], 200)).toEqual([]);
+      expect((await store.missingBlobs([kept.sha256!, loose.sha256!, kept.sha256!], "p", 100)).sort()).toEqual([kept.sha256!, loose.sha256!].sort());
+      await store.recordBlob(kept.sha256!, kept.size, "p", 100);
+      await store.recordBlob(loose.sha256!, loose.size, "p", 100);
+      await store.recordBlob(fresh.sha256!, fresh.size, "p", 5000);
+      expect(await store.missingBlobs([kept.sha256!, loose.sha256!], "p", 200)).toEqual([]);
       await store.createVersion(version(d.name), [kept]);
       const gc = await store.gcCandidates(1000);
       const names = gc.candidates.map((c) => c.sha256);
@@ -160,10 +160,10 @@ export function describeDatasetStore(name: string, makeStore: () => Promise<{ st
       expect(gc.inGrace).toBeGreaterThanOrEqual(1);
       expect(await store.forgetBlobs([kept.sha256!], 1000)).toEqual([]);
       // Touched after the gc listed it: the blob stays.
-      await store.missingBlobs([loose.sha256!], 3000);
+      await store.missingBlobs([loose.sha256!], "p", 3000);
       expect(await store.forgetBlobs([loose.sha256!], 1000)).toEqual([]);
       expect(await store.forgetBlobs([loose.sha256!, kept.sha256!], 4000)).toEqual([loose.sha256]);
-      expect(await store.missingBlobs([loose.sha256!], 5000)).toEqual([loose.sha256]);
+      expect(await store.missingBlobs([loose.sha256!], "p", 5000)).toEqual([loose.sha256]);
       await store.deleteDataset(d.name);
       // Creating the version touched its blobs (now): past that, the blob is unreferenced and collectable.
       expect((await store.gcCandidates(1000)).candidates.map((c) => c.sha256)).not.toContain(kept.sha256);
@@ -175,19 +175,32 @@ export function describeDatasetStore(name: string, makeStore: () => Promise<{ st
       const b = file("b", `bulk-b-${tag}`);
       const c = file("c", `bulk-c-${tag}`);
       expect(await store.recordedBlobs([a.sha256!, b.sha256!])).toEqual(new Set());
-      await store.recordBlobs([], 100);
-      await store.recordBlobs([{ sha256: a.sha256!, size: a.size }, { sha256: b.sha256!, size: b.size }, { sha256: a.sha256!, size: a.size }], 100);
+      await store.recordBlobs([], "p", 100);
+      await store.recordBlobs([{ sha256: a.sha256!, size: a.size }, { sha256: b.sha256!, size: b.size }, { sha256: a.sha256!, size: a.size }], "p", 100);
       expect(await store.recordedBlobs([a.sha256!, b.sha256!, c.sha256!, a.sha256!])).toEqual(new Set([a.sha256, b.sha256]));
       // A looked-up blob keeps its old touch time, so it stays collectable.
       expect((await store.gcCandidates(150)).candidates).toEqual(expect.arrayContaining([{ sha256: a.sha256, size: a.size }, { sha256: b.sha256, size: b.size }]));
       // Recording again touches the known blob and adds the new one.
-      await store.recordBlobs([{ sha256: a.sha256!, size: a.size }, { sha256: c.sha256!, size: c.size }], 200);
+      await store.recordBlobs([{ sha256: a.sha256!, size: a.size }, { sha256: c.sha256!, size: c.size }], "p", 200);
       const names = (await store.gcCandidates(150)).candidates.map((x) => x.sha256);
       expect(names).toContain(b.sha256);
       expect(names).not.toContain(a.sha256);
       expect(names).not.toContain(c.sha256);
-      expect(await store.missingBlobs([a.sha256!, b.sha256!, c.sha256!], 300)).toEqual([]);
+      expect(await store.missingBlobs([a.sha256!, b.sha256!, c.sha256!], "p", 300)).toEqual([]);
       expect(await store.forgetBlobs([a.sha256!, b.sha256!, c.sha256!], 1000)).toEqual(expect.arrayContaining([a.sha256, b.sha256, c.sha256]));
+    });
+
+    it("lets a version name only blobs its project claimed, storing each blob once", async () => {
+      const d = await newDataset();
+      const f = file("claimed", `claimed-${tag}`);
+      await store.recordBlob(f.sha256!, f.size, "other", 1000);
+      expect(await store.missingBlobs([f.sha256!], "p", 1000)).toEqual([f.sha256]);
+      expect(await store.missingBlobs([f.sha256!], "other", 1000)).toEqual([]);
+      expect(await code(store.createVersion(version(d.name), [f]))).toBe("INVALID_STATE");
+      await store.recordBlob(f.sha256!, f.size, "p", 1000);
+      expect(await store.missingBlobs([f.sha256!], "p", 1000)).toEqual([]);
+      expect((await store.createVersion(version(d.name), [f])).created).toBe(true);
+      expect(await store.recordedBlobs([f.sha256!])).toEqual(new Set([f.sha256]));
     });
 
     it("caches profiles by content and format", async () => {

@@ -13,6 +13,8 @@ export interface NewDataset {
 export interface NewVersion {
   id: string;
   name: string;
+  /** The dataset's project: every new stored file's blob must be claimed by it. */
+  project: string;
   digest: string;
   message: string;
   author: string;
@@ -62,7 +64,7 @@ export interface DatasetStore {
   /**
    * Creates a version with its files in one transaction, numbered next for its dataset. `files` is
    * the whole manifest; with `base`, the rows are copied from the base version and only
-   * `base.upsert` is written. Every new stored file's blob must be recorded (else INVALID_STATE
+   * `base.upsert` is written. Every new stored file's blob must be claimed by `v.project` (else INVALID_STATE
    * naming it); `expectedLatest` that no longer holds is RESOURCE_CONFLICT. A version whose id
    * exists is returned with `created: false`.
    */
@@ -78,14 +80,14 @@ export interface DatasetStore {
   setVersionTag(name: string, tag: string, versionId: string): Promise<void>;
   deleteVersionTag(name: string, tag: string): Promise<void>;
 
-  /** Of `hashes`, those with no recorded blob; the recorded ones are touched (their gc grace restarts). */
-  missingBlobs(hashes: readonly string[], time: number): Promise<string[]>;
+  /** Of `hashes`, those `project` has not claimed (uploaded); the claimed ones are touched (their gc grace restarts). */
+  missingBlobs(hashes: readonly string[], project: string, time: number): Promise<string[]>;
   /** Of `hashes`, those with a recorded blob (read-only: nothing is touched). */
   recordedBlobs(hashes: readonly string[]): Promise<Set<string>>;
-  /** Records (or touches) a blob that is now in the blob store. */
-  recordBlob(sha256: string, size: number, time: number): Promise<void>;
-  /** Records (or touches) blobs now in the blob store, in one transaction; a hash listed twice is recorded once. */
-  recordBlobs(blobs: readonly { sha256: string; size: number }[], time: number): Promise<void>;
+  /** Records (or touches) a blob that is now in the blob store, claimed by `project`. */
+  recordBlob(sha256: string, size: number, project: string, time: number): Promise<void>;
+  /** Records (or touches) blobs now in the blob store, claimed by `project`, in one transaction; a hash listed twice is recorded once. */
+  recordBlobs(blobs: readonly { sha256: string; size: number }[], project: string, time: number): Promise<void>;
   /** Blobs no version references and untouched since `before`, with the number of referenced and in-grace ones. */
   gcCandidates(before: number): Promise<{ candidates: { sha256: string; size: number }[]; referenced: number; inGrace: number }>;
   /** Forgets the blobs still unreferenced and untouched since `before`, in one transaction; returns those forgotten (the caller then deletes their bytes). */

@@ -14,6 +14,9 @@ import { isPostgres } from "../../../platform/db/database.js";
  *   rows, and the only reader, gc, answers "referenced?" for all blobs with one scan.
  * - `ds_blobs` lists the content-addressed blobs in the blob store (`touched_at`: the last time an
  *   upload or a "missing?" check vouched for it, which starts its gc grace period).
+ * - `ds_blob_claims` says which projects proved they hold a blob's bytes (by uploading them): a version
+ *   may only name blobs its dataset's project claims, so knowing a hash does not open another project's
+ *   content, and "which are missing?" answers per project. The bytes are still stored once.
  * - `ds_profiles` caches a profile per (content hash, format): equal content is profiled once.
  * - PostgreSQL text columns use the "C" collation so ordering and LIKE match SQLite byte for byte.
  */
@@ -72,6 +75,11 @@ function ddl(pg: boolean): string[] {
       size ${BIG} not null,
       created_at ${BIG} not null,
       touched_at ${BIG} not null
+    )`,
+    `create table ds_blob_claims (
+      sha256 ${T} not null references ds_blobs (sha256) on delete cascade,
+      project ${T} not null,
+      primary key (sha256, project)
     )`,
     `create table ds_profiles (
       sha256 ${T} not null,

@@ -149,9 +149,9 @@ export class SqlDatasetStore implements DatasetStore {
         for (const part of chunks(stored, IN_CHUNK)) {
           // Touching (not just reading) the rows makes a concurrent gc's DELETE, which waits on them, recheck
           // `touched_at` and leave them: under READ COMMITTED a row locked but unchanged would not be rechecked.
-          const have = await trx.updateTable("ds_blobs").set({ touched_at: Date.now() }).where("sha256", "in", part).returning("sha256").execute();
+          const have = await this.#touchClaimed(trx, part, v.project, Date.now());
           if (have.length !== part.length) {
-            const known = new Set(have.map((r) => r.sha256 as string));
+            const known = new Set(have);
             const lacking = part.filter((h) => !known.has(h));
             const path = files.find((f) => f.sha256 === lacking[0] && f.uri === undefined)?.path;
             throw new CairnError("INVALID_STATE", `${lacking.length} file(s) have no uploaded content, e.g. '${path}' (sha256 ${lacking[0]}); upload the blobs first`);
@@ -283,24 +283,31 @@ export class SqlDatasetStore implements DatasetStore {
     if (Number(res.numDeletedRows) === 0) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `Dataset '${name}' has no tag '${tag}'`);
   }
 
-  async missingBlobs(hashes: readonly string[], time: number): Promise<string[]> {
+  async missingBlobs(hashes: readonly string[], project: string, time: number): Promise<string[]> {
     const unique = [...new Set(hashes)];
     const known = new Set<string>();
     await this.#k.transaction().execute(async (trx) => {
       for (const part of chunks(unique, IN_CHUNK)) {
-        const rows = await trx.updateTable("ds_blobs").set({ touched_at: time }).where("sha256", "in", part).returning("sha256").execute();
-        for (const r of rows) known.add(r.sha256 as string);
+        for (const h of await this.#touchClaimed(trx, part, project, time)) known.add(h);
       }
     });
     return unique.filter((h) => !known.has(h));
   }
 
-  async recordBlob(sha256: string, size: number, time: number): Promise<void> {
-    await this.#k
-      .insertInto("ds_blobs")
-      .values({ sha256, size, created_at: time, touched_at: time })
-      .onConflict((oc) => oc.column("sha256").doUpdateSet({ touched_at: time }))
+  /** Touches the blobs of `hashes` that `project` claims, returning those. */
+  async #touchClaimed(k: Kysely<any>, hashes: readonly string[], project: string, time: number): Promise<string[]> {
+    const rows = await k
+      .updateTable("ds_blobs")
+      .set({ touched_at: time })
+      .where("sha256", "in", hashes)
+      .where(sql<boolean>`exists (select 1 from ds_blob_claims c where c.sha256 = ds_blobs.sha256 and c.project = ${project})`)
+      .returning("sha256")
       .execute();
+    return rows.map((r) => r.sha256 as string);
+  }
+
+  async recordBlob(sha256: string, size: number, project: string, time: number): Promise<void> {
+    await this.recordBlobs([{ sha256, size }], project, time);
   }
 
   async recordedBlobs(hashes: readonly string[]): Promise<Set<string>> {
@@ -312,7 +319,7 @@ export class SqlDatasetStore implements DatasetStore {
     return known;
   }
 
-  async recordBlobs(blobs: readonly { sha256: string; size: number }[], time: number): Promise<void> {
+  async recordBlobs(blobs: readonly { sha256: string; size: number }[], project: string, time: number): Promise<void> {
     const unique = [...new Map(blobs.map((b) => [b.sha256, b])).values()];
     if (unique.length === 0) return;
     await this.#k.transaction().execute(async (trx) => {
@@ -322,6 +329,11 @@ export class SqlDatasetStore implements DatasetStore {
           .insertInto("ds_blobs")
           .values(part.map((b) => ({ sha256: b.sha256, size: b.size, created_at: time, touched_at: time })))
           .onConflict((oc) => oc.column("sha256").doUpdateSet({ touched_at: time }))
+          .execute();
+        await trx
+          .insertInto("ds_blob_claims")
+          .values(part.map((b) => ({ sha256: b.sha256, project })))
+          .onConflict((oc) => oc.columns(["sha256", "project"]).doNothing())
           .execute();
       }
     });

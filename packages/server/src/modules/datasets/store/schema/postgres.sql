@@ -58,6 +58,12 @@ create table ds_blobs (
   touched_at bigint not null
 );
 
+create table ds_blob_claims (
+  sha256 text collate "C" not null references ds_blobs (sha256) on delete cascade,
+  project text collate "C" not null,
+  primary key (sha256, project)
+);
+
 create table ds_profiles (
   sha256 text collate "C" not null,
   format text collate "C" not null,
