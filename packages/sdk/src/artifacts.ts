@@ -69,8 +69,8 @@ export async function eachLimit<T>(items: T[], n: number, fn: (item: T) => Promi
   if (failed !== undefined) throw failed;
 }
 
-/** Aborts when no bytes moved for `ms`: a stalled transfer fails, a long healthy one does not. */
-function idleTimeout(ms: number): { signal: AbortSignal; touch: () => void; clear: () => void } {
+/** @internal Aborts when no bytes moved for `ms`: a stalled transfer fails, a long healthy one does not. */
+export function idleTimeout(ms: number): { signal: AbortSignal; touch: () => void; clear: () => void } {
   const ctl = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const touch = () => {
@@ -88,6 +88,47 @@ function counter(onBytes: (n: number) => void): Transform {
       cb(null, chunk);
     },
   });
+}
+
+/**
+ * @internal PUTs one byte stream (one attempt: callers wrap it in `withRetry`) with an idle timeout,
+ * reporting each chunk to `onBytes` and taking the attempt's bytes back (a negative count) when it
+ * fails. A failure reading `src` is thrown as `readError(e)`; anything else as it came.
+ * @returns the answer's JSON body and the bytes sent
+ */
+export async function putStream(client: ApiClient, url: string, open: () => Readable | Promise<Readable>, opts: { idleMs: number; onBytes?: (n: number) => void; readError: (e: unknown) => unknown }): Promise<{ body: unknown; sent: number }> {
+  let sent = 0;
+  const idle = idleTimeout(opts.idleMs);
+  const count = counter((n) => {
+    sent += n;
+    opts.onBytes?.(n);
+    idle.touch();
+  });
+  let src: Readable | undefined;
+  let readFailure: unknown;
+  try {
+    src = await open();
+    src.on("error", (e) => {
+      readFailure = e;
+      count.destroy(e);
+    });
+    src.pipe(count);
+    const res = await client.fetchRaw(url, {
+      method: "PUT",
+      headers: { "content-type": "application/octet-stream" },
+      body: Readable.toWeb(count) as unknown as ReadableStream<Uint8Array>,
+      duplex: "half",
+      signal: idle.signal,
+    });
+    return { body: await res.json(), sent };
+  } catch (e) {
+    // Progress restarts with the retried attempt.
+    if (sent > 0) opts.onBytes?.(-sent);
+    throw readFailure !== undefined ? opts.readError(readFailure) : e;
+  } finally {
+    idle.clear();
+    src?.destroy();
+  }
 }
 
 /**
@@ -229,39 +270,9 @@ export class Artifacts {
   async #uploadFile(runId: string, abs: string, path: string, onBytes: (n: number) => void): Promise<UploadedArtifact> {
     const url = this.#client.url(apiRoutes.uploadArtifact, { id: runId, "*": path });
     return withRetry(async () => {
-      let sent = 0;
-      const idle = idleTimeout(this.#idleMs);
-      const count = counter((n) => {
-        sent += n;
-        onBytes(n);
-        idle.touch();
-      });
-      const src = createReadStream(abs);
-      let readError: unknown;
-      src.on("error", (e) => {
-        readError = e;
-        count.destroy(e);
-      });
-      src.pipe(count);
-      try {
-        const res = await this.#client.fetchRaw(url, {
-          method: "PUT",
-          headers: { "content-type": "application/octet-stream" },
-          body: Readable.toWeb(count) as unknown as ReadableStream<Uint8Array>,
-          duplex: "half",
-          signal: idle.signal,
-        });
-        const body = (await res.json()) as { path?: string; fileSize?: number };
-        return { path: body.path ?? path, fileSize: body.fileSize ?? sent };
-      } catch (e) {
-        if (readError !== undefined) throw localError(readError, abs);
-        // Progress restarts with the retried attempt.
-        onBytes(-sent);
-        throw e;
-      } finally {
-        idle.clear();
-        src.destroy();
-      }
+      const { body, sent } = await putStream(this.#client, url, () => createReadStream(abs), { idleMs: this.#idleMs, onBytes, readError: (e) => localError(e, abs) });
+      const b = body as { path?: string; fileSize?: number };
+      return { path: b.path ?? path, fileSize: b.fileSize ?? sent };
     }, this.#retry);
   }
 

@@ -33,7 +33,7 @@ import {
   type ProfileResponse,
   type VersionDiff,
 } from "@cairn/contract";
-import { eachLimit, localError } from "./artifacts.js";
+import { eachLimit, idleTimeout, localError, putStream } from "./artifacts.js";
 import type { ApiClient } from "./core.js";
 import { withRetry, type RetryOptions } from "./retry.js";
 
@@ -589,43 +589,9 @@ export class Datasets {
     if (!/^[0-9a-f]{64}$/.test(sha256)) throw new CairnError("INVALID_PARAMETER_VALUE", `'${sha256}' is not a lowercase hex SHA-256`);
     const url = this.#client.baseUrl + buildPath(apiRoutes.uploadBlob.path, { name, sha256 });
     return withRetry(async () => {
-      let sent = 0;
-      const idle = idleTimeout(this.#idleMs);
-      const count = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          sent += chunk.length;
-          onBytes?.(chunk.length);
-          idle.touch();
-          cb(null, chunk);
-        },
-      });
-      let src: Readable | undefined;
-      let readError: unknown;
-      try {
-        src = await open();
-        src.on("error", (e) => {
-          readError = e;
-          count.destroy(e);
-        });
-        src.pipe(count);
-        const res = await this.#client.fetchRaw(url, {
-          method: "PUT",
-          headers: { "content-type": "application/octet-stream" },
-          body: Readable.toWeb(count) as unknown as ReadableStream<Uint8Array>,
-          duplex: "half",
-          signal: idle.signal,
-        });
-        const body = (await res.json()) as { size?: number; existed?: boolean };
-        return { size: body.size ?? sent, existed: body.existed ?? false };
-      } catch (e) {
-        // Progress restarts with the retried attempt.
-        if (sent > 0) onBytes?.(-sent);
-        if (readError !== undefined) throw isCairnError(readError) ? readError : transferError(readError, sha256);
-        throw e;
-      } finally {
-        idle.clear();
-        src?.destroy();
-      }
+      const { body, sent } = await putStream(this.#client, url, open, { idleMs: this.#idleMs, ...(onBytes ? { onBytes } : {}), readError: (e) => (isCairnError(e) ? e : transferError(e, sha256)) });
+      const b = body as { size?: number; existed?: boolean };
+      return { size: b.size ?? sent, existed: b.existed ?? false };
     }, this.#retry);
   }
 
@@ -896,18 +862,6 @@ export class Datasets {
     }
     return version;
   }
-}
-
-/** Aborts when no bytes moved for `ms`. */
-function idleTimeout(ms: number): { signal: AbortSignal; touch: () => void; clear: () => void } {
-  const ctl = new AbortController();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const touch = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => ctl.abort(new Error(`no data moved for ${ms} ms`)), ms);
-  };
-  touch();
-  return { signal: ctl.signal, touch, clear: () => clearTimeout(timer) };
 }
 
 /** Places a cached blob at `target` through a temp file and rename. */

@@ -358,6 +358,8 @@ export function registerDataCommands(program: Command): void {
           const changes = changesFrom(await versionManifest(cairn, base), entries as LocalEntry[]);
           if (changes.upsert.length === 0 && changes.remove.length === 0) {
             for (const t of opts.tag ?? []) await cairn.datasets.tag(name!, t, base.id);
+            // The run still produced this data: record it as the existing version's producer.
+            if (opts.run !== undefined) await cairn.datasets.linkRun(opts.run, { dataset: name!, version: base.number, direction: "output" });
             const same = opts.tag?.length ? await cairn.datasets.getVersion(name!, base.id) : base;
             trackPath(abs, { name: name!, url: cairn.url, version: same.number, updatedAt: Date.now() });
             if (json) return printJson({ version: same, unchanged: true, datasetCreated: false, blobsUploaded: 0, bytesUploaded: 0, blobsSkipped: 0, hashedFiles: stats?.hashedFiles ?? 0, cachedFiles: stats?.cachedFiles ?? 0 });
