@@ -32,7 +32,11 @@ async function stallingProxy(target: string, allow: number): Promise<{ url: stri
   let onStall!: () => void;
   const stalled = new Promise<void>((r) => (onStall = r));
   const held: http.ServerResponse[] = [];
-  const server = http.createServer(async (req, res) => {
+  const server = http.createServer((req, res) => {
+    // The client is killed mid-request on purpose: its aborted request is no failure of the proxy.
+    forward(req, res).catch(() => res.destroy());
+  });
+  const forward = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     if (req.method === "PUT" && /^\/api\/v1\/datasets\/[^/]+\/blobs\/[0-9a-f]{64}$/.test(req.url ?? "") && ++uploads > allow) {
@@ -44,7 +48,7 @@ async function stallingProxy(target: string, allow: number): Promise<{ url: stri
     const up = await fetch(target + req.url, { method: req.method, headers, ...(chunks.length ? { body: Buffer.concat(chunks) } : {}) });
     res.writeHead(up.status, Object.fromEntries([...up.headers].filter(([k]) => k !== "content-encoding" && k !== "transfer-encoding")));
     res.end(Buffer.from(await up.arrayBuffer()));
-  });
+  };
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as { port: number }).port;
   return {

@@ -339,7 +339,6 @@ export class DatasetService {
    * @throws CairnError CHECKSUM_MISMATCH
    */
   async uploadBlob(name: string, sha256: string, body: Readable): Promise<{ sha256: string; size: number; existed: boolean }> {
-    const project = await this.#projectOf(name);
     const hash = createHash("sha256");
     let size = 0;
     const check = new Transform({
@@ -356,6 +355,8 @@ export class DatasetService {
     body.on("error", (e) => check.destroy(e));
     // `put` reads `check` and rethrows its error; this listener only keeps the emitter from also reporting it as unhandled.
     check.on("error", () => {});
+    // Only now, with the body's errors handled: a client that hangs up while the project is looked up must not crash the server.
+    const project = await this.#projectOf(name);
     return this.#gate.shared(async () => {
       // A read-only lookup: most uploads are of new content, and a write here would take SQLite's one writer lock twice per blob.
       const known = (await this.#store.recordedBlobs([sha256])).has(sha256);
@@ -382,8 +383,8 @@ export class DatasetService {
    *   naming the first blob whose bytes do not hash to its name
    */
   async uploadBlobs(name: string, body: Readable): Promise<BlobsUploaded> {
-    const project = await this.#projectOf(name);
-    const blobs = await readBatch(body);
+    // Reading starts at once, so the body's errors are handled whatever the lookup does.
+    const [project, blobs] = await Promise.all([this.#projectOf(name), readBatch(body)]);
     return this.#gate.shared(async () => {
       const known = await this.#store.recordedBlobs([...blobs.keys()]);
       const fresh: [string, Buffer][] = [];
