@@ -6,6 +6,7 @@ const areas: Record<string, () => Promise<{ run(opts: { json: boolean }): Promis
   tracking: () => import("./tracking.js"),
   registry: () => import("./registry.js"),
   data: () => import("./data.js"),
+  pipelines: () => import("./pipelines.js"),
 };
 
 const args = process.argv.slice(2);
