@@ -8,6 +8,7 @@ import { registerRegistryCommands } from "../modules/registry/cli.js";
 import { registerAuthCommands } from "../modules/auth/cli.js";
 import { registerAuditCommands } from "../modules/audit/cli.js";
 import { registerDataCommands } from "../modules/datasets/cli.js";
+import { registerPipelineCommands } from "../modules/pipelines/cli.js";
 
 /**
  * Builds the `cairn` command-line program. Client commands share `--url`, `--token` and `--json`.
@@ -77,6 +78,7 @@ export function buildProgram(): Command {
   registerAuthCommands(program);
   registerAuditCommands(program);
   registerDataCommands(program);
+  registerPipelineCommands(program);
   return program;
 }
 

@@ -1,0 +1,249 @@
+import path from "node:path";
+import { InvalidArgumentError, Option, type Command } from "commander";
+import { isCairnError } from "@cairn/sdk";
+import { formatDuration, printError, printJson, printTable, usageErrorsExit2, wantsJson, type Cell } from "../../cli/output.js";
+import { keyValue, positiveInt } from "../../cli/parsers.js";
+import { StatCache } from "../datasets/stat-cache.js";
+import { localCacheDir, statCacheDir } from "../datasets/workspace.js";
+import { loadPipeline } from "./definition.js";
+import { runPipelineLocally, type ExecutorEvent, type LocalExecutorOptions, type PipelineResult, type StepResult } from "./local-executor.js";
+import { LocalStepCache, missingOutputs, withOutputChecks, type StepExplanation } from "./step-cache.js";
+import type { Pipeline, Step } from "./types.js";
+
+/**
+ * `cairn run [PIPELINE]`: runs a pipeline on this machine with the local step cache. It never
+ * contacts a server (dataset deps are not cached yet: they need one to resolve).
+ */
+
+interface RunOptions {
+  param?: Record<string, string>;
+  paramsFile?: string;
+  explain?: boolean;
+  dryRun?: boolean;
+  cache: boolean;
+  jobs?: number;
+  cpus?: number;
+  logDir?: string;
+}
+
+/** Exit codes: 0 succeeded, 1 a step failed, 2 usage or an invalid definition, 130 cancelled (Ctrl-C). */
+export const RUN_EXIT = { ok: 0, failed: 1, usage: 2, cancelled: 130 } as const;
+
+function positiveNumber(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("must be a positive number");
+  return n;
+}
+
+const stamp = (d = new Date()) => d.toISOString().replace(/[-:]/g, "").replace("T", "-").replace(/Z$/, "");
+
+function depSteps(step: Step): string[] {
+  return [...new Set(step.deps.flatMap((d) => (d.kind === "step" ? [d.step] : [])))];
+}
+
+function printPlan(pipeline: Pipeline, json: boolean): void {
+  if (json) {
+    printJson({ pipeline: pipeline.name, root: pipeline.root, params: pipeline.params, steps: pipeline.steps });
+    return;
+  }
+  process.stdout.write(`pipeline ${pipeline.name} (${pipeline.root}): ${pipeline.steps.length} step${pipeline.steps.length === 1 ? "" : "s"}, in order\n`);
+  printTable(
+    ["STEP", "AFTER", "CMD", "OUTS", "CACHE"],
+    pipeline.steps.map((s): Cell[] => [s.name, depSteps(s).join(",") || "-", s.cmd, s.outs.map((o) => o.path).join(",") || "-", s.cache ? "yes" : "no"]),
+    { maxCell: 60 },
+  );
+}
+
+/** The DETAIL column: the error for a step that did not finish well, else what the cache said. */
+function detailOf(r: StepResult, cacheOn: boolean, step: Step | undefined): string {
+  if (r.status !== "succeeded" && r.status !== "cached") return r.error ?? r.status;
+  if (r.error) return r.error; // e.g. a cache-save problem on a succeeded step
+  if (!cacheOn) return "cache off (--no-cache)";
+  if (step && !step.cache) return "cache: false";
+  return r.cacheExplain ?? "-";
+}
+
+/** A failed step that exited 0 without an output gets a clearer error than "exited with code 86". */
+function clarify(result: PipelineResult): void {
+  for (const r of Object.values(result.steps)) {
+    const missing = missingOutputs(r);
+    if (r.status === "failed" && missing.length > 0) {
+      r.error = `the command exited 0 but did not produce its output${missing.length === 1 ? "" : "s"} ${missing.map((m) => `"${m}"`).join(", ")}`;
+    }
+  }
+}
+
+function explainLines(e: StepExplanation): string {
+  const lines = [`${e.step}: ${e.reason}`];
+  if (e.key) lines.push(`  key ${e.key}`);
+  for (const c of e.components) lines.push(`  ${c.name.padEnd(24)} ${c.value.length > 80 ? `${c.value.slice(0, 79)}…` : c.value.replace(/\n/g, "\\n")}`);
+  return `${lines.join("\n")}\n`;
+}
+
+async function runCommand(target: string, opts: RunOptions, cmd: Command): Promise<void> {
+  const json = wantsJson(cmd);
+  const err = (s: string) => process.stderr.write(s);
+  if (opts.jobs !== undefined && opts.cpus !== undefined) cmd.error("error: use --jobs or --cpus, not both", { exitCode: RUN_EXIT.usage });
+
+  let pipeline: Pipeline;
+  try {
+    pipeline = loadPipeline(target, { params: opts.param ?? {}, ...(opts.paramsFile !== undefined ? { paramsFile: opts.paramsFile } : {}) });
+  } catch (e) {
+    if (isCairnError(e) && (e.code === "INVALID_PARAMETER_VALUE" || e.code === "RESOURCE_DOES_NOT_EXIST")) {
+      const list = (e.details ?? []).filter((d) => typeof (d as { message?: unknown }).message === "string") as { message: string }[];
+      if (list.length > 0) {
+        err(`error: ${e.code}: ${e.message.split("\n")[0]}\n`);
+        for (const d of list) err(`  - ${d.message}\n`);
+      } else printError(e);
+      process.exitCode = RUN_EXIT.usage;
+      return;
+    }
+    throw e;
+  }
+
+  if (opts.dryRun) {
+    printPlan(pipeline, json);
+    return;
+  }
+
+  const logDir = path.resolve(opts.logDir ?? path.join(pipeline.root, ".cairn", "logs", stamp()));
+  let statCache: StatCache | undefined;
+  let cache: LocalStepCache | undefined;
+  if (opts.cache) {
+    try {
+      statCache = new StatCache(statCacheDir(localCacheDir()));
+    } catch {
+      statCache = undefined; // hashing without it is only slower
+    }
+    cache = new LocalStepCache(pipeline, statCache ? { statCache } : {});
+  }
+
+  // The executor runs commands that also check their declared outputs exist (see withOutputChecks).
+  let runnable = withOutputChecks(pipeline);
+  const capacity: LocalExecutorOptions["capacity"] = {};
+  if (opts.cpus !== undefined) capacity.cpu = opts.cpus;
+  if (opts.jobs !== undefined) {
+    // At most N steps at once: each step counts as one slot (its cpu reservation is not used).
+    capacity.cpu = opts.jobs;
+    runnable = { ...runnable, steps: runnable.steps.map((s) => ({ ...s, resources: { ...s.resources, cpu: 1 } })) };
+  }
+
+  const started = new Map<string, number>();
+  const onEvent = (e: ExecutorEvent): void => {
+    const at = (s: string) => `${formatDuration(Date.now() - (started.get(s) ?? e.time))}`;
+    switch (e.type) {
+      case "pipeline-started":
+        err(`pipeline ${e.pipeline}: ${pipeline.steps.length} steps, capacity cpu ${e.capacity.cpu}, memory ${e.capacity.memoryMb} MiB, gpu ${e.capacity.gpu}; logs in ${logDir}\n`);
+        break;
+      case "step-cache":
+        if (opts.explain && cache) {
+          const ex = cache.explain(e.step);
+          if (ex) err(explainLines(ex));
+          else if (e.error) err(`${e.step}: ${e.error}\n`);
+        } else if (e.error) err(`${e.step}: ${e.error}\n`);
+        break;
+      case "step-started":
+        if (!started.has(e.step)) started.set(e.step, e.time);
+        err(`${e.step}: started${e.maxAttempts > 1 ? ` (attempt ${e.attempt}/${e.maxAttempts})` : ""}${e.gpus.length > 0 ? ` on GPU ${e.gpus.join(",")}` : ""}\n`);
+        break;
+      case "step-retry":
+        err(`${e.step}: attempt ${e.attempt} ${e.status}: ${e.error}; retrying in ${formatDuration(e.delayMs)}\n`);
+        break;
+      case "step-finished": {
+        const r = e.status;
+        if (r === "cached") err(`${e.step}: cached (restored in ${formatDuration(e.durationMs)})\n`);
+        else if (r === "succeeded") err(`${e.step}: succeeded in ${at(e.step)}${e.error ? ` (${e.error})` : ""}\n`);
+        else if (r === "skipped" || r === "cancelled") err(`${e.step}: ${r}${e.error ? `: ${e.error.replace(/^(skipped|cancelled): /, "")}` : ""}\n`);
+        else err(`${e.step}: ${r} after ${formatDuration(e.durationMs)}${e.error ? `: ${e.error}` : ""}\n`);
+        break;
+      }
+      case "warning":
+        err(`warning: ${e.step ? `${e.step}: ` : ""}${e.message}\n`);
+        break;
+      default:
+        break;
+    }
+  };
+
+  const ac = new AbortController();
+  let interrupts = 0;
+  const onSigint = (): void => {
+    interrupts += 1;
+    if (interrupts > 1) process.exit(RUN_EXIT.cancelled);
+    err("cancelling (Ctrl-C again to quit at once)…\n");
+    ac.abort();
+  };
+  process.on("SIGINT", onSigint);
+  let result: PipelineResult;
+  try {
+    result = await runPipelineLocally(runnable, {
+      logDir,
+      ...(cache ? { cache } : {}),
+      capacity,
+      signal: ac.signal,
+      onEvent,
+    });
+  } finally {
+    process.off("SIGINT", onSigint);
+    statCache?.close();
+  }
+  clarify(result);
+
+  const stepsByName = new Map(pipeline.steps.map((s) => [s.name, s]));
+  const rows = pipeline.steps.map((s) => result.steps[s.name]!);
+  if (json) {
+    printJson({
+      pipeline: result.pipeline,
+      status: result.status,
+      durationMs: result.durationMs,
+      logDir,
+      steps: rows.map((r) => {
+        const ex = cache?.explain(r.name);
+        return {
+          ...r,
+          detail: detailOf(r, !!cache, stepsByName.get(r.name)),
+          ...(ex ? { cache: { key: ex.key ?? null, hit: ex.hit, reason: ex.reason, changes: ex.changes, components: ex.components } } : {}),
+        };
+      }),
+    });
+  } else {
+    printTable(
+      ["STEP", "STATUS", "ATTEMPTS", "DURATION", "DETAIL"],
+      rows.map((r): Cell[] => [r.name, r.status, r.attempts, formatDuration(r.durationMs), detailOf(r, !!cache, stepsByName.get(r.name))]),
+      { maxCell: 100 },
+    );
+  }
+
+  for (const r of rows) {
+    if (r.status !== "failed" && r.status !== "timeout" && r.status !== "oom") continue;
+    err(`error: step "${r.name}" ${r.status}: ${r.error ?? r.status}\n`);
+    if (r.logTail) err(`--- last lines of ${r.logPath ?? "its log"} ---\n${r.logTail}\n---\n`);
+  }
+  err(`pipeline ${result.pipeline} ${result.status} in ${formatDuration(result.durationMs)}\n`);
+  process.exitCode = result.status === "succeeded" ? RUN_EXIT.ok : result.status === "cancelled" ? RUN_EXIT.cancelled : RUN_EXIT.failed;
+}
+
+/** Adds `cairn run` to the program. */
+export function registerPipelineCommands(program: Command): void {
+  const run = program
+    .command("run")
+    .description("run a pipeline (cairn.yaml) on this machine, restoring unchanged steps from the local cache")
+    .argument("[pipeline]", "a cairn.yaml file, or a directory holding one", ".")
+    .option("-p, --param <name=value>", "override a param (repeatable)", keyValue)
+    .option("--params-file <file>", "a YAML or JSON file of param values (applied before -p)")
+    .option("--explain", "print each step's cache key components and why it hits or misses")
+    .option("--dry-run", "validate the pipeline and print the plan without running anything")
+    .option("--no-cache", "run every step; do not look up or save cached outputs")
+    .addOption(new Option("-j, --jobs <n>", "run at most N steps at once (ignores the steps' cpu reservations)").argParser(positiveInt))
+    .addOption(new Option("--cpus <n>", "CPU cores steps may reserve at once (default: all)").argParser(positiveNumber))
+    .option("--log-dir <dir>", "where step logs go (default: <pipeline dir>/.cairn/logs/<time>)")
+    .action(async (target: string, opts: RunOptions, cmd: Command) => {
+      try {
+        await runCommand(target, opts, cmd);
+      } catch (e) {
+        printError(e);
+        process.exitCode = RUN_EXIT.failed;
+      }
+    });
+  usageErrorsExit2(run);
+}
