@@ -73,7 +73,7 @@ export async function run({ json }: { json: boolean }): Promise<void> {
     const env = { ...process.env, CAIRN_CACHE_DIR: path.join(tmp, "cache") };
     const runCli = () => {
       const t0 = performance.now();
-      const out = execFileSync(process.execPath, [cli, "--json", "run", cached], { env, stdio: ["ignore", "pipe", "ignore"] }).toString();
+      const out = execFileSync(process.execPath, [cli, "--json", "run", "--offline", cached], { env, stdio: ["ignore", "pipe", "ignore"] }).toString();
       return { ms: performance.now() - t0, result: JSON.parse(out) as { steps: { status: string }[] | Record<string, { status: string }> } };
     };
     log(`${CACHED}-step pipeline: a first run, then fully cached re-runs`);

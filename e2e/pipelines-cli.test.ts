@@ -65,14 +65,14 @@ afterAll(() => {
 
 describe("cairn run", () => {
   it("--dry-run validates and prints the plan without running anything", async () => {
-    const res = await cairn(["run", proj, "--dry-run"], 0);
+    const res = await cairn(["run", "--offline", proj, "--dry-run"], 0);
     expect(res.stdout).toMatch(/pipeline demo .*3 steps/);
     expect(res.stdout).toMatch(/train\s+gen\s+node train\.js 0\.1\s+model/);
     expect(fs.existsSync(path.join(proj, "data"))).toBe(false);
   });
 
   it("runs every step the first time, without contacting a server", async () => {
-    const res = await cairn(["run", proj], 0);
+    const res = await cairn(["run", "--offline", proj], 0);
     expect(table(res.stdout)).toEqual({ gen: "succeeded", train: "succeeded", eval: "succeeded" });
     expect(res.stdout).toMatch(/STEP\s+STATUS\s+ATTEMPTS\s+DURATION\s+DETAIL/);
     expect(res.stderr).toMatch(/^gen: started$/m);
@@ -83,7 +83,7 @@ describe("cairn run", () => {
   it("is all cached the second time and restores a deleted output", async () => {
     const weights = fs.readFileSync(path.join(proj, "model/weights.txt"), "utf8");
     fs.rmSync(path.join(proj, "model"), { recursive: true });
-    const res = await cairn(["run", proj, "--json"], 0);
+    const res = await cairn(["run", "--offline", proj, "--json"], 0);
     const out = JSON.parse(res.stdout) as { status: string; steps: { name: string; status: string; attempts: number; cache: { hit: boolean } }[] };
     expect(out.status).toBe("succeeded");
     expect(out.steps.map((s) => [s.name, s.status, s.attempts, s.cache.hit])).toEqual([
@@ -95,7 +95,7 @@ describe("cairn run", () => {
   });
 
   it("-p reruns only the steps reading that param and those downstream of changed outputs, and --explain says why", async () => {
-    const res = await cairn(["run", proj, "-p", "lr=0.2", "--explain"], 0);
+    const res = await cairn(["run", "--offline", proj, "-p", "lr=0.2", "--explain"], 0);
     expect(table(res.stdout)).toEqual({ gen: "cached", train: "succeeded", eval: "succeeded" });
     expect(res.stdout).toMatch(/train\s+succeeded\s+1\s+\S+\s+cache miss: cmd changed node train\.js 0\.1 → node train\.js 0\.2; param:lr changed 0\.1 → 0\.2/);
     expect(res.stdout).toMatch(/eval\s+succeeded\s+1\s+\S+\s+cache miss: dep:model changed [0-9a-f]{12} → [0-9a-f]{12}/);
@@ -108,7 +108,7 @@ describe("cairn run", () => {
   });
 
   it("--no-cache runs everything", async () => {
-    const res = await cairn(["run", proj, "-p", "lr=0.2", "--no-cache", "--jobs", "1"], 0);
+    const res = await cairn(["run", "--offline", proj, "-p", "lr=0.2", "--no-cache", "--jobs", "1"], 0);
     expect(table(res.stdout)).toEqual({ gen: "succeeded", train: "succeeded", eval: "succeeded" });
     expect(res.stdout).toContain("cache off (--no-cache)");
   });
@@ -132,7 +132,7 @@ steps:
 `,
     });
     const logDir = path.join(tmp, "failing-logs");
-    const res = await cairn(["run", dir, "--log-dir", logDir], 1);
+    const res = await cairn(["run", "--offline", dir, "--log-dir", logDir], 1);
     expect(table(res.stdout)).toEqual({ a: "succeeded", b: "failed", c: "skipped" });
     expect(res.stdout).toMatch(/c\s+skipped\s+0\s+\S+\s+skipped: upstream step "b" failed/);
     expect(res.stderr).toContain('error: step "b" failed: exited with code 3');
@@ -143,7 +143,7 @@ steps:
   it("a step that exits 0 without its output fails and says which output", async () => {
     const dir = path.join(tmp, "noout");
     write(dir, { "cairn.yaml": `name: noout\nsteps:\n  a:\n    cmd: echo nothing\n    outs: [a.txt]\n` });
-    const res = await cairn(["run", dir], 1);
+    const res = await cairn(["run", "--offline", dir], 1);
     expect(table(res.stdout)).toEqual({ a: "failed" });
     expect(res.stderr).toContain('error: step "a" failed: the command exited 0 but did not produce its output "a.txt"');
   });
@@ -167,16 +167,26 @@ steps:
     outs: [c.txt]
 `,
     });
-    const res = await cairn(["run", dir], 2);
+    const res = await cairn(["run", "--offline", dir], 2);
     expect(res.stderr).toMatch(/^error: INVALID_PARAMETER_VALUE: Invalid pipeline "cyc" .*1 problem:$/m);
     expect(res.stderr).toMatch(/^ {2}- .*dependency cycle: a → b → c → a$/m);
     expect(res.stdout).toBe("");
   });
 
+  it("without --offline, an unreachable server fails fast before anything runs", async () => {
+    const dir = path.join(tmp, "unreachable");
+    write(dir, { "cairn.yaml": "name: nope\nsteps:\n  touch:\n    cmd: node -e \"require('fs').writeFileSync('ran.txt','x')\"\n    outs: [ran.txt]\n" });
+    const res = await cairn(["run", dir], 1);
+    expect(res.stderr).toMatch(/cannot record this run on http:\/\/127\.0\.0\.1:9/);
+    expect(res.stderr).toContain("--offline");
+    expect(res.stdout).toBe("");
+    expect(fs.existsSync(path.join(dir, "ran.txt"))).toBe(false);
+  });
+
   it("usage errors exit 2", async () => {
-    const bad = await cairn(["run", proj, "-p", "no-equals-sign"], 2);
+    const bad = await cairn(["run", "--offline", proj, "-p", "no-equals-sign"], 2);
     expect(bad.stderr).toContain("expected KEY=VALUE");
-    const unknown = await cairn(["run", proj, "-p", "lrr=1"], 2);
+    const unknown = await cairn(["run", "--offline", proj, "-p", "lrr=1"], 2);
     expect(unknown.stderr).toContain('"lrr" is not a param of this pipeline');
   });
 });

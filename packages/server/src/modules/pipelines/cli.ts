@@ -1,18 +1,21 @@
 import path from "node:path";
 import { InvalidArgumentError, Option, type Command } from "commander";
-import { isCairnError } from "@cairn/sdk";
-import { formatDuration, printError, printJson, printTable, usageErrorsExit2, wantsJson, type Cell } from "../../cli/output.js";
+import { Cairn, isCairnError } from "@cairn/sdk";
+import { clientFor, formatDuration, globalOptions, printError, printJson, printTable, usageErrorsExit2, wantsJson, type Cell } from "../../cli/output.js";
 import { keyValue, positiveInt } from "../../cli/parsers.js";
 import { StatCache } from "../datasets/stat-cache.js";
 import { localCacheDir, statCacheDir } from "../datasets/workspace.js";
 import { loadPipeline } from "./definition.js";
 import { runPipelineLocally, type ExecutorEvent, type LocalExecutorOptions, type PipelineResult, type StepResult } from "./local-executor.js";
+import { RunRecorder } from "./run-recorder.js";
 import { LocalStepCache, missingOutputs, withOutputChecks, type StepExplanation } from "./step-cache.js";
 import type { Pipeline, Step } from "./types.js";
 
 /**
- * `cairn run [PIPELINE]`: runs a pipeline on this machine with the local step cache. It never
- * contacts a server (dataset deps are not cached yet: they need one to resolve).
+ * `cairn run [PIPELINE]`: runs a pipeline on this machine with the local step cache, tracked on the
+ * server (`--url`): a parent run, a child run per step, logs, dataset inputs and outputs (see
+ * `run-recorder.ts`). `--offline` never contacts a server (dataset deps are then not cached: they
+ * need one to resolve).
  */
 
 interface RunOptions {
@@ -24,6 +27,7 @@ interface RunOptions {
   jobs?: number;
   cpus?: number;
   logDir?: string;
+  offline?: boolean;
 }
 
 /** Exit codes: 0 succeeded, 1 a step failed, 2 usage or an invalid definition, 130 cancelled (Ctrl-C). */
@@ -107,15 +111,50 @@ async function runCommand(target: string, opts: RunOptions, cmd: Command): Promi
   }
 
   const logDir = path.resolve(opts.logDir ?? path.join(pipeline.root, ".cairn", "logs", stamp()));
-  let statCache: StatCache | undefined;
+
+  // Tracking: the parent run is created before anything runs, so an unreachable server fails fast.
+  let recorder: RunRecorder | undefined;
   let cache: LocalStepCache | undefined;
+  let statCache: StatCache | undefined;
   if (opts.cache) {
     try {
       statCache = new StatCache(statCacheDir(localCacheDir()));
     } catch {
       statCache = undefined; // hashing without it is only slower
     }
-    cache = new LocalStepCache(pipeline, statCache ? { statCache } : {});
+  }
+  if (!opts.offline) {
+    const cairn = clientFor(cmd);
+    try {
+      // A quick probe without retries, so an unreachable server fails at once.
+      const g = globalOptions(cmd);
+      await new Cairn({ url: g.url, token: g.token, handleExit: false, retry: { retries: 0 }, timeoutMs: 15_000 }).experiments.search({ maxResults: 1 });
+      recorder = await RunRecorder.start({
+        cairn,
+        pipeline,
+        logDir,
+        cacheOn: opts.cache,
+        explain: (s) => cache?.explain(s),
+        ...(statCache ? { statCache } : {}),
+      });
+    } catch (e) {
+      const unreachable = isCairnError(e) && e.code === "TEMPORARILY_UNAVAILABLE";
+      err(
+        `error: cannot record this run on ${cairn.url}: ${isCairnError(e) ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e)}\n` +
+          `${unreachable ? "  the server is unreachable; " : "  "}start it, point --url / CAIRN_URL at one, or run with --offline to run without tracking\n`,
+      );
+      statCache?.close();
+      process.exitCode = RUN_EXIT.failed;
+      return;
+    }
+    err(`tracking run ${recorder.runId}: ${recorder.url}\n`);
+  }
+
+  if (opts.cache) {
+    cache = new LocalStepCache(pipeline, {
+      ...(statCache ? { statCache } : {}),
+      ...(recorder ? { datasetDigest: recorder.datasetDigest } : {}),
+    });
   }
 
   // The executor runs commands that also check their declared outputs exist (see withOutputChecks).
@@ -130,6 +169,7 @@ async function runCommand(target: string, opts: RunOptions, cmd: Command): Promi
 
   const started = new Map<string, number>();
   const onEvent = (e: ExecutorEvent): void => {
+    recorder?.onEvent(e);
     const at = (s: string) => `${formatDuration(Date.now() - (started.get(s) ?? e.time))}`;
     switch (e.type) {
       case "pipeline-started":
@@ -183,11 +223,19 @@ async function runCommand(target: string, opts: RunOptions, cmd: Command): Promi
       signal: ac.signal,
       onEvent,
     });
-  } finally {
+  } catch (e) {
     process.off("SIGINT", onSigint);
+    await recorder?.abort("FAILED", e instanceof Error ? e.message : String(e));
     statCache?.close();
+    throw e;
   }
   clarify(result);
+  if (recorder) {
+    err(`recording the results on ${recorder.url}…\n`);
+    await recorder.finish(result);
+  }
+  process.off("SIGINT", onSigint);
+  statCache?.close();
 
   const stepsByName = new Map(pipeline.steps.map((s) => [s.name, s]));
   const rows = pipeline.steps.map((s) => result.steps[s.name]!);
@@ -195,6 +243,7 @@ async function runCommand(target: string, opts: RunOptions, cmd: Command): Promi
     printJson({
       pipeline: result.pipeline,
       status: result.status,
+      ...(recorder ? { runId: recorder.runId, runUrl: recorder.url } : {}),
       durationMs: result.durationMs,
       logDir,
       steps: rows.map((r) => {
@@ -237,6 +286,7 @@ export function registerPipelineCommands(program: Command): void {
     .addOption(new Option("-j, --jobs <n>", "run at most N steps at once (ignores the steps' cpu reservations)").argParser(positiveInt))
     .addOption(new Option("--cpus <n>", "CPU cores steps may reserve at once (default: all)").argParser(positiveNumber))
     .option("--log-dir <dir>", "where step logs go (default: <pipeline dir>/.cairn/logs/<time>)")
+    .option("--offline", "run without a server: no tracking runs, no dataset inputs or outputs recorded")
     .action(async (target: string, opts: RunOptions, cmd: Command) => {
       try {
         await runCommand(target, opts, cmd);

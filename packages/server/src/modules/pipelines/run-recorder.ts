@@ -1,0 +1,389 @@
+import { execFile } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { isCairnError, LIMITS, type Cairn, type RunStatus } from "@cairn/sdk";
+import { buildManifest } from "../datasets/manifest.js";
+import type { StatCache } from "../datasets/stat-cache.js";
+import { stepLogFile, type ExecutorEvent, type PipelineResult, type StepStatus } from "./local-executor.js";
+import type { StepExplanation } from "./step-cache.js";
+import type { Pipeline, Step } from "./types.js";
+
+/**
+ * Records a local pipeline run (`cairn run`) on a Cairn server: a parent run in experiment
+ * `pipeline:<name>`, a child run per step (params, cache tags, status, `duration_s`, GPU samples,
+ * the step's log as an artifact), dataset deps linked as the step run's inputs, and `dataset:`
+ * outputs uploaded as new versions produced by the step run.
+ *
+ * Only `start()` throws (so the CLI can fail fast when the server is unreachable). After that, every
+ * server error becomes a warning (`warn`) and the pipeline keeps running: tracking never changes
+ * what runs locally.
+ */
+
+export interface RunRecorderOptions {
+  cairn: Cairn;
+  pipeline: Pipeline;
+  /** Where the executor writes step logs (`<logDir>/<step>.log`). */
+  logDir: string;
+  /** Whether the step cache is on at all (`--no-cache` turns it off). */
+  cacheOn: boolean;
+  /** The step cache, to tag each step with why it hit or missed. */
+  explain?: (step: string) => StepExplanation | undefined;
+  /** Hashes of unchanged output files, reused when an output is uploaded as a dataset version. */
+  statCache?: StatCache;
+  /** Called with each tracking problem (default: a line on stderr). */
+  warn?: (message: string) => void;
+  /** Start time (default: now). */
+  startTime?: number;
+}
+
+/** The tag value limit of the server; longer values are truncated. */
+const TAG_MAX = LIMITS.runTagValueLength;
+const PARAM_MAX = LIMITS.paramValueLength;
+/** How long to wait for the executor to flush a finished step's log before uploading it. */
+const LOG_FLUSH_WAIT_MS = 3000;
+
+export const PIPELINE_TAGS = {
+  pipeline: "cairn.pipeline",
+  definition: "cairn.pipeline.definition",
+  status: "cairn.pipeline.status",
+  parent: "mlflow.parentRunId",
+  step: "cairn.step",
+  cache: "cairn.step.cache",
+  cacheReason: "cairn.step.cache_reason",
+  attempts: "cairn.step.attempts",
+  stepStatus: "cairn.step.status",
+  error: "cairn.step.error",
+  gitCommit: "mlflow.source.git.commit",
+  gitDirty: "cairn.source.git.dirty",
+} as const;
+
+export const experimentName = (pipeline: string) => `pipeline:${pipeline}`;
+
+/** The tracking status of a step run for an executor status. */
+export function runStatusOf(s: StepStatus): RunStatus {
+  if (s === "succeeded" || s === "cached") return "FINISHED";
+  if (s === "skipped" || s === "cancelled") return "KILLED";
+  return "FAILED";
+}
+
+const truncate = (s: string, n: number) => (s.length <= n ? s : `${s.slice(0, n - 1)}…`);
+const stamp = (t: number) => new Date(t).toISOString().replace(/\.\d+Z$/, "Z");
+const errText = (e: unknown) => (isCairnError(e) ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function git(args: string[], cwd: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile("git", args, { cwd, timeout: 5000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout) => resolve(err ? undefined : stdout));
+  });
+}
+
+/** `{ commit, dirty }` when `root` is inside a git work tree; undefined otherwise (quietly). */
+export async function gitState(root: string): Promise<{ commit: string; dirty: boolean } | undefined> {
+  const head = (await git(["rev-parse", "HEAD"], root))?.trim();
+  if (!head) return undefined;
+  const status = await git(["status", "--porcelain"], root);
+  return { commit: head, dirty: status === undefined ? false : status.trim().length > 0 };
+}
+
+/** The definition recorded with the parent run (JSON). */
+export function definitionJson(p: Pipeline): string {
+  return JSON.stringify({ name: p.name, params: p.params, steps: p.steps });
+}
+
+interface StepTrack {
+  step: Step;
+  /** Resolves to the child run id (undefined when it could not be created). */
+  run: Promise<string | undefined>;
+  /** The chain of tracking work for this step, in event order. */
+  chain: Promise<void>;
+  cache?: { hit: boolean; error?: string };
+  gpuSteps: Map<number, number>;
+  started?: number;
+}
+
+export class RunRecorder {
+  readonly runId: string;
+  readonly #o: RunRecorderOptions;
+  readonly #steps = new Map<string, StepTrack>();
+  readonly #warn: (m: string) => void;
+  #warned = 0;
+  #lost = false;
+
+  private constructor(o: RunRecorderOptions, runId: string) {
+    this.#o = o;
+    this.runId = runId;
+    this.#warn = o.warn ?? ((m) => process.stderr.write(`warning: tracking: ${m}\n`));
+  }
+
+  /**
+   * Creates the experiment (when missing) and the parent run, and records the definition.
+   * @throws CairnError when the server cannot be reached or refuses (nothing has run yet).
+   */
+  static async start(o: RunRecorderOptions): Promise<RunRecorder> {
+    const { cairn, pipeline } = o;
+    const t0 = o.startTime ?? Date.now();
+    const def = definitionJson(pipeline);
+    const tags: Record<string, string> = {
+      [PIPELINE_TAGS.pipeline]: pipeline.name,
+      [PIPELINE_TAGS.definition]: truncate(def, TAG_MAX),
+      "mlflow.source.type": "PIPELINE",
+      "mlflow.source.name": pipeline.root,
+    };
+    const g = await gitState(pipeline.root);
+    if (g) {
+      tags[PIPELINE_TAGS.gitCommit] = g.commit;
+      tags[PIPELINE_TAGS.gitDirty] = g.dirty ? "true" : "false";
+    }
+    const run = await cairn.startRun({
+      experiment: { name: experimentName(pipeline.name) },
+      runName: truncate(`${pipeline.name} ${stamp(t0)}`, LIMITS.runNameLength),
+      tags,
+      captureContext: false,
+      startTime: t0,
+    });
+    const rec = new RunRecorder(o, run.id);
+    // Params and the full definition: failures here are warnings, the run exists.
+    await rec.#guard("log params", () => rec.#logParams(run.id, pipeline.params));
+    await rec.#guard("upload pipeline.json", async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cairn-pipeline-"));
+      try {
+        fs.writeFileSync(path.join(dir, "pipeline.json"), `${JSON.stringify(JSON.parse(def), null, 2)}\n`);
+        await cairn.artifacts.upload(run.id, path.join(dir, "pipeline.json"));
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+    return rec;
+  }
+
+  /** The run's page in the web UI. */
+  get url(): string {
+    return `${this.#o.cairn.url.replace(/\/+$/, "")}/#/runs/${this.runId}`;
+  }
+
+  /** For `LocalStepCache`'s `datasetDigest`: `name@ref` → the version's digest. */
+  readonly datasetDigest = async (name: string, ref: string): Promise<string> => (await this.#o.cairn.datasets.getVersion(name, ref)).digest;
+
+  /** Feed every executor event here (synchronous; the tracking work is queued per step). */
+  onEvent(e: ExecutorEvent): void {
+    switch (e.type) {
+      case "step-cache": {
+        const t = this.#track(e.step, e.time);
+        if (!t) return;
+        t.cache = { hit: e.hit, ...(e.error !== undefined ? { error: e.error } : {}) };
+        break;
+      }
+      case "step-started": {
+        const t = this.#track(e.step, e.time);
+        if (t && t.started === undefined) t.started = e.time;
+        break;
+      }
+      case "gpu": {
+        const t = this.#track(e.step, e.time);
+        if (!t) return;
+        const metrics: { key: string; value: number; timestamp: number; step: number }[] = [];
+        for (const s of e.samples) {
+          const n = t.gpuSteps.get(s.index) ?? 0;
+          t.gpuSteps.set(s.index, n + 1);
+          if (s.utilizationPct !== null) metrics.push({ key: `system/gpu_${s.index}_utilization`, value: s.utilizationPct, timestamp: e.time, step: n });
+          if (s.memoryUsedMb !== null) metrics.push({ key: `system/gpu_${s.index}_memory_mb`, value: s.memoryUsedMb, timestamp: e.time, step: n });
+        }
+        if (metrics.length > 0) this.#then(t, "log GPU samples", (id) => this.#o.cairn.runs.logBatch(id, { metrics }));
+        break;
+      }
+      case "step-finished": {
+        const t = this.#track(e.step, e.time);
+        if (!t) return;
+        this.#then(t, "finish the step run", (id) => this.#finishStep(t, id, e));
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  /** Waits for every step's tracking, then ends the parent run with the pipeline's status. */
+  async finish(result: PipelineResult): Promise<void> {
+    await Promise.all([...this.#steps.values()].map((t) => t.chain));
+    const status: RunStatus = result.status === "succeeded" ? "FINISHED" : result.status === "cancelled" ? "KILLED" : "FAILED";
+    const { cairn } = this.#o;
+    await this.#guard("record the pipeline result", () =>
+      cairn.runs.logBatch(this.runId, {
+        metrics: [{ key: "duration_s", value: result.durationMs / 1000, timestamp: Date.now(), step: 0 }],
+        tags: [{ key: PIPELINE_TAGS.status, value: result.status }],
+      }),
+    );
+    await this.#guard("end the pipeline run", () => cairn.runs.update(this.runId, { status, endTime: Date.now() }).then(() => undefined));
+  }
+
+  /** Ends the parent run as FAILED or KILLED when the pipeline could not run at all. */
+  async abort(status: "FAILED" | "KILLED", reason: string): Promise<void> {
+    await this.#guard("end the pipeline run", async () => {
+      await this.#o.cairn.runs.setTag(this.runId, PIPELINE_TAGS.status, truncate(reason, TAG_MAX));
+      await this.#o.cairn.runs.update(this.runId, { status, endTime: Date.now() });
+    });
+  }
+
+  /** How many tracking problems were reported. */
+  get warnings(): number {
+    return this.#warned;
+  }
+
+  // ---------- internals ----------
+
+  async #guard(what: string, fn: () => Promise<unknown>): Promise<void> {
+    // Once the server is unreachable (after the SDK's retries), stop trying: one warning, not one per call.
+    if (this.#lost) return;
+    try {
+      await fn();
+    } catch (e) {
+      if (this.#lost) return;
+      this.#warned += 1;
+      if (isCairnError(e) && e.code === "TEMPORARILY_UNAVAILABLE") {
+        this.#lost = true;
+        this.#warn(`${what}: ${errText(e)}; recording nothing more for this run (the pipeline keeps running)`);
+      } else {
+        this.#warn(`${what}: ${errText(e)}`);
+      }
+    }
+  }
+
+  #then(t: StepTrack, what: string, fn: (runId: string) => Promise<unknown>): void {
+    t.chain = t.chain.then(async () => {
+      const id = await t.run;
+      if (id === undefined) return;
+      await this.#guard(`${t.step.name}: ${what}`, () => fn(id));
+    });
+  }
+
+  /** The step's tracking state, creating its child run on its first event. */
+  #track(name: string, time: number): StepTrack | undefined {
+    const existing = this.#steps.get(name);
+    if (existing) return existing;
+    const step = this.#o.pipeline.steps.find((s) => s.name === name);
+    if (!step) return undefined;
+    let resolveRun!: (id: string | undefined) => void;
+    const run = new Promise<string | undefined>((r) => (resolveRun = r));
+    const t: StepTrack = { step, run, chain: Promise.resolve(), gpuSteps: new Map() };
+    this.#steps.set(name, t);
+    t.chain = (async () => {
+      let id: string | undefined;
+      await this.#guard(`${name}: create the step run`, async () => {
+        id = await this.#createStepRun(step, time);
+      });
+      resolveRun(id);
+      if (id === undefined) return;
+      const runId = id;
+      for (const d of step.deps) {
+        if (d.kind !== "dataset") continue;
+        await this.#guard(`${name}: link input ${d.name}@${d.ref}`, () => this.#o.cairn.datasets.linkRun(runId, { dataset: d.name, version: d.ref, direction: "input", context: name }));
+      }
+    })();
+    return t;
+  }
+
+  async #createStepRun(step: Step, time: number): Promise<string> {
+    const { cairn, pipeline } = this.#o;
+    const run = await cairn.startRun({
+      experiment: { name: experimentName(pipeline.name) },
+      runName: truncate(step.name, LIMITS.runNameLength),
+      tags: { [PIPELINE_TAGS.parent]: this.runId, [PIPELINE_TAGS.pipeline]: pipeline.name, [PIPELINE_TAGS.step]: truncate(step.name, TAG_MAX) },
+      captureContext: false,
+      startTime: time,
+    });
+    const params: Record<string, string | number | boolean> = {};
+    for (const p of step.params) {
+      const v = pipeline.params[p];
+      if (v !== undefined) params[p] = v;
+    }
+    await this.#logParams(run.id, params);
+    return run.id;
+  }
+
+  async #logParams(runId: string, params: Record<string, string | number | boolean>): Promise<void> {
+    const list = Object.entries(params).map(([key, value]) => ({ key, value: truncate(String(value), PARAM_MAX) }));
+    for (let i = 0; i < list.length; i += LIMITS.batchParams) await this.#o.cairn.runs.logBatch(runId, { params: list.slice(i, i + LIMITS.batchParams) });
+  }
+
+  #cacheTags(t: StepTrack, status: StepStatus): { cache: string; reason: string } {
+    if (!this.#o.cacheOn) return { cache: "off", reason: "cache off (--no-cache)" };
+    if (!t.step.cache) return { cache: "off", reason: "cache: false" };
+    const ex = this.#o.explain?.(t.step.name);
+    if (!t.cache) return { cache: "miss", reason: status === "skipped" || status === "cancelled" ? "not looked up" : (ex?.reason ?? "not looked up") };
+    return { cache: t.cache.hit && status === "cached" ? "hit" : "miss", reason: t.cache.error ?? ex?.reason ?? "-" };
+  }
+
+  async #finishStep(t: StepTrack, runId: string, e: Extract<ExecutorEvent, { type: "step-finished" }>): Promise<void> {
+    const { cairn } = this.#o;
+    const name = t.step.name;
+    const cache = this.#cacheTags(t, e.status);
+    const tags = [
+      { key: PIPELINE_TAGS.cache, value: cache.cache },
+      { key: PIPELINE_TAGS.cacheReason, value: truncate(cache.reason, TAG_MAX) },
+      { key: PIPELINE_TAGS.attempts, value: String(e.attempts) },
+      { key: PIPELINE_TAGS.stepStatus, value: e.status },
+      ...(e.error !== undefined ? [{ key: PIPELINE_TAGS.error, value: truncate(e.error, TAG_MAX) }] : []),
+    ];
+    await this.#guard(`${name}: record the result`, () =>
+      cairn.runs.logBatch(runId, { tags, metrics: [{ key: "duration_s", value: e.durationMs / 1000, timestamp: e.time, step: 0 }] }),
+    );
+
+    // The log: written by the executor, closed just before this event; wait for it to be flushed.
+    if (e.attempts > 0) {
+      const logPath = path.join(this.#o.logDir, stepLogFile(name));
+      await waitForLog(logPath, name);
+      if (fs.existsSync(logPath)) await this.#guard(`${name}: upload its log`, () => cairn.artifacts.upload(runId, logPath, "logs"));
+    }
+
+    // Outputs registered as datasets: a new version produced by this step's run.
+    if (e.status === "succeeded") {
+      for (const out of t.step.outs) {
+        if (!out.dataset) continue;
+        const dataset = out.dataset;
+        await this.#guard(`${name}: upload output ${out.path} as dataset ${dataset}`, async () => {
+          const abs = path.resolve(this.#o.pipeline.root, out.path);
+          const isFile = fs.statSync(abs).isFile();
+          const { entries } = await buildManifest(abs, this.#o.statCache ? { cache: this.#o.statCache } : {});
+          await cairn.datasets.getOrCreate(dataset);
+          await cairn.datasets.uploadVersion(dataset, {
+            entries,
+            readFile: (p) => fs.createReadStream(isFile ? abs : path.join(abs, ...p.split("/"))),
+            message: `pipeline ${this.#o.pipeline.name}, step ${name}`,
+            runId,
+          });
+        });
+      }
+    }
+
+    await this.#guard(`${name}: end the step run`, () => cairn.runs.update(runId, { status: runStatusOf(e.status), endTime: e.time }).then(() => undefined));
+  }
+}
+
+/** Waits until the executor's last line for the step (`=== cairn: step … ===`) is in the log, or a few seconds. */
+async function waitForLog(file: string, step: string): Promise<void> {
+  const deadline = Date.now() + LOG_FLUSH_WAIT_MS;
+  let lastSize = -1;
+  while (Date.now() < deadline) {
+    try {
+      const st = fs.statSync(file);
+      if (st.size === lastSize && st.size > 0) {
+        const fd = fs.openSync(file, "r");
+        try {
+          const n = Math.min(st.size, 4096);
+          const buf = Buffer.alloc(n);
+          fs.readSync(fd, buf, 0, n, st.size - n);
+          const text = buf.toString("utf8");
+          const lastLine = text.trimEnd().split("\n").pop() ?? "";
+          if (text.endsWith("===\n") && lastLine.startsWith(`=== cairn: step "${step}" attempt `) && /^ \d+ [a-z]+/.test(lastLine.slice(`=== cairn: step "${step}" attempt`.length))) return;
+        } finally {
+          fs.closeSync(fd);
+        }
+      }
+      lastSize = st.size;
+    } catch {
+      // not there yet
+    }
+    await sleep(25);
+  }
+}
