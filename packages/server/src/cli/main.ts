@@ -9,6 +9,7 @@ import { registerAuthCommands } from "../modules/auth/cli.js";
 import { registerAuditCommands } from "../modules/audit/cli.js";
 import { registerDataCommands } from "../modules/datasets/cli.js";
 import { registerPipelineCommands } from "../modules/pipelines/cli.js";
+import { registerPipelineExportCommands } from "../modules/pipelines/export-cli.js";
 
 /**
  * Builds the `cairn` command-line program. Client commands share `--url`, `--token` and `--json`.
@@ -79,6 +80,7 @@ export function buildProgram(): Command {
   registerAuditCommands(program);
   registerDataCommands(program);
   registerPipelineCommands(program);
+  registerPipelineExportCommands(program);
   return program;
 }
 
