@@ -201,3 +201,122 @@ describe("cairn run with tracking", () => {
     expect(parent.info.endTime).not.toBeNull();
   });
 });
+
+describe("cairn rerun (reproducibility)", () => {
+  let repro: string;
+  let flaky: string;
+  let detRunId: string;
+
+  interface RerunJson {
+    rerunOf: string;
+    runId?: string;
+    status: string;
+    differences: { kind: string; severity: string; name: string; message: string }[];
+    outputs: { step: string; output: string; recorded: string | null; now: string | null; match: boolean }[];
+  }
+
+  beforeAll(() => {
+    repro = path.join(tmp, "repro");
+    write(repro, {
+      "gen.js": `const fs=require("fs");fs.writeFileSync("data.txt",Array.from({length:Number(process.argv[2])},(_, i)=>i*i).join("\\n")+"\\n");`,
+      "sum.js": `const fs=require("fs");fs.mkdirSync("out",{recursive:true});const s=fs.readFileSync("data.txt","utf8").trim().split("\\n").map(Number).reduce((a,b)=>a+b,0);fs.writeFileSync("out/result.txt",String(s)+"\\n");`,
+      "package-lock.json": `{"lockfileVersion":3}\n`,
+      "cairn.yaml": `name: repro
+params: { n: 3 }
+steps:
+  gen:
+    cmd: node gen.js \${params.n}
+    deps: [gen.js]
+    outs: [data.txt]
+  sum:
+    cmd: node sum.js
+    deps: [sum.js, data.txt]
+    outs: [out]
+`,
+    });
+    flaky = path.join(tmp, "flaky");
+    write(flaky, {
+      "stamp.js": `require("fs").writeFileSync("stamp.txt","made at "+Date.now()+" "+process.hrtime.bigint()+"\\n");`,
+      "cairn.yaml": `name: flaky
+steps:
+  stamp:
+    cmd: node stamp.js
+    deps: [stamp.js]
+    outs: [stamp.txt]
+`,
+    });
+  });
+
+  it("records runtime, lockfiles, input hashes and output digests", async () => {
+    const res = await cairn(["--json", "run", "-p", "n=5", repro], 0);
+    detRunId = (JSON.parse(res.stdout) as { runId: string }).runId;
+    const parent = await sdk.runs.get(detRunId);
+    expect(parent.data.tags["cairn.runtime.node"]).toBe(process.version);
+    expect(parent.data.tags["cairn.runtime.cairn"]).toMatch(/\S/);
+    expect(parent.data.tags["cairn.runtime.platform"]).toBe(process.platform);
+    expect(parent.data.tags["cairn.runtime.arch"]).toBe(process.arch);
+    expect(parent.data.tags["cairn.lockfile.package-lock.json"]).toMatch(/^[0-9a-f]{64}$/);
+    const rec = JSON.parse(await artifactText(detRunId, "reproducibility.json")) as {
+      params: Record<string, unknown>;
+      lockfiles: Record<string, string>;
+      steps: Record<string, { status: string; components: { name: string }[]; outputs: Record<string, string> }>;
+    };
+    expect(rec.params).toEqual({ n: 5 });
+    expect(rec.lockfiles["package-lock.json"]).toBe(parent.data.tags["cairn.lockfile.package-lock.json"]);
+    expect(rec.steps.gen!.status).toBe("succeeded");
+    expect(rec.steps.gen!.components.map((c) => c.name)).toEqual(expect.arrayContaining(["cmd", "code:gen.js", "param:n", "runtime"]));
+    expect(rec.steps.sum!.components.map((c) => c.name)).toEqual(expect.arrayContaining(["code:sum.js", "dep:data.txt"]));
+    expect(rec.steps.gen!.outputs["data.txt"]).toMatch(/^[0-9a-f]{64}$/);
+    expect(rec.steps.sum!.outputs.out).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("a deterministic pipeline reruns (with the recorded params, no cache) and every output matches", async () => {
+    const res = await cairn(["--json", "rerun", detRunId, "--dir", repro], 0);
+    const out = JSON.parse(res.stdout) as RerunJson;
+    expect(out.status).toBe("match");
+    expect(out.differences.filter((d) => d.severity === "refuse")).toEqual([]);
+    expect(out.outputs.map((o) => [o.step, o.output, o.match])).toEqual([["gen", "data.txt", true], ["sum", "out", true]]);
+    expect(fs.readFileSync(path.join(repro, "out/result.txt"), "utf8")).toBe("30\n"); // n=5 (recorded), not the default 3
+    const parent = await sdk.runs.get(out.runId!);
+    expect(parent.data.tags["cairn.rerun_of"]).toBe(detRunId);
+    expect(parent.data.tags["cairn.rerun.match"]).toBe("true");
+    const exp = await sdk.experiments.getByName("pipeline:repro");
+    const kids = await childRuns(exp.experimentId, out.runId!);
+    for (const r of Object.values(kids)) {
+      expect(r.data.tags["cairn.step.cache"]).toBe("off"); // really executed
+      expect(r.data.tags["cairn.step.attempts"]).toBe("1");
+    }
+
+    const text = await cairn(["rerun", detRunId, "--dir", repro, "--offline-compare"], 0);
+    expect(text.stdout).toMatch(/STEP\s.*OUTPUT\s.*RECORDED\s.*NOW\s.*MATCH/);
+    expect(text.stderr).toContain("all 2 outputs match");
+  });
+
+  it("a non-deterministic step is reported as a mismatch (exit 1)", async () => {
+    const first = await cairn(["--json", "run", flaky], 0);
+    const id = (JSON.parse(first.stdout) as { runId: string }).runId;
+    await new Promise((r) => setTimeout(r, 5));
+    const res = await cairn(["--json", "rerun", id, "--dir", flaky], 1);
+    const out = JSON.parse(res.stdout) as RerunJson;
+    expect(out.status).toBe("differ");
+    expect(out.outputs).toHaveLength(1);
+    expect(out.outputs[0]).toMatchObject({ step: "stamp", output: "stamp.txt", match: false });
+    expect(out.outputs[0]!.recorded).not.toBe(out.outputs[0]!.now);
+    const text = await cairn(["rerun", id, "--dir", flaky], 1);
+    expect(text.stdout).toMatch(/stamp\s.*stamp\.txt\s.*NO/);
+    expect(text.stderr).toContain("1 of 1 output differ");
+  });
+
+  it("a changed input file is refused, naming the file; --force reruns anyway", async () => {
+    fs.appendFileSync(path.join(repro, "gen.js"), "\n// a harmless comment\n");
+    const res = await cairn(["rerun", detRunId, "--dir", repro], 1);
+    expect(res.stderr).toMatch(/error: code file gen\.js changed/);
+    expect(res.stderr).toContain("refusing to rerun");
+    expect(res.stdout).not.toContain("MATCH");
+
+    const forced = await cairn(["--json", "rerun", detRunId, "--dir", repro, "--force"], 0);
+    const out = JSON.parse(forced.stdout) as RerunJson;
+    expect(out.differences).toEqual(expect.arrayContaining([expect.objectContaining({ name: "code:gen.js", severity: "refuse" })]));
+    expect(out.status).toBe("match"); // a comment does not change the outputs
+  });
+});

@@ -7,6 +7,7 @@ import { StatCache } from "../datasets/stat-cache.js";
 import { localCacheDir, statCacheDir } from "../datasets/workspace.js";
 import { loadPipeline } from "./definition.js";
 import { runPipelineLocally, type ExecutorEvent, type LocalExecutorOptions, type PipelineResult, type StepResult } from "./local-executor.js";
+import { rerunCommand, RERUN_EXIT, type RerunOptions } from "./rerun.js";
 import { RunRecorder } from "./run-recorder.js";
 import { LocalStepCache, missingOutputs, withOutputChecks, type StepExplanation } from "./step-cache.js";
 import type { Pipeline, Step } from "./types.js";
@@ -84,32 +85,31 @@ function explainLines(e: StepExplanation): string {
   return `${lines.join("\n")}\n`;
 }
 
-async function runCommand(target: string, opts: RunOptions, cmd: Command): Promise<void> {
-  const json = wantsJson(cmd);
+export interface ExecuteOptions {
+  cache: boolean;
+  explain?: boolean;
+  jobs?: number;
+  cpus?: number;
+  logDir?: string;
+  /** No tracking run at all. */
+  offline?: boolean;
+  /** Extra tags on the parent tracking run. */
+  tags?: Record<string, string>;
+}
+
+export interface Executed {
+  result: PipelineResult;
+  recorder?: RunRecorder;
+  cache?: LocalStepCache;
+  logDir: string;
+}
+
+/**
+ * Runs a loaded pipeline as `cairn run` does (tracking, cache, progress on stderr, Ctrl-C), and
+ * returns the result; or the exit code when it could not start (the error is printed).
+ */
+export async function executePipeline(pipeline: Pipeline, opts: ExecuteOptions, cmd: Command): Promise<Executed | number> {
   const err = (s: string) => process.stderr.write(s);
-  if (opts.jobs !== undefined && opts.cpus !== undefined) cmd.error("error: use --jobs or --cpus, not both", { exitCode: RUN_EXIT.usage });
-
-  let pipeline: Pipeline;
-  try {
-    pipeline = loadPipeline(target, { params: opts.param ?? {}, ...(opts.paramsFile !== undefined ? { paramsFile: opts.paramsFile } : {}) });
-  } catch (e) {
-    if (isCairnError(e) && (e.code === "INVALID_PARAMETER_VALUE" || e.code === "RESOURCE_DOES_NOT_EXIST")) {
-      const list = (e.details ?? []).filter((d) => typeof (d as { message?: unknown }).message === "string") as { message: string }[];
-      if (list.length > 0) {
-        err(`error: ${e.code}: ${e.message.split("\n")[0]}\n`);
-        for (const d of list) err(`  - ${d.message}\n`);
-      } else printError(e);
-      process.exitCode = RUN_EXIT.usage;
-      return;
-    }
-    throw e;
-  }
-
-  if (opts.dryRun) {
-    printPlan(pipeline, json);
-    return;
-  }
-
   const logDir = path.resolve(opts.logDir ?? path.join(pipeline.root, ".cairn", "logs", stamp()));
 
   // Tracking: the parent run is created before anything runs, so an unreachable server fails fast.
@@ -135,6 +135,7 @@ async function runCommand(target: string, opts: RunOptions, cmd: Command): Promi
         logDir,
         cacheOn: opts.cache,
         explain: (s) => cache?.explain(s),
+        ...(opts.tags ? { tags: opts.tags } : {}),
         ...(statCache ? { statCache } : {}),
       });
     } catch (e) {
@@ -144,8 +145,7 @@ async function runCommand(target: string, opts: RunOptions, cmd: Command): Promi
           `${unreachable ? "  the server is unreachable; " : "  "}start it, point --url / CAIRN_URL at one, or run with --offline to run without tracking\n`,
       );
       statCache?.close();
-      process.exitCode = RUN_EXIT.failed;
-      return;
+      return RUN_EXIT.failed;
     }
     err(`tracking run ${recorder.runId}: ${recorder.url}\n`);
   }
@@ -236,6 +236,42 @@ async function runCommand(target: string, opts: RunOptions, cmd: Command): Promi
   }
   process.off("SIGINT", onSigint);
   statCache?.close();
+  return { result, ...(recorder ? { recorder } : {}), ...(cache ? { cache } : {}), logDir };
+
+}
+
+async function runCommand(target: string, opts: RunOptions, cmd: Command): Promise<void> {
+  const json = wantsJson(cmd);
+  const err = (s: string) => process.stderr.write(s);
+  if (opts.jobs !== undefined && opts.cpus !== undefined) cmd.error("error: use --jobs or --cpus, not both", { exitCode: RUN_EXIT.usage });
+
+  let pipeline: Pipeline;
+  try {
+    pipeline = loadPipeline(target, { params: opts.param ?? {}, ...(opts.paramsFile !== undefined ? { paramsFile: opts.paramsFile } : {}) });
+  } catch (e) {
+    if (isCairnError(e) && (e.code === "INVALID_PARAMETER_VALUE" || e.code === "RESOURCE_DOES_NOT_EXIST")) {
+      const list = (e.details ?? []).filter((d) => typeof (d as { message?: unknown }).message === "string") as { message: string }[];
+      if (list.length > 0) {
+        err(`error: ${e.code}: ${e.message.split("\n")[0]}\n`);
+        for (const d of list) err(`  - ${d.message}\n`);
+      } else printError(e);
+      process.exitCode = RUN_EXIT.usage;
+      return;
+    }
+    throw e;
+  }
+
+  if (opts.dryRun) {
+    printPlan(pipeline, json);
+    return;
+  }
+
+  const ran = await executePipeline(pipeline, opts, cmd);
+  if (typeof ran === "number") {
+    process.exitCode = ran;
+    return;
+  }
+  const { result, recorder, cache, logDir } = ran;
 
   const stepsByName = new Map(pipeline.steps.map((s) => [s.name, s]));
   const rows = pipeline.steps.map((s) => result.steps[s.name]!);
@@ -296,4 +332,25 @@ export function registerPipelineCommands(program: Command): void {
       }
     });
   usageErrorsExit2(run);
+
+  const rerun = program
+    .command("rerun")
+    .description("reproduce a recorded `cairn run`: check its inputs, run it again without the cache, compare the outputs hash for hash")
+    .argument("<run-id>", "the parent tracking run of the `cairn run` to reproduce")
+    .option("--dir <dir>", "the pipeline root (a directory holding cairn.yaml, or the file)", ".")
+    .option("--force", "rerun even when inputs (code, deps, datasets, params, definition) differ from the recorded run")
+    .option("--offline-compare", "do not record the rerun as a new tracking run; only compare (the recorded run is still read from the server)")
+    .addOption(new Option("-j, --jobs <n>", "run at most N steps at once").argParser(positiveInt))
+    .addOption(new Option("--cpus <n>", "CPU cores steps may reserve at once (default: all)").argParser(positiveNumber))
+    .option("--log-dir <dir>", "where step logs go (default: <pipeline dir>/.cairn/logs/<time>)")
+    .action(async (runId: string, opts: RerunOptions, cmd: Command) => {
+      try {
+        if (opts.jobs !== undefined && opts.cpus !== undefined) cmd.error("error: use --jobs or --cpus, not both", { exitCode: RERUN_EXIT.usage });
+        await rerunCommand(runId, opts, cmd, executePipeline);
+      } catch (e) {
+        printError(e);
+        process.exitCode = RERUN_EXIT.differ;
+      }
+    });
+  usageErrorsExit2(rerun);
 }

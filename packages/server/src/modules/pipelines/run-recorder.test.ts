@@ -4,7 +4,8 @@ import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { CairnError, type Cairn } from "@cairn/sdk";
 import { runPipelineLocally } from "./local-executor.js";
-import { gitState, RunRecorder, runStatusOf } from "./run-recorder.js";
+import { createHash } from "node:crypto";
+import { gitState, lockfileHashes, RunRecorder, runStatusOf } from "./run-recorder.js";
 import type { Pipeline, Step } from "./types.js";
 
 const dirs: string[] = [];
@@ -134,5 +135,57 @@ describe("RunRecorder", () => {
     const after = calls.length;
     await rec.finish(result);
     expect(calls.length).toBe(after); // nothing more is tried
+  });
+
+  it("hashes the lockfiles in the root", async () => {
+    const root = tmpDir();
+    fs.writeFileSync(path.join(root, "package-lock.json"), "{}\n");
+    fs.writeFileSync(path.join(root, "requirements-dev.txt"), "pytest\n");
+    fs.writeFileSync(path.join(root, "notes.txt"), "x\n");
+    expect(await lockfileHashes(root)).toEqual({
+      "package-lock.json": createHash("sha256").update("{}\n").digest("hex"),
+      "requirements-dev.txt": createHash("sha256").update("pytest\n").digest("hex"),
+    });
+  });
+
+  it("records runtime and lockfile tags, extra tags, and reproducibility.json with inputs and output digests", async () => {
+    const root = tmpDir();
+    fs.writeFileSync(path.join(root, "uv.lock"), "lock\n");
+    fs.writeFileSync(path.join(root, "gen.sh"), "echo 42 > out.txt\n");
+    const pipeline: Pipeline = {
+      name: "p",
+      root,
+      params: { n: 2 },
+      steps: [
+        step("gen", "sh gen.sh", { params: ["n"], deps: [{ kind: "path", path: "gen.sh" }], outs: [{ path: "out.txt" }] }),
+        step("use", "cat out.txt > copy.txt", { deps: [{ kind: "step", step: "gen", path: "out.txt" }], outs: [{ path: "copy.txt" }] }),
+      ],
+    };
+    const { cairn, calls } = fakeCairn();
+    let uploaded: unknown;
+    (cairn.artifacts as unknown as { upload: (id: string, file: string) => Promise<void> }).upload = async (_id, file) => {
+      if (path.basename(file) === "reproducibility.json") uploaded = JSON.parse(fs.readFileSync(file, "utf8"));
+    };
+    const logDir = path.join(root, "logs");
+    const rec = await RunRecorder.start({ cairn, pipeline, logDir, cacheOn: false, warn: () => undefined, tags: { "cairn.rerun_of": "r9" } });
+    const result = await runPipelineLocally(pipeline, { logDir, capacity: { gpu: 0 }, onEvent: (e) => rec.onEvent(e) });
+    await rec.finish(result);
+    const parentTags = (calls.find((c) => c.method === "startRun")!.args[0] as { tags: Record<string, string> }).tags;
+    expect(parentTags).toMatchObject({
+      "cairn.runtime.node": process.version,
+      "cairn.runtime.platform": process.platform,
+      "cairn.runtime.arch": process.arch,
+      "cairn.lockfile.uv.lock": createHash("sha256").update("lock\n").digest("hex"),
+      "cairn.rerun_of": "r9",
+    });
+    const r = uploaded as { lockfiles: Record<string, string>; steps: Record<string, { status: string; components: { name: string; value: string }[]; outputs: Record<string, string> }> };
+    expect(Object.keys(r.lockfiles)).toEqual(["uv.lock"]);
+    expect(r.steps.gen!.status).toBe("succeeded");
+    expect(r.steps.gen!.components.map((c) => c.name)).toEqual(expect.arrayContaining(["cmd", "code:gen.sh", "param:n", "runtime"]));
+    const genOut = r.steps.gen!.outputs["out.txt"]!;
+    expect(genOut).toMatch(/^[0-9a-f]{64}$/);
+    // The downstream step's dep is the upstream output's digest, as hashed when it finished.
+    expect(r.steps.use!.components.find((c) => c.name === "dep:out.txt")?.value).toBe(genOut);
+    expect(r.steps.use!.outputs["copy.txt"]).toMatch(/^[0-9a-f]{64}$/);
   });
 });

@@ -3,8 +3,11 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { isCairnError, LIMITS, type Cairn, type RunStatus } from "@cairn/sdk";
-import { buildManifest } from "../datasets/manifest.js";
+import { VERSION } from "../../version.js";
+import { hashFile } from "../datasets/hashing.js";
+import { buildManifest, manifestDigest } from "../datasets/manifest.js";
 import type { StatCache } from "../datasets/stat-cache.js";
+import { stepCacheKey, type KeyComponent } from "./cache-key.js";
 import { stepLogFile, type ExecutorEvent, type PipelineResult, type StepStatus } from "./local-executor.js";
 import type { StepExplanation } from "./step-cache.js";
 import type { Pipeline, Step } from "./types.js";
@@ -35,6 +38,8 @@ export interface RunRecorderOptions {
   warn?: (message: string) => void;
   /** Start time (default: now). */
   startTime?: number;
+  /** Extra tags on the parent run (e.g. `cairn.rerun_of`). */
+  tags?: Record<string, string>;
 }
 
 /** The tag value limit of the server; longer values are truncated. */
@@ -56,7 +61,82 @@ export const PIPELINE_TAGS = {
   error: "cairn.step.error",
   gitCommit: "mlflow.source.git.commit",
   gitDirty: "cairn.source.git.dirty",
+  runtimeNode: "cairn.runtime.node",
+  runtimeCairn: "cairn.runtime.cairn",
+  runtimePlatform: "cairn.runtime.platform",
+  runtimeArch: "cairn.runtime.arch",
+  /** Prefix: `cairn.lockfile.<file name>` = the file's SHA-256. */
+  lockfile: "cairn.lockfile.",
+  rerunOf: "cairn.rerun_of",
 } as const;
+
+/** The artifact on the parent run holding per-step input hashes and output digests. */
+export const REPRODUCIBILITY_ARTIFACT = "reproducibility.json";
+export const REPRODUCIBILITY_FORMAT = 1;
+
+/** The runtime a run used: recorded as tags and in `reproducibility.json`. */
+export interface RuntimeInfo {
+  node: string;
+  cairn: string;
+  platform: string;
+  arch: string;
+}
+
+export function currentRuntime(): RuntimeInfo {
+  return { node: process.version, cairn: VERSION, platform: process.platform, arch: process.arch };
+}
+
+/** What `reproducibility.json` holds for one step. */
+export interface StepReproducibility {
+  status: StepStatus;
+  /** The step's cache key (undefined when it could not be computed, see `error`). */
+  key?: string;
+  /** The cache-key components: `code:…`, `dep:…`, `data:…`, `param:…`, `env:…`, `cmd`, `outs`, `runtime`. */
+  components: KeyComponent[];
+  /** Output path → `manifestDigest` after the step succeeded or was restored. */
+  outputs: Record<string, string>;
+  error?: string;
+}
+
+/** The whole `reproducibility.json` artifact. */
+export interface ReproducibilityRecord {
+  format: number;
+  pipeline: string;
+  params: Record<string, string | number | boolean>;
+  runtime: RuntimeInfo;
+  /** Lockfile name → SHA-256. */
+  lockfiles: Record<string, string>;
+  git: { commit: string; dirty: boolean } | null;
+  steps: Record<string, StepReproducibility>;
+}
+
+const LOCKFILE_RE = /^(package-lock\.json|npm-shrinkwrap\.json|yarn\.lock|pnpm-lock\.yaml|requirements.*\.txt|poetry\.lock|uv\.lock|Pipfile\.lock)$/;
+
+/** SHA-256 of each lockfile found directly in `root` (`package-lock.json`, `requirements*.txt`, …), by name. */
+export async function lockfileHashes(root: string): Promise<Record<string, string>> {
+  let names: string[];
+  try {
+    names = fs.readdirSync(root).filter((n) => LOCKFILE_RE.test(n)).sort();
+  } catch {
+    return {};
+  }
+  const out: Record<string, string> = {};
+  for (const n of names) {
+    const abs = path.join(root, n);
+    try {
+      if (fs.statSync(abs).isFile()) out[n] = await hashFile(abs);
+    } catch {
+      // vanished: not recorded
+    }
+  }
+  return out;
+}
+
+/** `manifestDigest` of one output (file or directory) under the pipeline root. */
+export async function outputDigest(root: string, rel: string, statCache?: StatCache): Promise<string> {
+  const { entries } = await buildManifest(path.join(root, rel), statCache ? { cache: statCache } : {});
+  return manifestDigest(entries);
+}
 
 export const experimentName = (pipeline: string) => `pipeline:${pipeline}`;
 
@@ -100,6 +180,11 @@ interface StepTrack {
   cache?: { hit: boolean; error?: string };
   gpuSteps: Map<number, number>;
   started?: number;
+  /** The step's cache-key components, computed at its first event (before it runs). */
+  inputs?: Promise<{ key?: string; components: KeyComponent[]; error?: string }>;
+  /** Output path → digest, hashed as soon as the step finished well. */
+  outputs?: Promise<Record<string, string>>;
+  status?: StepStatus;
 }
 
 export class RunRecorder {
@@ -109,6 +194,9 @@ export class RunRecorder {
   readonly #warn: (m: string) => void;
   #warned = 0;
   #lost = false;
+  #runtime: RuntimeInfo = currentRuntime();
+  #lockfiles: Record<string, string> = {};
+  #git: { commit: string; dirty: boolean } | null = null;
 
   private constructor(o: RunRecorderOptions, runId: string) {
     this.#o = o;
@@ -135,6 +223,17 @@ export class RunRecorder {
       tags[PIPELINE_TAGS.gitCommit] = g.commit;
       tags[PIPELINE_TAGS.gitDirty] = g.dirty ? "true" : "false";
     }
+    const runtime = currentRuntime();
+    tags[PIPELINE_TAGS.runtimeNode] = runtime.node;
+    tags[PIPELINE_TAGS.runtimeCairn] = runtime.cairn;
+    tags[PIPELINE_TAGS.runtimePlatform] = runtime.platform;
+    tags[PIPELINE_TAGS.runtimeArch] = runtime.arch;
+    const lockfiles = await lockfileHashes(pipeline.root);
+    for (const [name, sha] of Object.entries(lockfiles)) {
+      const key = `${PIPELINE_TAGS.lockfile}${name}`;
+      if (key.length <= LIMITS.keyLength) tags[key] = sha;
+    }
+    for (const [k, v] of Object.entries(o.tags ?? {})) tags[k] = truncate(v, TAG_MAX);
     const run = await cairn.startRun({
       experiment: { name: experimentName(pipeline.name) },
       runName: truncate(`${pipeline.name} ${stamp(t0)}`, LIMITS.runNameLength),
@@ -143,6 +242,9 @@ export class RunRecorder {
       startTime: t0,
     });
     const rec = new RunRecorder(o, run.id);
+    rec.#runtime = runtime;
+    rec.#lockfiles = lockfiles;
+    rec.#git = g ?? null;
     // Params and the full definition: failures here are warnings, the run exists.
     await rec.#guard("log params", () => rec.#logParams(run.id, pipeline.params));
     await rec.#guard("upload pipeline.json", async () => {
@@ -172,11 +274,13 @@ export class RunRecorder {
         const t = this.#track(e.step, e.time);
         if (!t) return;
         t.cache = { hit: e.hit, ...(e.error !== undefined ? { error: e.error } : {}) };
+        this.#captureInputs(t);
         break;
       }
       case "step-started": {
         const t = this.#track(e.step, e.time);
         if (t && t.started === undefined) t.started = e.time;
+        if (t) this.#captureInputs(t);
         break;
       }
       case "gpu": {
@@ -195,6 +299,12 @@ export class RunRecorder {
       case "step-finished": {
         const t = this.#track(e.step, e.time);
         if (!t) return;
+        t.status = e.status;
+        if (e.status === "succeeded" || e.status === "cached") {
+          // Hashed now, before downstream steps run and possibly touch the files.
+          t.outputs = this.#hashOutputs(t.step);
+          this.#captureInputs(t);
+        }
         this.#then(t, "finish the step run", (id) => this.#finishStep(t, id, e));
         break;
       }
@@ -206,6 +316,16 @@ export class RunRecorder {
   /** Waits for every step's tracking, then ends the parent run with the pipeline's status. */
   async finish(result: PipelineResult): Promise<void> {
     await Promise.all([...this.#steps.values()].map((t) => t.chain));
+    const record = await this.reproducibility(result);
+    await this.#guard(`upload ${REPRODUCIBILITY_ARTIFACT}`, async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cairn-repro-"));
+      try {
+        fs.writeFileSync(path.join(dir, REPRODUCIBILITY_ARTIFACT), `${JSON.stringify(record, null, 2)}\n`);
+        await this.#o.cairn.artifacts.upload(this.runId, path.join(dir, REPRODUCIBILITY_ARTIFACT));
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
     const status: RunStatus = result.status === "succeeded" ? "FINISHED" : result.status === "cancelled" ? "KILLED" : "FAILED";
     const { cairn } = this.#o;
     await this.#guard("record the pipeline result", () =>
@@ -230,7 +350,83 @@ export class RunRecorder {
     return this.#warned;
   }
 
+  /** The reproducibility record of this run so far (what `finish` uploads as `reproducibility.json`). */
+  async reproducibility(result?: PipelineResult): Promise<ReproducibilityRecord> {
+    const { pipeline } = this.#o;
+    const steps: Record<string, StepReproducibility> = {};
+    for (const s of pipeline.steps) {
+      const t = this.#steps.get(s.name);
+      const status = t?.status ?? result?.steps[s.name]?.status;
+      if (!t || !status) continue;
+      const inputs = t.inputs ? await t.inputs : { components: [] };
+      const outputs = t.outputs ? await t.outputs.catch(() => ({})) : {};
+      steps[s.name] = {
+        status,
+        ...(inputs.key !== undefined ? { key: inputs.key } : {}),
+        components: inputs.components,
+        outputs,
+        ...(inputs.error !== undefined ? { error: inputs.error } : {}),
+      };
+    }
+    return { format: REPRODUCIBILITY_FORMAT, pipeline: pipeline.name, params: pipeline.params, runtime: this.#runtime, lockfiles: this.#lockfiles, git: this.#git, steps };
+  }
+
+  /** Output digests recorded so far: step → output path → digest. */
+  async outputDigests(): Promise<Record<string, Record<string, string>>> {
+    const out: Record<string, Record<string, string>> = {};
+    for (const [name, t] of this.#steps) if (t.outputs) out[name] = await t.outputs.catch(() => ({}));
+    return out;
+  }
+
   // ---------- internals ----------
+
+  #hashOutputs(step: Step): Promise<Record<string, string>> {
+    return (async () => {
+      const out: Record<string, string> = {};
+      for (const o of step.outs) {
+        try {
+          out[o.path] = await outputDigest(this.#o.pipeline.root, o.path, this.#o.statCache);
+        } catch {
+          // missing output: not recorded
+        }
+      }
+      return out;
+    })();
+  }
+
+  /** Starts computing the step's key components once (the cache's when it computed them, else here). */
+  #captureInputs(t: StepTrack): void {
+    if (t.inputs) return;
+    const ex = this.#o.explain?.(t.step.name);
+    if (ex && ex.components.length > 0) {
+      t.inputs = Promise.resolve({ ...(ex.key !== undefined ? { key: ex.key } : {}), components: ex.components });
+      return;
+    }
+    const { pipeline } = this.#o;
+    const step = t.step;
+    t.inputs = (async () => {
+      try {
+        const stepOutputDigests: Record<string, string> = {};
+        for (const d of step.deps) {
+          if (d.kind !== "step") continue;
+          const up = this.#steps.get(d.step);
+          const digests = up?.outputs ? await up.outputs.catch(() => ({}) as Record<string, string>) : {};
+          for (const [p, dg] of Object.entries(digests)) stepOutputDigests[`${d.step}:${p}`] = dg;
+        }
+        const datasetDigests: Record<string, string> = {};
+        for (const d of step.deps) if (d.kind === "dataset") datasetDigests[`${d.name}@${d.ref}`] = await this.datasetDigest(d.name, d.ref);
+        const k = await stepCacheKey(pipeline, step, {
+          datasetDigests,
+          stepOutputDigests,
+          runtime: { node: this.#runtime.node, cairn: this.#runtime.cairn },
+          ...(this.#o.statCache ? { statCache: this.#o.statCache } : {}),
+        });
+        return k;
+      } catch (e) {
+        return { components: [], error: errText(e) };
+      }
+    })();
+  }
 
   async #guard(what: string, fn: () => Promise<unknown>): Promise<void> {
     // Once the server is unreachable (after the SDK's retries), stop trying: one warning, not one per call.
