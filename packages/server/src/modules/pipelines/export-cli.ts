@@ -4,7 +4,7 @@ import { isCairnError } from "@cairn/sdk";
 import { printError, usageErrorsExit2 } from "../../cli/output.js";
 import { keyValue } from "../../cli/parsers.js";
 import { loadPipeline } from "./definition.js";
-import { EXPORT_FORMATS, exportPipeline, upstreamSteps, type ExportFormat } from "./export.js";
+import { EXPORT_FORMATS, exportPipeline, upstreamSteps, type ExportOptions } from "./export.js";
 import type { Pipeline } from "./types.js";
 
 /**
@@ -13,13 +13,7 @@ import type { Pipeline } from "./types.js";
  * Exit codes: 0 done, 1 an unexpected error, 2 usage or an invalid definition / export option.
  */
 
-interface ExportCliOptions {
-  format: ExportFormat;
-  image: string;
-  namespace?: string;
-  workdir?: string;
-  pvc?: string;
-  serviceAccount?: string;
+interface ExportCliOptions extends ExportOptions {
   param?: Record<string, string>;
   paramsFile?: string;
   out?: string;
