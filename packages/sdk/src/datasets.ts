@@ -651,15 +651,15 @@ export class Datasets {
     const byHash = new Map<string, ManifestEntryInput>();
     for (const e of opts.entries) if (e.uri === undefined && e.sha256 !== undefined && !byHash.has(e.sha256)) byHash.set(e.sha256, e);
     const missing = await this.findMissingBlobs(name, [...byHash.keys()]);
-    const todo = missing.map((h) => byHash.get(h)).filter((e): e is ManifestEntryInput => e !== undefined);
-    const total = todo.reduce((n, e) => n + e.size, 0);
+    const toUpload = missing.map((h) => byHash.get(h)).filter((e): e is ManifestEntryInput => e !== undefined);
+    const total = toUpload.reduce((n, e) => n + e.size, 0);
     let done = 0;
     const onBytes = (n: number) => {
       done += n;
       opts.onProgress?.(done, total);
     };
     opts.onProgress?.(0, total);
-    await uploadAll(this, name, todo, (e) => opts.readFile(e.path), opts.concurrency ?? 8, onBytes);
+    await uploadAll(this, name, toUpload, (e) => opts.readFile(e.path), opts.concurrency ?? 8, onBytes);
     const req: CreateVersionRequest = opts.base === undefined ? { files: opts.entries } : { base: opts.base, changes: { upsert: opts.entries, remove: opts.remove ?? [] } };
     if (opts.message !== undefined) req.message = opts.message;
     if (opts.tags !== undefined) req.tags = opts.tags;
@@ -667,7 +667,7 @@ export class Datasets {
     if (opts.runId !== undefined) req.runId = opts.runId;
     if (opts.expectedLatest !== undefined) req.expectedLatest = opts.expectedLatest;
     const version = await this.createVersion(name, req);
-    return { version, blobsUploaded: todo.length, bytesUploaded: total, blobsSkipped: byHash.size - todo.length };
+    return { version, blobsUploaded: toUpload.length, bytesUploaded: total, blobsSkipped: byHash.size - toUpload.length };
   }
 
   // ---------- materialize ----------
@@ -915,7 +915,7 @@ async function readAll(src: Readable, label: string): Promise<Buffer> {
 async function uploadAll<E extends { path: string; sha256?: string | undefined; size: number }>(
   datasets: Datasets,
   name: string,
-  todo: readonly E[],
+  toUpload: readonly E[],
   open: (e: E) => Readable | Promise<Readable>,
   concurrency: number,
   onBytes: (n: number) => void,
@@ -924,7 +924,7 @@ async function uploadAll<E extends { path: string; sha256?: string | undefined; 
   const big: E[] = [];
   let batch: E[] = [];
   let batchBytes = 0;
-  for (const e of todo) {
+  for (const e of toUpload) {
     if (e.size > DATASET_LIMITS.batchBlobMaxBytes) {
       big.push(e);
       continue;
@@ -984,11 +984,11 @@ export async function copyVersion(
   const byHash = new Map<string, ManifestEntry>();
   for (const f of files) if (f.uri === undefined && f.sha256 !== undefined && !byHash.has(f.sha256)) byHash.set(f.sha256, f);
   const missing = await dst.findMissingBlobs(name, [...byHash.keys()]);
-  const todo = missing.map((h) => byHash.get(h)).filter((e): e is ManifestEntry => e !== undefined);
-  const total = todo.reduce((n, e) => n + e.size, 0);
+  const toUpload = missing.map((h) => byHash.get(h)).filter((e): e is ManifestEntry => e !== undefined);
+  const total = toUpload.reduce((n, e) => n + e.size, 0);
   let done = 0;
   opts.onProgress?.(0, total);
-  await uploadAll(dst, name, todo, (e) => src.openFile(name, fixed, e.path), opts.concurrency ?? 4, (n) => {
+  await uploadAll(dst, name, toUpload, (e) => src.openFile(name, fixed, e.path), opts.concurrency ?? 4, (n) => {
     done += n;
     opts.onProgress?.(done, total);
   });
@@ -1001,5 +1001,5 @@ export async function copyVersion(
   };
   if (version.tags.length) req.tags = version.tags;
   const made = await dst.createVersion(name, req);
-  return { version: made, existed: false, datasetCreated: created, blobsSent: todo.length, blobsSkipped: byHash.size - todo.length, bytesSent: total };
+  return { version: made, existed: false, datasetCreated: created, blobsSent: toUpload.length, blobsSkipped: byHash.size - toUpload.length, bytesSent: total };
 }

@@ -5,26 +5,15 @@ import { afterEach, describe, expect, it } from "vitest";
 import { stepCacheKey } from "./cache-key.js";
 import { compareDefinitions, compareEnvironment, compareInputs, compareOutputs } from "./rerun.js";
 import { definitionJson, REPRODUCIBILITY_FORMAT, type ReproducibilityRecord } from "./run-recorder.js";
-import type { Pipeline, Step } from "./types.js";
+import type { Pipeline } from "./types.js";
+import { testStep } from "../../../test/pipeline-steps.js";
 
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
-const step = (name: string, cmd: string, extra: Partial<Step> = {}): Step => ({
-  name,
-  cmd,
-  deps: [],
-  outs: [],
-  params: [],
-  env: {},
-  resources: { cpu: 1, memoryMb: 0, gpu: 0 },
-  retries: 0,
-  retryDelayMs: 10,
-  cache: true,
-  ...extra,
-});
+const step = testStep;
 
 const runtime = { node: process.version, cairn: "0.1.0", platform: process.platform, arch: process.arch };
 

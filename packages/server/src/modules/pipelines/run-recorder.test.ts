@@ -7,6 +7,7 @@ import { runPipelineLocally } from "./local-executor.js";
 import { createHash } from "node:crypto";
 import { gitState, lockfileHashes, RunRecorder, runStatusOf } from "./run-recorder.js";
 import type { Pipeline, Step } from "./types.js";
+import { testStep } from "../../../test/pipeline-steps.js";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -18,19 +19,7 @@ const tmpDir = () => {
   return d;
 };
 
-const step = (name: string, cmd: string, extra: Partial<Step> = {}): Step => ({
-  name,
-  cmd,
-  deps: [],
-  outs: [],
-  params: [],
-  env: {},
-  resources: { cpu: 1, memoryMb: 0, gpu: 0 },
-  retries: 0,
-  retryDelayMs: 10,
-  cache: false,
-  ...extra,
-});
+const step = (name: string, cmd: string, extra: Partial<Step> = {}): Step => testStep(name, cmd, { cache: false, ...extra });
 
 interface Call {
   method: string;
