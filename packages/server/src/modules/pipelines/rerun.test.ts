@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { stepCacheKey } from "./cache-key.js";
 import { compareDefinitions, compareEnvironment, compareInputs, compareOutputs } from "./rerun.js";
 import { definitionJson, REPRODUCIBILITY_FORMAT, type ReproducibilityRecord } from "./run-recorder.js";
-import type { Pipeline } from "./types.js";
+import type { Pipeline, Step } from "./types.js";
 import { testStep } from "../../../test/pipeline-steps.js";
 
 const dirs: string[] = [];
