@@ -10,6 +10,7 @@ import { registerAuditCommands } from "../modules/audit/cli.js";
 import { registerDataCommands } from "../modules/datasets/cli.js";
 import { registerPipelineCommands } from "../modules/pipelines/cli.js";
 import { registerPipelineExportCommands } from "../modules/pipelines/export-cli.js";
+import { registerSweepCommand } from "../modules/pipelines/sweep-cli.js";
 
 /**
  * Builds the `cairn` command-line program. Client commands share `--url`, `--token` and `--json`.
@@ -81,6 +82,7 @@ export function buildProgram(): Command {
   registerDataCommands(program);
   registerPipelineCommands(program);
   registerPipelineExportCommands(program);
+  registerSweepCommand(program);
   return program;
 }
 

@@ -6,6 +6,7 @@ import { keyValue, positiveInt } from "../../cli/parsers.js";
 import { StatCache } from "../datasets/stat-cache.js";
 import { localCacheDir, statCacheDir } from "../datasets/workspace.js";
 import { loadPipeline } from "./definition.js";
+import type { Gpu } from "./gpu.js";
 import { runPipelineLocally, type ExecutorEvent, type LocalExecutorOptions, type PipelineResult, type StepResult } from "./local-executor.js";
 import { rerunCommand, RERUN_EXIT, type RerunOptions } from "./rerun.js";
 import { RunRecorder } from "./run-recorder.js";
@@ -95,6 +96,14 @@ export interface ExecuteOptions {
   offline?: boolean;
   /** Extra tags on the parent tracking run. */
   tags?: Record<string, string>;
+  /** Cancels the run; when given, the caller handles Ctrl-C (no SIGINT handler is installed). */
+  signal?: AbortSignal;
+  /** Called with every executor event, after the tracking recorder has seen it. */
+  onEvent?: (e: ExecutorEvent) => void;
+  /** No progress lines on stderr (warnings and errors still print). */
+  quiet?: boolean;
+  /** The GPUs the run may assign (default: every GPU nvidia-smi reports). */
+  gpus?: Gpu[];
 }
 
 export interface Executed {
@@ -147,7 +156,7 @@ export async function executePipeline(pipeline: Pipeline, opts: ExecuteOptions, 
       statCache?.close();
       return RUN_EXIT.failed;
     }
-    err(`tracking run ${recorder.runId}: ${recorder.url}\n`);
+    if (!opts.quiet) err(`tracking run ${recorder.runId}: ${recorder.url}\n`);
   }
 
   if (opts.cache) {
@@ -170,6 +179,8 @@ export async function executePipeline(pipeline: Pipeline, opts: ExecuteOptions, 
   const started = new Map<string, number>();
   const onEvent = (e: ExecutorEvent): void => {
     recorder?.onEvent(e);
+    opts.onEvent?.(e);
+    if (opts.quiet && e.type !== "warning") return;
     const at = (s: string) => `${formatDuration(Date.now() - (started.get(s) ?? e.time))}`;
     switch (e.type) {
       case "pipeline-started":
@@ -213,12 +224,16 @@ export async function executePipeline(pipeline: Pipeline, opts: ExecuteOptions, 
     err("cancelling (Ctrl-C again to quit at once)…\n");
     ac.abort();
   };
-  process.on("SIGINT", onSigint);
+  if (opts.signal) {
+    if (opts.signal.aborted) ac.abort();
+    else opts.signal.addEventListener("abort", () => ac.abort(), { once: true });
+  } else process.on("SIGINT", onSigint);
   let result: PipelineResult;
   try {
     result = await runPipelineLocally(runnable, {
       logDir,
       ...(cache ? { cache } : {}),
+      ...(opts.gpus ? { gpus: opts.gpus } : {}),
       capacity,
       signal: ac.signal,
       onEvent,
@@ -231,7 +246,7 @@ export async function executePipeline(pipeline: Pipeline, opts: ExecuteOptions, 
   }
   clarify(result);
   if (recorder) {
-    err(`recording the results on ${recorder.url}…\n`);
+    if (!opts.quiet) err(`recording the results on ${recorder.url}…\n`);
     await recorder.finish(result);
   }
   process.off("SIGINT", onSigint);
