@@ -5,6 +5,7 @@ export * from "./registry.js";
 export * from "./promotion.js";
 export * from "./auth.js";
 export * from "./datasets.js";
+export * from "./pipelines.js";
 export * from "./routes.js";
 export * from "./openapi.js";
 export * from "./data-profile.js";

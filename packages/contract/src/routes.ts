@@ -4,6 +4,7 @@ import { registryRoutes } from "./registry.js";
 import { authRoutes } from "./auth.js";
 import { promotionRoutes } from "./promotion.js";
 import { datasetRoutes } from "./datasets.js";
+import { pipelineRoutes } from "./pipelines.js";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
@@ -87,7 +88,7 @@ export const trackingRoutes = {
 export type TrackingRoutes = typeof trackingRoutes;
 
 /** Every native route, keyed by operation id. Later capabilities add their tables here. */
-export const apiRoutes = { ...trackingRoutes, ...registryRoutes, ...authRoutes, ...promotionRoutes, ...datasetRoutes } as const;
+export const apiRoutes = { ...trackingRoutes, ...registryRoutes, ...authRoutes, ...promotionRoutes, ...datasetRoutes, ...pipelineRoutes } as const;
 export type ApiRoutes = typeof apiRoutes;
 export type RouteName = keyof ApiRoutes;
 

@@ -648,6 +648,27 @@ export class Datasets {
    * await cairn.datasets.uploadVersion("credit", { entries, readFile: (p) => fs.createReadStream(join(root, p)), message: "May data" });
    */
   async uploadVersion(name: string, opts: UploadVersionOptions): Promise<UploadedVersion> {
+    const sent = await this.uploadMissingBlobs(name, opts);
+    const req: CreateVersionRequest = opts.base === undefined ? { files: opts.entries } : { base: opts.base, changes: { upsert: opts.entries, remove: opts.remove ?? [] } };
+    if (opts.message !== undefined) req.message = opts.message;
+    if (opts.tags !== undefined) req.tags = opts.tags;
+    if (opts.strict !== undefined) req.strict = opts.strict;
+    if (opts.runId !== undefined) req.runId = opts.runId;
+    if (opts.expectedLatest !== undefined) req.expectedLatest = opts.expectedLatest;
+    const version = await this.createVersion(name, req);
+    return { version, ...sent };
+  }
+
+  /**
+   * Uploads the blobs of these manifest entries that the dataset's project lacks (each distinct
+   * hash once), without creating a version: for a caller that hands the manifest to the server
+   * another way (a pipeline worker completing a step).
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST (dataset), CHECKSUM_MISMATCH (a file changed while being uploaded)
+   */
+  async uploadMissingBlobs(
+    name: string,
+    opts: Pick<UploadVersionOptions, "entries" | "readFile" | "onProgress" | "concurrency">,
+  ): Promise<{ blobsUploaded: number; bytesUploaded: number; blobsSkipped: number }> {
     const byHash = new Map<string, ManifestEntryInput>();
     for (const e of opts.entries) if (e.uri === undefined && e.sha256 !== undefined && !byHash.has(e.sha256)) byHash.set(e.sha256, e);
     const missing = await this.findMissingBlobs(name, [...byHash.keys()]);
@@ -660,14 +681,7 @@ export class Datasets {
     };
     opts.onProgress?.(0, total);
     await uploadAll(this, name, toUpload, (e) => opts.readFile(e.path), opts.concurrency ?? 8, onBytes);
-    const req: CreateVersionRequest = opts.base === undefined ? { files: opts.entries } : { base: opts.base, changes: { upsert: opts.entries, remove: opts.remove ?? [] } };
-    if (opts.message !== undefined) req.message = opts.message;
-    if (opts.tags !== undefined) req.tags = opts.tags;
-    if (opts.strict !== undefined) req.strict = opts.strict;
-    if (opts.runId !== undefined) req.runId = opts.runId;
-    if (opts.expectedLatest !== undefined) req.expectedLatest = opts.expectedLatest;
-    const version = await this.createVersion(name, req);
-    return { version, blobsUploaded: toUpload.length, bytesUploaded: total, blobsSkipped: byHash.size - toUpload.length };
+    return { blobsUploaded: toUpload.length, bytesUploaded: total, blobsSkipped: byHash.size - toUpload.length };
   }
 
   // ---------- materialize ----------

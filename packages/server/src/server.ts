@@ -32,6 +32,9 @@ import { DatasetService } from "./modules/datasets/service.js";
 import { TabularEngine } from "./modules/datasets/tabular.js";
 import { LineageService, serviceLineageSources } from "./modules/datasets/lineage.js";
 import { registerDatasetRoutes } from "./modules/datasets/routes.js";
+import { createPipelineStore } from "./modules/pipelines/store/sql-pipeline-store.js";
+import { PipelineService } from "./modules/pipelines/service.js";
+import { registerPipelineRoutes } from "./modules/pipelines/routes.js";
 
 import { VERSION } from "./version.js";
 
@@ -89,6 +92,7 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
     });
     tracking.onInputsLogged((runId, inputs) => datasets.linkLoggedInputs(runId, inputs));
     const lineage = new LineageService(datasets.store, serviceLineageSources(tracking, registry));
+    const pipelines = new PipelineService({ store: await createPipelineStore(db), tracking, datasets, logger });
 
     const auth = new AuthService(await createAuthStore(db), config.authTokens);
     const bootstrapToken = config.auth ? await auth.bootstrapAdmin() : undefined;
@@ -114,9 +118,12 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
     registerAuthRoutes(app, auth, authEnabled);
     registerAuditRoutes(app, audit);
     registerDatasetRoutes(app, datasets, lineage, lookups);
+    registerPipelineRoutes(app, pipelines);
     await serveUi(app, config.webDir);
 
+    pipelines.start();
     const closeStores = async () => {
+      pipelines.stop();
       await tabular?.close();
       await store.close();
       await blobs?.close();

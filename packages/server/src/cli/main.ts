@@ -10,6 +10,7 @@ import { registerAuditCommands } from "../modules/audit/cli.js";
 import { registerDataCommands } from "../modules/datasets/cli.js";
 import { registerPipelineCommands } from "../modules/pipelines/cli.js";
 import { registerPipelineExportCommands } from "../modules/pipelines/export-cli.js";
+import { registerRemotePipelineCommands } from "../modules/pipelines/remote-cli.js";
 import { registerSweepCommand } from "../modules/pipelines/sweep-cli.js";
 
 /**
@@ -82,6 +83,7 @@ export function buildProgram(): Command {
   registerDataCommands(program);
   registerPipelineCommands(program);
   registerPipelineExportCommands(program);
+  registerRemotePipelineCommands(program);
   registerSweepCommand(program);
   return program;
 }

@@ -142,6 +142,10 @@ function nativeTarget(method: string, url: string, params: Record<string, string
   if (url === "/api/v1/models" && method === "POST") return { kind: "project", project: projectFromTags(body.tags) };
   if (url === "/api/v1/datasets" && method === "POST") return { kind: "project", project: projectFromTags(body.tags) };
   if (url.startsWith("/api/v1/datasets/:name")) return { kind: "dataset", name: params.name! };
+  // A pipeline lives in its experiment's project; a pipeline run is its tracking run.
+  if (url === "/api/v1/pipelines" && method === "POST") return { kind: "project", project: projectFromTags(body.tags) };
+  if (url.startsWith("/api/v1/pipelines/:name")) return { kind: "experimentName", name: `pipeline:${params.name!}` };
+  if (url.startsWith("/api/v1/pipeline-runs/:id")) return { kind: "run", id: params.id! };
   if (url === "/api/v1/runs" && method === "POST") return str(body.experimentId) ? { kind: "experiment", id: str(body.experimentId)! } : NONE;
   if (url === "/api/v1/metrics/downsampled") return Array.isArray(body.runIds) ? { kind: "runs", ids: body.runIds.map(String) } : NONE;
   if (url.startsWith("/api/v1/experiments/:id")) return { kind: "experiment", id: params.id! };

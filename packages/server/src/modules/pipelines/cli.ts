@@ -9,6 +9,7 @@ import { loadPipeline } from "./definition.js";
 import type { Gpu } from "./gpu.js";
 import { runPipelineLocally, type ExecutorEvent, type LocalExecutorOptions, type PipelineResult, type StepResult } from "./local-executor.js";
 import { rerunCommand, RERUN_EXIT, type RerunOptions } from "./rerun.js";
+import { runRemote } from "./remote-cli.js";
 import { RunRecorder } from "./run-recorder.js";
 import { LocalStepCache, missingOutputs, withOutputChecks, type StepExplanation } from "./step-cache.js";
 import type { Pipeline, Step } from "./types.js";
@@ -30,6 +31,9 @@ interface RunOptions {
   cpus?: number;
   logDir?: string;
   offline?: boolean;
+  remote?: boolean;
+  follow?: boolean;
+  project?: string;
 }
 
 /** Exit codes: 0 succeeded, 1 a step failed, 2 usage or an invalid definition, 130 cancelled (Ctrl-C). */
@@ -280,6 +284,10 @@ async function runCommand(target: string, opts: RunOptions, cmd: Command): Promi
     printPlan(pipeline, json);
     return;
   }
+  if (opts.remote) {
+    process.exitCode = await runRemote(target, { ...(opts.param ? { param: opts.param } : {}), ...(opts.paramsFile ? { paramsFile: opts.paramsFile } : {}), ...(opts.follow ? { follow: true } : {}), ...(opts.project ? { project: opts.project } : {}) }, cmd);
+    return;
+  }
 
   const ran = await executePipeline(pipeline, opts, cmd);
   if (typeof ran === "number") {
@@ -338,6 +346,9 @@ export function registerPipelineCommands(program: Command): void {
     .addOption(new Option("--cpus <n>", "CPU cores steps may reserve at once (default: all)").argParser(positiveNumber))
     .option("--log-dir <dir>", "where step logs go (default: <pipeline dir>/.cairn/logs/<time>)")
     .option("--offline", "run without a server: no tracking runs, no dataset inputs or outputs recorded")
+    .option("--remote", "push the pipeline and run it through the server's queue on workers (`cairn worker`) instead of here")
+    .option("-f, --follow", "with --remote: stream the step logs until the run ends, and exit with its status")
+    .option("--project <project>", "with --remote: the project the pipeline belongs to")
     .action(async (target: string, opts: RunOptions, cmd: Command) => {
       try {
         await runCommand(target, opts, cmd);

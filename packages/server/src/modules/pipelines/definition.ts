@@ -658,3 +658,13 @@ export function definePipeline<D extends PipelineDefinition>(def: D): D {
 export function resolvePipeline(def: PipelineDefinition | unknown, opts: ParseOptions): Pipeline {
   return resolveDefinition(def, opts, true);
 }
+
+/**
+ * Resolves a definition with `params` (strings, as `-p` gives them) without looking at any file: the
+ * server re-resolves a pushed pipeline this way for each run (its files were checked when it was
+ * pushed, and params cannot change paths). `root` of the result is `/`.
+ * @throws CairnError INVALID_PARAMETER_VALUE listing every problem (unknown params included)
+ */
+export function resolveWithoutFiles(def: PipelineDefinition | unknown, params: Record<string, string> = {}): Pipeline {
+  return resolveDefinition(def, { root: "/", params }, false);
+}
