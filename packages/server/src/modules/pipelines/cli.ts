@@ -11,6 +11,7 @@ import { runPipelineLocally, type ExecutorEvent, type LocalExecutorOptions, type
 import { rerunCommand, RERUN_EXIT, type RerunOptions } from "./rerun.js";
 import { runRemote } from "./remote-cli.js";
 import { RunRecorder } from "./run-recorder.js";
+import { LocalRunReporter } from "./local-report.js";
 import { LocalStepCache, missingOutputs, withOutputChecks, type StepExplanation } from "./step-cache.js";
 import type { Pipeline, Step } from "./types.js";
 
@@ -127,6 +128,7 @@ export async function executePipeline(pipeline: Pipeline, opts: ExecuteOptions, 
 
   // Tracking: the parent run is created before anything runs, so an unreachable server fails fast.
   let recorder: RunRecorder | undefined;
+  let reporter: LocalRunReporter | undefined;
   let cache: LocalStepCache | undefined;
   let statCache: StatCache | undefined;
   if (opts.cache) {
@@ -161,6 +163,9 @@ export async function executePipeline(pipeline: Pipeline, opts: ExecuteOptions, 
       return RUN_EXIT.failed;
     }
     if (!opts.quiet) err(`tracking run ${recorder.runId}: ${recorder.url}\n`);
+    const rec = recorder;
+    reporter = new LocalRunReporter({ cairn: clientFor(cmd), runId: rec.runId, stepRunId: (s) => rec.stepRunId(s), warn: (m) => err(`warning: ${m}\n`) });
+    await reporter.start(pipeline);
   }
 
   if (opts.cache) {
@@ -183,6 +188,7 @@ export async function executePipeline(pipeline: Pipeline, opts: ExecuteOptions, 
   const started = new Map<string, number>();
   const onEvent = (e: ExecutorEvent): void => {
     recorder?.onEvent(e);
+    reporter?.onEvent(e);
     opts.onEvent?.(e);
     if (opts.quiet && e.type !== "warning") return;
     const at = (s: string) => `${formatDuration(Date.now() - (started.get(s) ?? e.time))}`;
@@ -252,6 +258,7 @@ export async function executePipeline(pipeline: Pipeline, opts: ExecuteOptions, 
   if (recorder) {
     if (!opts.quiet) err(`recording the results on ${recorder.url}…\n`);
     await recorder.finish(result);
+    await reporter?.finish(result);
   }
   process.off("SIGINT", onSigint);
   statCache?.close();

@@ -259,6 +259,11 @@ export class RunRecorder {
     return rec;
   }
 
+  /** The child run of a step, once its first event created it (undefined before, or when it could not be created). */
+  stepRunId(step: string): Promise<string | undefined> {
+    return this.#steps.get(step)?.run ?? Promise.resolve(undefined);
+  }
+
   /** The run's page in the web UI. */
   get url(): string {
     return `${this.#o.cairn.url.replace(/\/+$/, "")}/#/runs/${this.runId}`;
