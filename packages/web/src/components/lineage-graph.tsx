@@ -1,5 +1,6 @@
 import type { LineageEdge, LineageGraph as Graph, LineageNode } from "@cairn/contract";
 import { href } from "../lib/router.js";
+import { layoutLayers, type PlacedNode } from "./layered-layout.js";
 
 const NODE_W = 196;
 const NODE_H = 46;
@@ -49,72 +50,23 @@ function clip(s: string, n: number): string {
   return s.length > n ? `${s.slice(0, n - 1)}…` : s;
 }
 
-interface Placed {
-  node: LineageNode;
-  layer: number;
-  x: number;
-  y: number;
-}
-
 /**
- * Layered layout: a node's column is the longest edge path reaching it (datasets → runs →
- * models/outputs read left to right); within a column nodes are ordered by the mean row of
- * their predecessors, to keep edges short.
+ * Layered layout (see {@link layoutLayers}): datasets → runs → models/outputs read left to right;
+ * ties within a column go datasets first, then runs, then models, then by label.
  */
-export function layoutLineage(graph: Graph): { placed: Placed[]; width: number; height: number } {
-  const ids = new Set(graph.nodes.map((n) => n.id));
-  const edges = graph.edges.filter((e) => ids.has(e.from) && ids.has(e.to) && e.from !== e.to);
-  const layer = new Map<string, number>(graph.nodes.map((n) => [n.id, 0]));
-  // Bellman-Ford style relaxation, capped so a cycle cannot loop forever.
-  for (let round = 0; round < graph.nodes.length; round++) {
-    let changed = false;
-    for (const e of edges) {
-      const want = layer.get(e.from)! + 1;
-      if (layer.get(e.to)! < want && want < graph.nodes.length) {
-        layer.set(e.to, want);
-        changed = true;
-      }
-    }
-    if (!changed) break;
-  }
+export function layoutLineage(graph: Graph): { placed: PlacedNode<LineageNode>[]; width: number; height: number } {
   const kindOrder = { dataset: 0, run: 1, model: 2 } as const;
-  const columns = new Map<number, LineageNode[]>();
-  for (const n of graph.nodes) {
-    const l = layer.get(n.id)!;
-    columns.set(l, [...(columns.get(l) ?? []), n]);
-  }
-  const layers = [...columns.keys()].sort((a, b) => a - b);
-  const row = new Map<string, number>();
-  const preds = new Map<string, string[]>();
-  for (const e of edges) preds.set(e.to, [...(preds.get(e.to) ?? []), e.from]);
-  const placed: Placed[] = [];
-  let maxRows = 0;
-  layers.forEach((l, col) => {
-    const nodes = columns.get(l)!;
-    const bary = (n: LineageNode) => {
-      const ps = (preds.get(n.id) ?? []).map((p) => row.get(p)).filter((r): r is number => r !== undefined);
-      return ps.length ? ps.reduce((a, b) => a + b, 0) / ps.length : Number.POSITIVE_INFINITY;
-    };
-    nodes.sort((a, b) => {
-      const ba = bary(a);
-      const bb = bary(b);
-      if (ba !== bb) return ba === Number.POSITIVE_INFINITY ? 1 : bb === Number.POSITIVE_INFINITY ? -1 : ba - bb;
-      return kindOrder[a.kind] - kindOrder[b.kind] || a.label.localeCompare(b.label);
-    });
-    nodes.forEach((n, i) => {
-      row.set(n.id, i);
-      placed.push({ node: n, layer: col, x: PAD + col * (NODE_W + COL_GAP), y: 0 });
-    });
-    maxRows = Math.max(maxRows, nodes.length);
+  return layoutLayers({
+    nodes: graph.nodes,
+    edges: graph.edges,
+    id: (n) => n.id,
+    tieBreak: (a, b) => kindOrder[a.kind] - kindOrder[b.kind] || a.label.localeCompare(b.label),
+    nodeW: NODE_W,
+    nodeH: NODE_H,
+    colGap: COL_GAP,
+    rowGap: ROW_GAP,
+    pad: PAD,
   });
-  // Center each column vertically against the tallest one.
-  const heightOf = (rows: number) => rows * NODE_H + (rows - 1) * ROW_GAP;
-  const total = heightOf(maxRows);
-  for (const p of placed) {
-    const count = columns.get(layers[p.layer]!)!.length;
-    p.y = PAD + (total - heightOf(count)) / 2 + row.get(p.node.id)! * (NODE_H + ROW_GAP);
-  }
-  return { placed, width: PAD * 2 + layers.length * NODE_W + Math.max(0, layers.length - 1) * COL_GAP, height: PAD * 2 + Math.max(total, NODE_H) };
 }
 
 const EDGE_LABEL: Record<LineageEdge["kind"], string> = { input: "input of", output: "produced", model: "registered as" };

@@ -12,6 +12,10 @@ import { DatasetsPage } from "./datasets-page.js";
 import { DatasetPage } from "./dataset-page.js";
 import { DatasetDiffPage } from "./dataset-diff-page.js";
 import { LineagePage } from "./lineage-page.js";
+import { PipelineRunsPage, PipelinesPage } from "./pipelines-page.js";
+import { PipelineRunPage } from "./pipeline-run-page.js";
+import { SweepPage } from "./sweep-page.js";
+import { SchedulesPage } from "./schedules-page.js";
 
 /** What every page component receives from the router. */
 export interface PageProps {
@@ -57,6 +61,11 @@ export const pages: PageDef[] = [
   { path: "/datasets/:name", navParent: "/datasets", component: DatasetPage },
   { path: "/datasets/:name/diff", navParent: "/datasets", component: DatasetDiffPage },
   { path: "/lineage", label: "Lineage", section: "Data", component: LineagePage },
+  { path: "/pipelines", label: "Pipelines", section: "Pipelines", component: PipelinesPage },
+  { path: "/pipelines/runs", label: "Runs", section: "Pipelines", component: PipelineRunsPage },
+  { path: "/pipelines/runs/:id", navParent: "/pipelines/runs", component: PipelineRunPage },
+  { path: "/pipelines/schedules", label: "Schedules", section: "Pipelines", component: SchedulesPage },
+  { path: "/sweeps/:id", navParent: "/pipelines", component: SweepPage },
   { path: "/audit", label: "Audit log", section: "Admin", requires: "admin", component: AuditPage },
 ];
 

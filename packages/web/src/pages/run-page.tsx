@@ -116,6 +116,11 @@ function RunHeader({ run, onRefresh, refreshing }: { run: Run; onRefresh: () => 
         <h1>{info.runName || info.runId}</h1>
         <StatusBadge status={info.status} deleted={info.lifecycleStage === "deleted"} />
         <span className="spacer" />
+        {t["cairn.pipeline"] && (
+          <a className="btn small" href={pipelineRunHref(run)} data-testid="run-pipeline-link">
+            View pipeline run
+          </a>
+        )}
         <a className="btn small" href={href("/lineage", { node: `run:${info.runId}` })} data-testid="run-lineage-link">Lineage</a>
         <button type="button" className="btn small" onClick={onRefresh} disabled={refreshing}>
           {refreshing ? "Refreshing…" : "Refresh"}
@@ -175,6 +180,15 @@ function RunHeader({ run, onRefresh, refreshing }: { run: Run; onRefresh: () => 
       {note && <p className="note">{note}</p>}
     </div>
   );
+}
+
+/** A pipeline's run page: a step's run (tag `cairn.step`) opens its parent pipeline run with that step selected. */
+function pipelineRunHref(run: Run): string {
+  const t = run.data.tags;
+  const step = t["cairn.step"];
+  const parent = t["mlflow.parentRunId"];
+  if (step && parent) return href(`/pipelines/runs/${encodeURIComponent(parent)}`, { step });
+  return href(`/pipelines/runs/${encodeURIComponent(run.info.runId)}`);
 }
 
 /** The model versions registered from this run, as links to their models (nothing when none, or on error). */

@@ -287,6 +287,8 @@ export class SqlPipelineStore implements PipelineStore {
 
   async updateStep(runId: string, name: string, patch: StepPatch, when: { status?: StepRow["status"][]; token?: string } = {}): Promise<boolean> {
     const v = stepValues(patch);
+    // No status to match: nothing changes (PostgreSQL rejects an empty `in ()`, SQLite accepts it).
+    if (when.status?.length === 0) return false;
     if (Object.keys(v).length === 0) return (await this.getStep(runId, name)) !== undefined;
     let q = this.#k.updateTable("pl_steps").set(v).where("run_id", "=", runId).where("name", "=", name);
     if (when.status) q = q.where("status", "in", when.status);
