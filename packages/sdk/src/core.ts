@@ -15,7 +15,7 @@ export interface ApiClientOptions {
 /** One typed method per native route, derived from the contract's route table. */
 export type ApiMethods = {
   [K in keyof ApiRoutes as ApiRoutes[K] extends { body: typeof BINARY } | { response: typeof BINARY } ? never : K]: (
-    input: RouteInput<ApiRoutes[K]>,
+    input: RouteInput<ApiRoutes[K]> & { signal?: AbortSignal },
   ) => Promise<RouteOutput<ApiRoutes[K]>>;
 };
 
@@ -85,11 +85,13 @@ export class ApiClient {
   }
 
   /**
-   * Calls one JSON route of the contract.
+   * Calls one JSON route of the contract. `signal` cancels it (instead of the client's timeout), e.g.
+   * a long poll when its caller stops.
    * @throws CairnError (see fetchRaw)
    */
-  async call<R extends RouteDef>(route: R, input: { params?: unknown; query?: unknown; body?: unknown } = {}): Promise<RouteOutput<R>> {
+  async call<R extends RouteDef>(route: R, input: { params?: unknown; query?: unknown; body?: unknown; signal?: AbortSignal } = {}): Promise<RouteOutput<R>> {
     const init: RequestInit = { method: route.method };
+    if (input.signal) init.signal = input.signal;
     if (input.body !== undefined) {
       init.body = JSON.stringify(input.body);
       init.headers = { "content-type": "application/json" };

@@ -107,6 +107,7 @@ export class PipelineService {
   readonly #events = new EventEmitter();
   #timer: NodeJS.Timeout | undefined;
   #ticking = false;
+  #rounds = 0;
 
   constructor(opts: PipelineServiceOptions) {
     this.store = opts.store;
@@ -139,6 +140,8 @@ export class PipelineService {
     try {
       await this.requeueExpired();
       await this.fireSchedules();
+      // Rare (a crash between a run's last step and its end): checked every 20th round.
+      if (++this.#rounds % 20 === 1) await this.finishStaleRuns();
       // A retry waiting out its backoff becomes claimable by time alone.
       const next = await this.store.nextReadyAt(this.#now() - this.#tickMs);
       if (next !== undefined && next <= this.#now()) this.#events.emit("ready");
@@ -754,15 +757,39 @@ export class PipelineService {
     const failed = steps.find((x) => FAILED.has(x.status));
     const status = run.cancelRequested || steps.some((x) => x.status === "cancelled") ? "cancelled" : failed ? "failed" : "succeeded";
     const error = failed ? `step ${failed.name} ${failed.status}${failed.error ? `: ${failed.error}` : ""}` : undefined;
-    await s.updateRun(runId, { status, endedAt: now, ...(error ? { error: error.slice(0, 65536) } : {}) });
-    return { ...run, status, endedAt: now, ...(error ? { error } : {}) };
+    return { ...run, status, endedAt: now, ...(error ? { error: error.slice(0, 65536) } : {}) };
   }
 
-  /** After a run ended: its tracking run gets its status. */
+  /**
+   * After every step of a run is done: its tracking run is ended first, then the run itself, so a
+   * run seen as ended is fully recorded. A crash in between leaves the run going with every step
+   * done; the background work ends it (see {@link finishStaleRuns}).
+   */
   async #afterAdvance(ended: RunRow | undefined): Promise<void> {
     if (!ended) return;
+    await this.#recordEnd(ended);
+    await this.store.updateRun(ended.id, { status: ended.status, endedAt: ended.endedAt ?? this.#now(), ...(ended.error ? { error: ended.error } : {}) });
     this.#events.emit(`run:${ended.id}`);
     this.#events.emit(`log:${ended.id}`);
+  }
+
+  /** Ends runs whose steps are all done but that were not ended (a crash between the two). */
+  async finishStaleRuns(): Promise<number> {
+    let n = 0;
+    for (const status of ["running", "queued"] as const) {
+      for (const run of await this.store.listRuns({ status, limit: PIPELINE_LIMITS.runsPageMax })) {
+        if (run.mode !== "queued") continue;
+        const ended = await this.#advance(this.store, run.id);
+        if (ended) {
+          await this.#afterAdvance(ended);
+          n += 1;
+        }
+      }
+    }
+    return n;
+  }
+
+  async #recordEnd(ended: RunRow): Promise<void> {
     try {
       await this.#tracking.logBatch(ended.id, {
         tags: [{ key: PIPELINE_TAGS.status, value: ended.status }],

@@ -123,7 +123,10 @@ export class PipelineWorker {
         }
         let task: ClaimedTask | null = null;
         try {
-          const res = await this.#o.cairn.client.api.claimTask({ params: { id: this.#id }, body: { free, waitMs: this.#o.claimWaitMs ?? 20_000 } });
+          const waitMs = this.#o.claimWaitMs ?? 20_000;
+          // Stopping aborts the long poll; the timeout covers a server that never answers.
+          const signal = stop ? AbortSignal.any([stop, AbortSignal.timeout(waitMs + 30_000)]) : AbortSignal.timeout(waitMs + 30_000);
+          const res = await this.#o.cairn.client.api.claimTask({ params: { id: this.#id }, body: { free, waitMs }, signal });
           task = res.task;
         } catch (e) {
           if (stop?.aborted) break;
@@ -189,13 +192,13 @@ export class PipelineWorker {
     h.ac.abort();
   }
 
-  /** Calls the server until it answers: network errors and 5xx are retried (a restarting server), other errors thrown. */
+  /** Calls the server until it answers: an unreachable server and 5xx are retried (a restarting server); other errors are thrown. */
   async #retrying<T>(fn: () => Promise<T>, what: string): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await fn();
       } catch (e) {
-        if (isCairnError(e) && !isRetryable(e)) throw e;
+        if (!isRetryable(e)) throw e;
         if (this.#o.signal?.aborted && attempt > 3) throw e;
         if (attempt === 1 || attempt % 10 === 0) this.#log(`worker: ${what}: ${e instanceof Error ? e.message : String(e)}; retrying`);
         await sleep(Math.min(5000, 200 * 2 ** Math.min(attempt, 5)));
@@ -219,7 +222,7 @@ export class PipelineWorker {
     let flushing: Promise<void> = Promise.resolve();
     const flush = (): Promise<void> => {
       flushing = flushing.then(async () => {
-        while (pending.length > 0 && !h.stopped) {
+        while (pending.length > 0 && h.stopped !== "lost") {
           const lines = pending.splice(0, LOG_BATCH);
           try {
             await this.#retrying(() => api.taskLogs({ params: { id: task.id }, body: { token: task.token, lines } }), `${label}: logs`);
@@ -257,21 +260,26 @@ export class PipelineWorker {
 
     try {
       const cairn = this.#o.cairn;
-      // The pipeline's files, then what the steps before this one produced.
-      if (task.source) await cairn.datasets.materialize(`${task.source.dataset}@${task.source.version}`, dir);
-      for (const up of task.upstream) await cairn.datasets.materialize(`${up.dataset}@${up.version}`, dir);
+      // The pipeline's files, then what the steps before this one produced; a restarting server is waited for.
+      await this.#retrying(async () => {
+        if (task.source) await cairn.datasets.materialize(`${task.source.dataset}@${task.source.version}`, dir);
+        for (const up of task.upstream) await cairn.datasets.materialize(`${up.dataset}@${up.version}`, dir);
+      }, `${label}: fetch its files`);
+      if (h.stopped) throw new Error(h.stopped === "lost" ? "claim lost" : "cancelled");
       const pipeline: Pipeline = { name: task.pipeline, root: dir, params: task.params, steps: [step] };
+      // Outputs are written into directories that may exist in the author's tree but hold no file to carry over.
+      for (const out of step.outs) fs.mkdirSync(path.dirname(path.join(dir, out.path)), { recursive: true });
 
       let key: Awaited<ReturnType<typeof stepCacheKey>> | undefined;
       if (step.cache) {
         const datasetDigests: Record<string, string> = {};
-        for (const d of step.deps) if (d.kind === "dataset") datasetDigests[`${d.name}@${d.ref}`] = (await cairn.datasets.getVersion(d.name, d.ref)).digest;
+        for (const d of step.deps) if (d.kind === "dataset") datasetDigests[`${d.name}@${d.ref}`] = (await this.#retrying(() => cairn.datasets.getVersion(d.name, d.ref), `${label}: resolve ${d.name}@${d.ref}`)).digest;
         const stepOutputDigests: Record<string, string> = {};
         for (const up of task.upstream) for (const [p, digest] of Object.entries(up.digests)) stepOutputDigests[`${up.step}:${p}`] = digest;
         key = await stepCacheKey(pipeline, step, { datasetDigests, stepOutputDigests, runtime: currentRuntime() });
         let hit: string | undefined;
         try {
-          hit = (await api.getStepCacheEntry({ params: { key: key.key } })).entry.version;
+          hit = (await this.#retrying(() => api.getStepCacheEntry({ params: { key: key!.key } }), `${label}: cache lookup`)).entry.version;
         } catch (e) {
           if (!isCairnError(e) || e.code !== "RESOURCE_DOES_NOT_EXIST") throw e;
         }
@@ -323,7 +331,7 @@ export class PipelineWorker {
         return;
       }
       const { files, digests } = await collectOutputs(dir, step);
-      await cairn.datasets.uploadMissingBlobs(task.outputsDataset, { entries: files, readFile: (p) => fs.createReadStream(path.join(dir, p)) });
+      await this.#retrying(() => cairn.datasets.uploadMissingBlobs(task.outputsDataset, { entries: files, readFile: (p) => fs.createReadStream(path.join(dir, p)) }), `${label}: upload outputs`);
       await complete({
         status: "succeeded",
         attempts: r.attempts,
