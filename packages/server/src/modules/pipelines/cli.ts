@@ -247,6 +247,8 @@ export async function executePipeline(pipeline: Pipeline, opts: ExecuteOptions, 
       capacity,
       signal: ac.signal,
       onEvent,
+      // Steps that use the SDK reach the server this run is tracked on, even when it came from --url.
+      ...(recorder ? { env: { ...process.env, CAIRN_URL: recorder.serverUrl, CAIRN_PIPELINE_RUN_ID: recorder.runId, ...(globalOptions(cmd).token ? { CAIRN_TOKEN: globalOptions(cmd).token } : {}) } } : {}),
     });
   } catch (e) {
     process.off("SIGINT", onSigint);

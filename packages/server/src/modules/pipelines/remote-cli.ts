@@ -139,6 +139,7 @@ export function registerRemotePipelineCommands(program: Command): void {
           process.on("SIGTERM", stop);
           const worker = new PipelineWorker({
             cairn,
+            ...(g.token ? { token: g.token } : {}),
             workDir: path.resolve(opts.workDir ?? path.join(os.tmpdir(), `cairn-worker-${process.pid}`)),
             signal: ac.signal,
             ...(opts.name ? { name: opts.name } : {}),

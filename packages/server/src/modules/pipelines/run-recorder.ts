@@ -264,6 +264,11 @@ export class RunRecorder {
     return this.#steps.get(step)?.run ?? Promise.resolve(undefined);
   }
 
+  /** The server's base URL. */
+  get serverUrl(): string {
+    return this.#o.cairn.url;
+  }
+
   /** The run's page in the web UI. */
   get url(): string {
     return `${this.#o.cairn.url.replace(/\/+$/, "")}/#/runs/${this.runId}`;

@@ -15,6 +15,8 @@ import type { Pipeline, Resources, Step } from "./types.js";
 /** What `cairn worker` runs with. */
 export interface WorkerOptions {
   cairn: Cairn;
+  /** The token steps get as CAIRN_TOKEN (the one the worker uses). */
+  token?: string;
   name?: string;
   /** Where each claimed step gets a fresh directory (its files, then its outputs). */
   workDir: string;
@@ -311,6 +313,8 @@ export class PipelineWorker {
         gpus: h.gpus,
         signal: h.ac.signal,
         onEvent,
+        // Steps that use the SDK talk to the same server and log into their own run.
+        env: { ...process.env, CAIRN_URL: cairn.url, ...(this.#o.token ? { CAIRN_TOKEN: this.#o.token } : {}), CAIRN_RUN_ID: task.stepRunId, CAIRN_PIPELINE_RUN_ID: task.runId },
         ...(this.#o.killGraceMs !== undefined ? { killGraceMs: this.#o.killGraceMs } : {}),
         ...(this.#o.gpuSampleMs !== undefined ? { gpuSampleMs: this.#o.gpuSampleMs } : {}),
         ...(this.#o.nvidiaSmi ? { nvidiaSmi: this.#o.nvidiaSmi } : {}),
