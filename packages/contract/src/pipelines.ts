@@ -26,6 +26,11 @@ export const PIPELINE_LIMITS = {
   cronLength: 256,
 } as const;
 
+/** Set in a function step's process: run the step named by `CAIRN_STEP` (the SDK's `definePipeline` does). */
+export const STEP_FN_ENV = "CAIRN_STEP_FN";
+/** A function step's params (those it declares), as JSON. */
+export const STEP_PARAMS_ENV = "CAIRN_STEP_PARAMS";
+
 // eslint-disable-next-line no-control-regex
 const NO_CONTROL = /^[^\u0000-\u001f\u007f]*$/;
 

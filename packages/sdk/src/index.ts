@@ -46,6 +46,7 @@ export { writeModelPackage, resolveModelSource, renderModelManifest, readSignatu
 export { Artifacts, joinArtifactPath, type TransferOptions, type UploadedArtifact } from "./artifacts.js";
 export { captureRunContext, CONTEXT_TAGS, type CaptureContextOptions } from "./context.js";
 export { BatchLogger, DEFAULT_BATCH_LIMITS, type BatchLimits } from "./batch-logger.js";
+export { definePipeline, type PipelineDefinitionInput, type PipelineStep, type StepContext, type PipelineParamValue } from "./pipeline.js";
 export { withRetry, isRetryable, DEFAULT_RETRY, type RetryOptions } from "./retry.js";
 export { encodeMetricValue, decodeMetricValue } from "./metric-value.js";
 export { CairnError, isCairnError, LIMITS, type ErrorCode, type Experiment, type RunInfo, type RunStatus, type Metric, type ArtifactEntry, type ViewType, type RegisteredModel, type ModelVersion, type ModelAlias, type AliasHistoryEntry, type ModelStage, type ModelSignature, type ModelFlavor, type TensorSpec, type TensorDType, type CompatibilityResponse, type CompatibilityFinding, type ModelCard, type ModelCardInput, type ModelCardResponse, type Retirement, type RetirementState } from "@cairn/contract";

@@ -5,7 +5,7 @@ import { clientFor, formatDuration, globalOptions, printError, printJson, printT
 import { keyValue, positiveInt } from "../../cli/parsers.js";
 import { StatCache } from "../datasets/stat-cache.js";
 import { localCacheDir, statCacheDir } from "../datasets/workspace.js";
-import { loadPipeline } from "./definition.js";
+import { loadAnyPipeline } from "./definition.js";
 import type { Gpu } from "./gpu.js";
 import { runPipelineLocally, type ExecutorEvent, type LocalExecutorOptions, type PipelineResult, type StepResult } from "./local-executor.js";
 import { rerunCommand, RERUN_EXIT, type RerunOptions } from "./rerun.js";
@@ -275,7 +275,7 @@ async function runCommand(target: string, opts: RunOptions, cmd: Command): Promi
 
   let pipeline: Pipeline;
   try {
-    pipeline = loadPipeline(target, { params: opts.param ?? {}, ...(opts.paramsFile !== undefined ? { paramsFile: opts.paramsFile } : {}) });
+    pipeline = (await loadAnyPipeline(target, { params: opts.param ?? {}, ...(opts.paramsFile !== undefined ? { paramsFile: opts.paramsFile } : {}) })).pipeline;
   } catch (e) {
     if (isCairnError(e) && (e.code === "INVALID_PARAMETER_VALUE" || e.code === "RESOURCE_DOES_NOT_EXIST")) {
       const list = (e.details ?? []).filter((d) => typeof (d as { message?: unknown }).message === "string") as { message: string }[];
@@ -345,7 +345,7 @@ export function registerPipelineCommands(program: Command): void {
   const run = program
     .command("run")
     .description("run a pipeline (cairn.yaml) on this machine, restoring unchanged steps from the local cache")
-    .argument("[pipeline]", "a cairn.yaml file, or a directory holding one", ".")
+    .argument("[pipeline]", "a cairn.yaml, a TypeScript definition (cairn.ts, exporting definePipeline(...)), or a directory holding one", ".")
     .option("-p, --param <name=value>", "override a param (repeatable)", keyValue)
     .option("--params-file <file>", "a YAML or JSON file of param values (applied before -p)")
     .option("--explain", "print each step's cache key components and why it hits or misses")

@@ -1,8 +1,9 @@
 import fs from "node:fs";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { parseDocument } from "yaml";
 import { z } from "zod";
-import { CairnError, DatasetName } from "@cairn/contract";
+import { CairnError, DatasetName, STEP_FN_ENV, STEP_PARAMS_ENV } from "@cairn/contract";
 import type { Dep, Out, Pipeline, Resources, Step } from "./types.js";
 
 /**
@@ -24,7 +25,9 @@ export type OutDefinition = string | { path: string; dataset?: string };
 
 /** One step as written in `cairn.yaml` (snake_case keys, like the file). */
 export interface StepDefinition {
-  cmd: string;
+  /** A shell command; or give `function` (written by the TypeScript loader for `fn` steps). */
+  cmd?: string;
+  function?: string;
   /** Files or directories (relative to the root), other steps' outputs, or `data:NAME@REF`. */
   deps?: string[];
   outs?: OutDefinition[];
@@ -61,6 +64,11 @@ export interface ParseOptions extends ResolveOptions {
   file?: string;
 }
 
+/** The command of a function step: the definition module run by Node with tsx, which calls the step's function. */
+function functionCommand(module: string): string {
+  return `node --import tsx ${module}`;
+}
+
 /** Default retry delay (the first backoff), in milliseconds. */
 export const DEFAULT_RETRY_DELAY_MS = 1000;
 /** What a step gets when it declares no resources: one core, no memory reservation, no GPU. */
@@ -94,7 +102,12 @@ const OutSchema = z.preprocess(
 
 const StepSchema = z.strictObject(
   {
-    cmd: z.string({ error: "is required and must be a string" }).refine((s) => s.trim() !== "", "must not be empty"),
+    cmd: z.string({ error: "must be a string" }).refine((s) => s.trim() !== "", "must not be empty").optional(),
+    /** A function step: the TypeScript definition module (relative to the root) whose `definePipeline` runs it. */
+    function: z
+      .string({ error: "must be the path of the TypeScript definition module" })
+      .regex(/^[\w./-]+\.(ts|mts|js|mjs)$/, "must be a relative path to a .ts, .mts, .js or .mjs module (letters, digits, '_', '-', '.', '/')")
+      .optional(),
     deps: z.array(z.string({ error: "must be a string" }), { error: "must be a list of paths, step outputs or data:NAME@REF" }).optional(),
     outs: z.array(OutSchema, { error: "must be a list of paths or { path, dataset }" }).optional(),
     params: z.array(z.string({ error: "must be a param name" }), { error: "must be a list of param names" }).optional(),
@@ -115,7 +128,10 @@ const StepSchema = z.strictObject(
     cache: z.boolean({ error: "must be true or false" }).optional(),
   },
   { error: "must be a map with at least a cmd" },
-);
+).superRefine((st, ctx) => {
+  if (st.cmd === undefined && st.function === undefined) ctx.addIssue({ code: "custom", message: "is required and must be a string", path: ["cmd"] });
+  else if (st.cmd !== undefined && st.function !== undefined) ctx.addIssue({ code: "custom", message: "give a cmd or (in a TypeScript definition) a fn, not both", path: ["cmd"] });
+});
 
 const PipelineSchema = z.strictObject(
   {
@@ -466,7 +482,7 @@ function resolveDefinition(raw: unknown, opts: ParseOptions, checkFs: boolean): 
     const r = d.raw;
     const at = (...p: PathPart[]): PathPart[] => ["steps", d.name, ...p];
     const read = new Set<string>();
-    const cmd = interpolate(r.cmd, params, read, at("cmd"), problems);
+    const cmd = r.function !== undefined ? functionCommand(r.function) : interpolate(r.cmd ?? "", params, read, at("cmd"), problems);
     (r.params ?? []).forEach((p, i) => {
       if (params.has(p)) read.add(p);
       else problems.add(at("params", i), `unknown param "${p}" (declared: ${params.size ? [...params.keys()].join(", ") : "none"})`);
@@ -476,6 +492,12 @@ function resolveDefinition(raw: unknown, opts: ParseOptions, checkFs: boolean): 
       if (!ENV_NAME_RE.test(k)) problems.add(at("env", k), "an environment variable name must start with a letter or '_' and contain only letters, digits and '_'");
       else if ((RESERVED_ENV as readonly string[]).includes(k)) problems.add(at("env", k), `${k} is assigned by the executor (ask for GPUs with resources.gpu)`);
       else env[k] = interpolate(String(v), params, read, at("env", k), problems);
+    }
+    if (r.function !== undefined) {
+      if (r.env?.[STEP_FN_ENV] !== undefined || r.env?.[STEP_PARAMS_ENV] !== undefined) problems.add(at("env"), `${STEP_FN_ENV} and ${STEP_PARAMS_ENV} are set by Cairn for function steps`);
+      // The function gets the params it declares; as env they are in its cache key.
+      env[STEP_FN_ENV] = "1";
+      env[STEP_PARAMS_ENV] = JSON.stringify(Object.fromEntries([...read].sort().map((p) => [p, params.get(p)])));
     }
 
     const deps: Dep[] = [];
@@ -667,4 +689,62 @@ export function resolvePipeline(def: PipelineDefinition | unknown, opts: ParseOp
  */
 export function resolveWithoutFiles(def: PipelineDefinition | unknown, params: Record<string, string> = {}): Pipeline {
   return resolveDefinition(def, { root: "/", params }, false);
+}
+
+const MODULE_RE = /\.(ts|mts|js|mjs)$/;
+
+/**
+ * Reads a pipeline definition: a `cairn.yaml` (or a directory holding one), or a TypeScript/JavaScript
+ * module whose default export is a definition (the SDK's `definePipeline`). In a module, a step with
+ * `fn` becomes a function step (`function: <module>`): it runs as `node --import tsx <module>`, whose
+ * `definePipeline` calls the function. Returns the definition object as the YAML would be written.
+ * @throws CairnError RESOURCE_DOES_NOT_EXIST (no such file), INVALID_PARAMETER_VALUE (YAML syntax, no definition exported)
+ */
+export async function readDefinition(target: string): Promise<{ file: string; root: string; definition: unknown }> {
+  let abs = path.resolve(target);
+  try {
+    if (fs.statSync(abs).isDirectory()) {
+      const found = ["cairn.yaml", "cairn.yml", "cairn.ts", "cairn.mts"].map((f) => path.join(abs, f)).find((f) => fs.existsSync(f));
+      if (!found) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `No cairn.yaml or cairn.ts in ${target}`);
+      abs = found;
+    }
+  } catch (e) {
+    if (e instanceof CairnError) throw e;
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new CairnError("RESOURCE_DOES_NOT_EXIST", `No such pipeline definition: ${target}`);
+    throw e;
+  }
+  const root = path.dirname(abs);
+  if (!MODULE_RE.test(abs)) {
+    const doc = parseDocument(fs.readFileSync(abs, "utf8"), { prettyErrors: true });
+    if (doc.errors.length) return { file: abs, root, definition: undefined };
+    return { file: abs, root, definition: doc.toJS() };
+  }
+  const { tsImport } = await import("tsx/esm/api");
+  const mod = (await tsImport(pathToFileURL(abs).href, import.meta.url)) as { default?: unknown; pipeline?: unknown };
+  let def = mod.default ?? mod.pipeline;
+  // A module tsx compiles as CommonJS (no "type": "module" nearby) nests its exports one level deeper.
+  if (def && typeof def === "object" && !("steps" in def) && "default" in def) def = (def as { default: unknown }).default;
+  if (!def || typeof def !== "object" || !("steps" in def)) throw new CairnError("INVALID_PARAMETER_VALUE", `${target} must export a pipeline definition as its default export (export default definePipeline({...}))`);
+  const rel = path.relative(root, abs).split(path.sep).join("/");
+  const raw = def as { steps?: Record<string, Record<string, unknown>> };
+  const steps: Record<string, unknown> = {};
+  for (const [name, step] of Object.entries(raw.steps ?? {})) {
+    if (step && typeof step === "object" && typeof step.fn === "function") {
+      const { fn: _fn, ...rest } = step;
+      steps[name] = { ...rest, function: rel };
+    } else steps[name] = step;
+  }
+  return { file: abs, root, definition: { ...(def as object), steps } };
+}
+
+/**
+ * Loads a pipeline from a `cairn.yaml` or a TypeScript definition module (see {@link readDefinition}),
+ * resolved and validated against its directory.
+ * @throws CairnError as {@link readDefinition} and {@link parsePipeline}
+ */
+export async function loadAnyPipeline(target: string, opts: ResolveOptions = {}): Promise<{ pipeline: Pipeline; definition: unknown; file: string }> {
+  const { file, root, definition } = await readDefinition(target);
+  // YAML keeps its own path so syntax errors name lines and columns.
+  const pipeline = MODULE_RE.test(file) ? resolveDefinition(definition, { ...opts, root, file }, true) : parsePipeline(fs.readFileSync(file, "utf8"), { ...opts, root, file });
+  return { pipeline, definition, file };
 }

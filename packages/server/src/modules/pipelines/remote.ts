@@ -1,25 +1,12 @@
 import fs from "node:fs";
 import path from "node:path";
-import { parse as parseYaml } from "yaml";
 import { CairnError, isCairnError, type Cairn } from "@cairn/sdk";
 import { PROJECT_TAG, type LogEntry, type ManifestEntryInput, type PipelineInfo, type PipelineRun } from "@cairn/contract";
 import { buildManifest } from "../datasets/manifest.js";
 import { codeReferences } from "./cache-key.js";
-import { loadPipeline, type ResolveOptions } from "./definition.js";
+import { loadAnyPipeline, type ResolveOptions } from "./definition.js";
 import { sourceDatasetOf } from "./service.js";
 import type { Pipeline } from "./types.js";
-
-/** The definition file a `cairn run` target names: the file, or `cairn.yaml`/`cairn.yml` in the directory. */
-export function definitionFile(target: string): string {
-  const abs = path.resolve(target);
-  if (fs.existsSync(abs) && fs.statSync(abs).isDirectory()) {
-    const found = ["cairn.yaml", "cairn.yml"].map((f) => path.join(abs, f)).find((f) => fs.existsSync(f));
-    if (!found) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `No cairn.yaml in ${target}`);
-    return found;
-  }
-  if (!fs.existsSync(abs)) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `No such pipeline definition: ${target}`);
-  return abs;
-}
 
 /**
  * The files a pushed pipeline carries: its definition, every file a step's command names, and
@@ -59,9 +46,8 @@ export interface PushOptions extends ResolveOptions {
  * @throws CairnError INVALID_PARAMETER_VALUE (definition), RESOURCE_DOES_NOT_EXIST (no definition), and the server's errors
  */
 export async function pushPipeline(cairn: Cairn, target: string, opts: PushOptions = {}): Promise<{ pipeline: PipelineInfo; resolved: Pipeline; blobsUploaded: number }> {
-  const file = definitionFile(target);
-  const resolved = loadPipeline(file, { ...(opts.params ? { params: opts.params } : {}), ...(opts.paramsFile ? { paramsFile: opts.paramsFile } : {}) });
-  const definition = parseYaml(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
+  const { pipeline: resolved, definition: raw, file } = await loadAnyPipeline(target, { ...(opts.params ? { params: opts.params } : {}), ...(opts.paramsFile ? { paramsFile: opts.paramsFile } : {}) });
+  const definition = raw as Record<string, unknown>;
   const dataset = sourceDatasetOf(resolved.name);
   try {
     await cairn.datasets.create(dataset, { description: `Files of pipeline ${resolved.name} (pushed by cairn pipeline push)`, ...(opts.project ? { tags: { [PROJECT_TAG]: opts.project } } : {}) });
