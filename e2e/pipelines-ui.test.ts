@@ -50,7 +50,7 @@ describe.skipIf(!hasChromium)("pipelines web UI (e2e, headless Chromium)", () =>
   const PIPELINE = "credit-train";
   const LIVE_PIPELINE = "feature-refresh";
   const PUSHED = "nightly-report";
-  const SOURCE_DATASET = "nightly-report-src";
+  const SOURCE_DATASET = "pipeline-src.nightly-report";
   let experimentId = "";
   let doneRunId = "";
   let liveRunId = "";
@@ -60,8 +60,16 @@ describe.skipIf(!hasChromium)("pipelines web UI (e2e, headless Chromium)", () =>
   const trialRuns: { id: string; trial: number; loss: number }[] = [];
 
   /** A tracking run in the test experiment (a pipeline run's or a step's). */
+  const pipelineExperiments = new Map<string, string>();
+  /** A tracking run: a pipeline's runs go in its experiment (`pipeline:<name>`), as `cairn run` records them; others in the test experiment. */
   async function trackingRun(runName: string, tags: Record<string, string> = {}): Promise<string> {
-    const r = await api.createRun({ body: { experimentId, runName, startTime: Date.now() - 120_000, tags } });
+    let exp = experimentId;
+    const pipeline = tags["cairn.pipeline"];
+    if (pipeline) {
+      if (!pipelineExperiments.has(pipeline)) pipelineExperiments.set(pipeline, (await api.createExperiment({ body: { name: `pipeline:${pipeline}` } })).experiment.experimentId);
+      exp = pipelineExperiments.get(pipeline)!;
+    }
+    const r = await api.createRun({ body: { experimentId: exp, runName, startTime: Date.now() - 120_000, tags } });
     return r.run.info.runId;
   }
 

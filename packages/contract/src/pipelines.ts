@@ -319,7 +319,8 @@ export const TaskEventRequest = z.object({
 
 export const CompleteTaskRequest = z.object({
   token: z.string(),
-  status: z.enum(["succeeded", "cached", "failed", "timeout", "oom", "cancelled"]),
+  /** `released`: the worker is stopping and gives the step back to the queue without it counting as a claim. */
+  status: z.enum(["succeeded", "cached", "failed", "timeout", "oom", "cancelled", "released"]),
   attempts: z.number().int().min(0),
   durationMs: z.number().min(0),
   exitCode: z.number().int().optional(),
@@ -410,7 +411,7 @@ export const pipelineRoutes = {
   taskEvent: route({ method: "POST", path: "/api/v1/tasks/:id/events", summary: "A claimed step started an attempt, looked up the cache, or sampled its GPUs", tag: "workers", params: TaskParams, body: TaskEventRequest, response: Empty, permission: "admin" }),
   taskLogs: route({ method: "POST", path: "/api/v1/tasks/:id/logs", summary: "Append a claimed step's log lines", tag: "workers", params: TaskParams, body: TaskLogsRequest, response: Empty, permission: "admin" }),
   completeTask: route({ method: "POST", path: "/api/v1/tasks/:id/complete", summary: "Finish a claimed step (refused with ABORTED when the claim was lost: its outputs are not used)", tag: "workers", params: TaskParams, body: CompleteTaskRequest, response: Empty, permission: "admin" }),
-  getStepCacheEntry: route({ method: "GET", path: "/api/v1/pipeline-cache/:key", summary: "A step cache entry by key (outputs stored as a dataset version)", tag: "workers", params: z.object({ key: z.string().regex(/^[0-9a-f]{64}$/) }), response: z.object({ entry: CacheEntryInfo }), permission: "admin" }),
+  getStepCacheEntry: route({ method: "GET", path: "/api/v1/pipelines/:name/step-cache/:key", summary: "A pipeline's step cache entry by key (its outputs are a version of the pipeline's outputs dataset)", tag: "workers", params: z.object({ name: PipelineName, key: z.string().min(1).max(128) }), response: z.object({ entry: CacheEntryInfo }), permission: "admin" }),
 
   createSchedule: route({ method: "POST", path: "/api/v1/pipelines/:name/schedules", summary: "Schedule a pushed pipeline: a cron, a dataset-version trigger, or both", tag: "schedules", params: NameParams, body: ScheduleInput, response: z.object({ schedule: Schedule }), status: 201 }),
   listSchedules: route({ method: "GET", path: "/api/v1/pipelines/:name/schedules", summary: "A pipeline's schedules", tag: "schedules", params: NameParams, response: z.object({ schedules: z.array(Schedule) }) }),

@@ -14,7 +14,7 @@ export type PipelineParamValue = string | number | boolean;
 export interface StepContext {
   /** The step's name. */
   step: string;
-  /** The pipeline's resolved params (`-p` overrides applied), by name. */
+  /** The params the step declares under `params` (resolved: `-p` overrides applied), by name; only those, so its cache key covers what it reads. */
   params: Record<string, PipelineParamValue>;
   /** The directory paths are relative to (the step runs there). */
   root: string;
@@ -26,7 +26,7 @@ interface StepCommon {
   /** Files or directories (relative to the root), other steps' outputs, or `data:NAME@REF`. */
   deps?: string[];
   outs?: (string | { path: string; dataset?: string })[];
-  /** Params the step reads. A function step gets every param in `ctx.params`; list the ones it uses so they are in its cache key. */
+  /** Params the step reads. A function step gets exactly these in `ctx.params` (and they are in its cache key). */
   params?: string[];
   env?: Record<string, string | number | boolean>;
   /** `memory` in MiB, or a string such as `"512MB"` or `"2GB"`. */

@@ -616,6 +616,22 @@ function pipelinesApi(backend: string, start: Start): void {
         expect((await ac("POST", "/api/v1/pipelines/open-pipe/runs", {}, rita)).status).toBe(404);
         expect((await ac("POST", `/api/v1/pipeline-runs/${secret.id}/cancel`, {}, rita)).body.run).toMatchObject({ status: "cancelled" });
         expect((await ac("POST", `/api/v1/pipeline-runs/${open.id}/cancel`, {})).body.run).toMatchObject({ status: "cancelled" });
+
+        // An editor of one project cannot take over another project's pipeline, its files or its outputs.
+        const openSourceOf = (await ac("GET", "/api/v1/pipelines/open-pipe")).body.pipeline.source;
+        const ritaSdk = new Cairn({ url: a.url, token: (rita.authorization as string).slice(7), handleExit: false });
+        // Refused at its first step: the pipeline's source dataset is another project's (so it looks missing).
+        const hijack = await pushPipeline(ritaSdk, project("hijack", "name: open-pipe\nsteps:\n  s:\n    cmd: echo mine\n"), { project: "risk" }).catch((e: unknown) => e);
+        expect(hijack).toMatchObject({ code: "RESOURCE_DOES_NOT_EXIST" });
+        const direct = await ac("POST", "/api/v1/pipelines", { definition: { name: "open-pipe", steps: { s: { cmd: "echo mine" } } }, source: openSourceOf, tags: { "cairn.project": "risk" } }, rita);
+        expect([direct.status, direct.body.error_code]).toEqual([400, "RESOURCE_ALREADY_EXISTS"]);
+        const openSource = (await ac("GET", "/api/v1/pipelines/open-pipe")).body.pipeline.source;
+        const stolen = await ac("POST", "/api/v1/pipelines", { definition: { name: "thief", steps: { s: { cmd: "cp -r . out" } } }, source: openSource, tags: { "cairn.project": "risk" } }, rita);
+        expect([stolen.status, stolen.body.error_code]).toEqual([400, "INVALID_PARAMETER_VALUE"]);
+        const intoDefault = await pushPipeline(ritaSdk, project("writer", "name: writer\nsteps:\n  s:\n    cmd: echo x > x.txt\n    outs: [{ path: x.txt, dataset: pipeline-src.open-pipe }]\n"), { project: "risk" }).catch((e: unknown) => e);
+        expect(intoDefault).toMatchObject({ code: "RESOURCE_ALREADY_EXISTS" });
+        // The admin's own definition is unchanged.
+        expect((await ac("GET", "/api/v1/pipelines/open-pipe")).body.pipeline.source).toEqual(openSource);
       } finally {
         await a.stop();
         await a.drop?.();

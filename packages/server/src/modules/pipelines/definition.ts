@@ -106,7 +106,7 @@ const StepSchema = z.strictObject(
     /** A function step: the TypeScript definition module (relative to the root) whose `definePipeline` runs it. */
     function: z
       .string({ error: "must be the path of the TypeScript definition module" })
-      .regex(/^[\w./-]+\.(ts|mts|js|mjs)$/, "must be a relative path to a .ts, .mts, .js or .mjs module (letters, digits, '_', '-', '.', '/')")
+      .regex(/^(?!-)(?!.*(^|\/)\.\.(\/|$))[\w./-]+\.(ts|mts|js|mjs)$/, "must be a path under the root to a .ts, .mts, .js or .mjs module (letters, digits, '_', '-', '.', '/'; no '..')")
       .optional(),
     deps: z.array(z.string({ error: "must be a string" }), { error: "must be a list of paths, step outputs or data:NAME@REF" }).optional(),
     outs: z.array(OutSchema, { error: "must be a list of paths or { path, dataset }" }).optional(),

@@ -124,8 +124,9 @@ export function registerRemotePipelineCommands(program: Command): void {
       .addOption(new Option("--lease <duration>", "lease on each claimed step; heartbeats renew it every third (default 30s)").argParser(durationOption))
       .option("--keep-work-dirs", "keep each step's directory after it ends")
       .option("--nvidia-smi <path>", "the nvidia-smi executable for GPU detection and sampling")
+      .addOption(new Option("--step-token <token>", "the token steps get as CAIRN_TOKEN (never the worker's own; default: none)").env("CAIRN_STEP_TOKEN"))
       .action(
-        guarded(async (opts: { server?: string; name?: string; cpus?: number; memory?: number; workDir?: string; lease?: number; keepWorkDirs?: boolean; nvidiaSmi?: string }, cmd: Command) => {
+        guarded(async (opts: { server?: string; name?: string; cpus?: number; memory?: number; workDir?: string; lease?: number; keepWorkDirs?: boolean; nvidiaSmi?: string; stepToken?: string }, cmd: Command) => {
           const g = globalOptions(cmd);
           // Long polls hold a request for up to 20 s: the client's timeout must outlast them.
           const cairn = new Cairn({ url: opts.server ?? g.url, token: g.token, handleExit: false, timeoutMs: 60_000 });
@@ -139,7 +140,7 @@ export function registerRemotePipelineCommands(program: Command): void {
           process.on("SIGTERM", stop);
           const worker = new PipelineWorker({
             cairn,
-            ...(g.token ? { token: g.token } : {}),
+            ...(opts.stepToken ? { stepToken: opts.stepToken } : {}),
             workDir: path.resolve(opts.workDir ?? path.join(os.tmpdir(), `cairn-worker-${process.pid}`)),
             signal: ac.signal,
             ...(opts.name ? { name: opts.name } : {}),

@@ -73,7 +73,13 @@ export async function pushPipeline(cairn: Cairn, target: string, opts: PushOptio
 export async function followLogs(cairn: Cairn, runId: string, onLine: (e: LogEntry) => void, opts: { step?: string; follow?: boolean; signal?: AbortSignal } = {}): Promise<PipelineRun> {
   let after = 0;
   for (;;) {
-    const page = await cairn.client.api.getPipelineLogs({ params: { id: runId }, query: { after, limit: 5000, ...(opts.step ? { step: opts.step } : {}), ...(opts.follow ? { waitMs: 20_000 } : {}) } });
+    let page;
+    try {
+      page = await cairn.client.api.getPipelineLogs({ params: { id: runId }, query: { after, limit: 5000, ...(opts.step ? { step: opts.step } : {}), ...(opts.follow ? { waitMs: 20_000 } : {}) }, ...(opts.signal ? { signal: opts.signal } : {}) });
+    } catch (e) {
+      if (opts.signal?.aborted) break;
+      throw e;
+    }
     for (const e of page.entries) onLine(e);
     after = page.next;
     // `done`: the run ended and this page held its last lines.

@@ -39,11 +39,11 @@ export function registerPipelineRoutes(app: FastifyInstance, svc: PipelineServic
   registerRoute(app, R.taskEvent, async ({ params, body }) => (await svc.taskEvent(params.id, body), {}));
   registerRoute(app, R.taskLogs, async ({ params, body }) => (await svc.taskLogs(params.id, body), {}));
   registerRoute(app, R.completeTask, async ({ params, body }) => (await svc.completeTask(params.id, body), {}), { bodyLimit: 256 * 1024 * 1024 });
-  registerRoute(app, R.getStepCacheEntry, async ({ params }) => ({ entry: await svc.cacheEntry(params.key) }));
+  registerRoute(app, R.getStepCacheEntry, async ({ params }) => ({ entry: await svc.cacheEntry(params.name, params.key) }));
 
   registerRoute(app, R.createSchedule, async ({ params, body }) => ({ schedule: await svc.createSchedule(params.name, body) }));
   registerRoute(app, R.listSchedules, async ({ params }) => ({ schedules: await svc.listSchedules(params.name) }));
-  registerRoute(app, R.listAllSchedules, async () => ({ schedules: await svc.listSchedules() }));
+  registerRoute(app, R.listAllSchedules, async ({ req }) => ({ schedules: await svc.listSchedules(undefined, projectSet(readableProjects(req))) }));
   registerRoute(app, R.updateSchedule, async ({ params, body }) => ({ schedule: await svc.updateSchedule(params.name, params.id, body) }));
   registerRoute(app, R.deleteSchedule, async ({ params }) => (await svc.deleteSchedule(params.name, params.id), {}));
 }

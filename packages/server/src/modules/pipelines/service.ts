@@ -3,6 +3,7 @@ import { EventEmitter } from "node:events";
 import { Readable } from "node:stream";
 import {
   CairnError,
+  DEFAULT_PROJECT,
   PIPELINE_LIMITS,
   PROJECT_TAG,
   unlessMissing,
@@ -40,6 +41,7 @@ const OK: ReadonlySet<StepRunStatus> = new Set(["succeeded", "cached"]);
 export const MAX_CLAIMS = 3;
 const DEFINITION_TAG_MAX = 8000;
 const LOG_TAIL_LINES = 20;
+const LOG_ARTIFACT_MAX_CHARS = 64 * 1024 * 1024;
 /** Who dataset versions written by the pipeline service are attributed to. */
 const PIPELINE_ACTOR = { name: "cairn-pipelines", keepsOrigin: false };
 
@@ -51,6 +53,9 @@ function versionRequest(files: In<typeof C.ManifestEntry>[], message: string, ru
 export const sourceDatasetOf = (pipeline: string) => `pipeline-src.${pipeline}`;
 export const outputsDatasetOf = (pipeline: string) => `pipeline-out.${pipeline}`;
 
+/** The step cache's row key: entries are per pipeline (pipeline names hold no ':'). */
+const cacheRowKey = (pipeline: string, key: string) => `${pipeline}:${key}`;
+
 /** A task id names one step of one run: `<run id>:<step index>`. */
 const taskIdOf = (s: Pick<StepRow, "runId" | "idx">) => `${s.runId}:${s.idx}`;
 function parseTaskId(id: string): { runId: string; idx: number } {
@@ -60,11 +65,14 @@ function parseTaskId(id: string): { runId: string; idx: number } {
   return { runId: id.slice(0, i), idx };
 }
 
+const projectOf = (tags: Record<string, string>) => tags[PROJECT_TAG] ?? DEFAULT_PROJECT;
+
 const stringParams = (p: Record<string, ParamValue> | undefined): Record<string, string> => Object.fromEntries(Object.entries(p ?? {}).map(([k, v]) => [k, String(v)]));
 
 /** The spec a run stores: the resolved pipeline without its root. */
 function specOf(def: unknown, params: Record<string, ParamValue> | undefined): PipelineSpec {
   const p = resolveWithoutFiles(def, stringParams(params));
+  if (p.steps.length > PIPELINE_LIMITS.stepsPerPipeline) throw new CairnError("INVALID_PARAMETER_VALUE", `Pipeline '${p.name}' has ${p.steps.length} steps; at most ${PIPELINE_LIMITS.stepsPerPipeline}`);
   return { name: p.name, params: p.params, steps: p.steps.map((s) => ({ ...s })) };
 }
 
@@ -161,8 +169,15 @@ export class PipelineService {
    */
   async pushPipeline(req: In<typeof C.PushPipelineRequest>, actor: Actor = {}): Promise<PipelineInfo> {
     const spec = specOf(req.definition, undefined);
+    const project = req.tags?.[PROJECT_TAG] ?? DEFAULT_PROJECT;
+    // The caller was authorized for `project` only: everything the pipeline touches must be in it.
+    const existing = await unlessMissing(this.#tracking.getExperimentByName(experimentName(spec.name)));
+    if (existing && projectOf(existing.tags) !== project) throw new CairnError("RESOURCE_ALREADY_EXISTS", `A pipeline named '${spec.name}' exists in another project`);
+    if (req.source.dataset !== sourceDatasetOf(spec.name)) throw new CairnError("INVALID_PARAMETER_VALUE", `The source of pipeline '${spec.name}' must be a version of '${sourceDatasetOf(spec.name)}'`);
+    await this.#sameProject(req.source.dataset, project, true);
+    await this.#sameProject(outputsDatasetOf(spec.name), project, false);
+    for (const step of spec.steps) for (const out of step.outs) if (out.dataset) await this.#sameProject(out.dataset, project, false);
     const version = await this.#datasets.getVersion(req.source.dataset, req.source.version);
-    const project = req.tags?.[PROJECT_TAG];
     await this.#experiment(spec.name, project);
     await this.#ensureDataset(outputsDatasetOf(spec.name), `Step outputs of pipeline ${spec.name} (written by its workers)`, project);
     const row = { name: spec.name, definition: req.definition, source: { dataset: req.source.dataset, version: version.id }, pushedAt: this.#now(), ...(actor.user ? { pushedBy: actor.user } : {}) };
@@ -201,6 +216,17 @@ export class PipelineService {
     if (experimentId !== undefined) info.experimentId = experimentId;
     if (stats) info.lastRun = stats.last;
     return info;
+  }
+
+  /**
+   * Refuses a dataset of another project (as if it did not exist, so its project stays hidden).
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST when `mustExist` and it is missing or elsewhere; RESOURCE_ALREADY_EXISTS when it exists elsewhere
+   */
+  async #sameProject(name: string, project: string, mustExist: boolean): Promise<void> {
+    const ds = await unlessMissing(this.#datasets.getDataset(name));
+    if (ds && projectOf(ds.tags) === project) return;
+    if (mustExist) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `Dataset '${name}' not found`);
+    if (ds) throw new CairnError("RESOURCE_ALREADY_EXISTS", `Dataset '${name}' exists in another project; a pipeline can only write datasets of its own project`);
   }
 
   /** Creates a dataset unless it exists (a concurrent create is fine). */
@@ -404,9 +430,17 @@ export class PipelineService {
    * @throws CairnError RESOURCE_DOES_NOT_EXIST (tracking run), INVALID_STATE (the id is a queued run)
    */
   async reportLocalRun(id: string, req: In<typeof C.ReportLocalRunRequest>): Promise<PipelineRun> {
-    await this.#tracking.getRunInfo(id);
+    const info = await this.#tracking.getRunInfo(id);
     const existing = await this.store.getRun(id);
     if (existing && existing.mode !== "local") throw new CairnError("INVALID_STATE", `Pipeline run '${id}' runs through the queue; it cannot be reported as local`);
+    // The run must be recorded in the pipeline's own experiment, so a report cannot land in another pipeline (project).
+    const exp = await this.#tracking.getExperiment(info.experimentId);
+    if (exp.name !== experimentName(req.spec.name)) throw new CairnError("INVALID_PARAMETER_VALUE", `Run '${id}' is not in experiment '${experimentName(req.spec.name)}'`);
+    const names = new Set<string>();
+    for (const st of req.spec.steps) {
+      if (names.has(st.name)) throw new CairnError("INVALID_PARAMETER_VALUE", `Step '${st.name}' appears twice`);
+      names.add(st.name);
+    }
     if (!existing) {
       const now = this.#now();
       const run: RunRow = { id, pipeline: req.spec.name, status: "running", mode: "local", params: req.params, trigger: req.trigger ?? { kind: "local" }, spec: req.spec, createdAt: now, startedAt: now, cancelRequested: false };
@@ -491,11 +525,21 @@ export class PipelineService {
     const worker = await this.#worker(workerId);
     const deadline = this.#now() + (req.waitMs ?? 0);
     for (;;) {
+      if (signal?.aborted) return null;
       const now = this.#now();
       await this.store.touchWorker(workerId, now);
       const token = randomBytes(16).toString("hex");
       const step = await this.store.claimStep(req.free, now, { workerId, token, leaseUntil: now + worker.leaseMs });
-      if (step) return this.#task(step, token, worker);
+      if (step) {
+        try {
+          return await this.#task(step, token, worker);
+        } catch (e) {
+          // Give the step back rather than leave it held by a worker that never hears of it.
+          await this.store.updateStep(step.runId, step.name, { status: "ready", readyAt: this.#now(), token: null, leaseUntil: null, workerId: null, claim: Math.max(0, step.claim - 1) }, { status: ["running"], token });
+          this.#events.emit("ready");
+          throw e;
+        }
+      }
       const left = deadline - this.#now();
       if (left <= 0 || signal?.aborted || !this.#timer) return null;
       // Woken at once by a step becoming ready on this server; the timeout covers other servers and backoffs.
@@ -620,12 +664,21 @@ export class PipelineService {
    */
   async completeTask(taskId: string, req: In<typeof C.CompleteTaskRequest>): Promise<void> {
     const { run, step } = await this.#held(taskId, req.token);
+    if (req.status === "released") {
+      // A stopping worker gives the step back: queued again at once, and the claim does not count.
+      const back = await this.store.updateStep(run.id, step.name, { status: "ready", readyAt: this.#now(), token: null, leaseUntil: null, workerId: null, claim: Math.max(0, step.claim - 1) }, { status: ["running"], token: req.token });
+      if (!back) throw new CairnError("ABORTED", `Task '${taskId}' is no longer held by this claim`);
+      await this.store.appendLogs(run.id, [{ step: step.name, attempt: Math.max(1, step.attempts), stream: "stderr", text: "cairn: its worker stopped and gave it back; queued again" }], this.#now());
+      this.#events.emit("ready");
+      this.#events.emit(`run:${run.id}`);
+      return;
+    }
     const spec = run.spec.steps[step.idx]!;
     const now = this.#now();
     let outVersion: string | undefined;
     let digests: Record<string, string> | undefined;
     if (req.status === "cached") {
-      const entry = req.cacheKey ? await this.store.getCache(req.cacheKey) : undefined;
+      const entry = req.cacheKey ? await this.store.getCache(cacheRowKey(run.pipeline, req.cacheKey)) : undefined;
       if (!entry || (req.cachedVersion !== undefined && entry.version !== req.cachedVersion)) throw new CairnError("INVALID_PARAMETER_VALUE", `No step cache entry ${req.cacheKey ?? "(no key)"} to restore '${step.name}' from`);
       outVersion = entry.version;
       digests = entry.digests;
@@ -638,7 +691,7 @@ export class PipelineService {
       outVersion = version.id;
       digests = req.outputs.digests;
     }
-    const status = req.status;
+    const status: StepRunStatus = req.status;
     const patch: Parameters<PipelineStore["updateStep"]>[2] = {
       status,
       attempts: req.attempts,
@@ -657,7 +710,7 @@ export class PipelineService {
         throw new CairnError("ABORTED", `Task '${taskId}' is no longer held by this claim; its results were dropped`);
       }
       if (status === "succeeded" && step.cache && req.cacheKey && outVersion && digests) {
-        await s.putCache({ key: req.cacheKey, pipeline: run.pipeline, step: step.name, dataset: outputsDatasetOf(run.pipeline), version: outVersion, digests, runId: step.stepRunId ?? run.id, createdAt: now });
+        await s.putCache({ key: cacheRowKey(run.pipeline, req.cacheKey), pipeline: run.pipeline, step: step.name, dataset: outputsDatasetOf(run.pipeline), version: outVersion, digests, runId: step.stepRunId ?? run.id, createdAt: now });
       }
       return this.#advance(s, run.id);
     });
@@ -676,11 +729,12 @@ export class PipelineService {
       const prefix = `${out.path}/`;
       const mine = files.flatMap((f) => (f.path === out.path ? [{ ...f, path: out.path.split("/").pop()! }] : f.path.startsWith(prefix) ? [{ ...f, path: f.path.slice(prefix.length) }] : []));
       try {
-        if (!(await unlessMissing(this.#datasets.getDataset(out.dataset)))) {
-          const exp = await unlessMissing(this.#tracking.getExperimentByName(experimentName(run.pipeline)));
-          const project = exp?.tags[PROJECT_TAG];
-          await this.#ensureDataset(out.dataset, `Output ${out.path} of pipeline ${run.pipeline}`, project);
-        }
+        const exp = await unlessMissing(this.#tracking.getExperimentByName(experimentName(run.pipeline)));
+        const project = projectOf(exp?.tags ?? {});
+        const ds = await unlessMissing(this.#datasets.getDataset(out.dataset));
+        // Created in another project since the push: a pipeline writes only its own project's datasets.
+        if (ds && projectOf(ds.tags) !== project) throw new CairnError("PERMISSION_DENIED", `dataset ${out.dataset} is in another project than pipeline ${run.pipeline}`);
+        if (!ds) await this.#ensureDataset(out.dataset, `Output ${out.path} of pipeline ${run.pipeline}`, project);
         await this.#datasets.createVersion(out.dataset, versionRequest(mine, `${run.pipeline}/${step.name} (run ${run.id})`, step.stepRunId), PIPELINE_ACTOR);
       } catch (e) {
         this.#warn(e, `registering ${out.path} as dataset ${out.dataset}`);
@@ -704,10 +758,15 @@ export class PipelineService {
       ];
       await this.#tracking.logBatch(id, { tags, metrics: [{ key: "duration_s", value: (step.durationMs ?? 0) / 1000, timestamp: this.#now(), step: 0 }] });
       const lines: string[] = [];
+      let chars = 0;
       for (let after = 0; ; ) {
         const page = await this.store.readLogs(run.id, { step: step.name, after, limit: 5000 });
-        for (const l of page) lines.push(l.text);
-        if (page.length < 5000) break;
+        for (const l of page) {
+          lines.push(l.text);
+          chars += l.text.length + 1;
+        }
+        // The artifact keeps the first 64 MiB of a step's log; the rest stays readable through the logs API.
+        if (page.length < 5000 || chars > LOG_ARTIFACT_MAX_CHARS) break;
         after = page[page.length - 1]!.seq;
       }
       if (lines.length > 0) await this.#tracking.uploadRunArtifact(id, `logs/${step.name}.log`, Readable.from([Buffer.from(`${lines.join("\n")}\n`)]));
@@ -723,7 +782,9 @@ export class PipelineService {
    * after a failure are skipped; when every step is done the run ends. Runs inside the caller's
    * transaction; returns the run when it just ended.
    */
-  async #advance(s: PipelineStore, runId: string): Promise<RunRow | undefined> {
+  async #advance(s: PipelineStore, runId: string, recover = false): Promise<RunRow | undefined> {
+    // Completions of sibling steps take turns, so the last one sees the others done (fan-in).
+    await s.lockRun(runId);
     const run = await s.getRun(runId);
     if (!run) return undefined;
     const steps = await s.getSteps(runId);
@@ -754,6 +815,8 @@ export class PipelineService {
     if (readied) this.#events.emit("ready");
     if (run.status === "succeeded" || run.status === "failed" || run.status === "cancelled") return undefined;
     if (!steps.every((x) => DONE.has(x.status))) return undefined;
+    // One caller ends the run; `recover` takes over an ending that a crash interrupted.
+    if (!recover && !(await s.markRunEnding(runId, now))) return undefined;
     const failed = steps.find((x) => FAILED.has(x.status));
     const status = run.cancelRequested || steps.some((x) => x.status === "cancelled") ? "cancelled" : failed ? "failed" : "succeeded";
     const error = failed ? `step ${failed.name} ${failed.status}${failed.error ? `: ${failed.error}` : ""}` : undefined;
@@ -776,10 +839,13 @@ export class PipelineService {
   /** Ends runs whose steps are all done but that were not ended (a crash between the two). */
   async finishStaleRuns(): Promise<number> {
     let n = 0;
+    const now = this.#now();
     for (const status of ["running", "queued"] as const) {
       for (const run of await this.store.listRuns({ status, limit: PIPELINE_LIMITS.runsPageMax })) {
         if (run.mode !== "queued") continue;
-        const ended = await this.#advance(this.store, run.id);
+        // An ending under way (ended_at set) is left a minute to finish before it is taken over.
+        if (run.endedAt !== undefined && now - run.endedAt < 60_000) continue;
+        const ended = await this.store.tx((s) => this.#advance(s, run.id, run.endedAt !== undefined));
         if (ended) {
           await this.#afterAdvance(ended);
           n += 1;
@@ -817,14 +883,17 @@ export class PipelineService {
         : giveUp
           ? `its worker stopped answering ${st.claim} times; giving up`
           : `its worker (${st.workerId ?? "?"}) stopped heartbeating; queued again`;
+      let moved = false;
       const ended = await this.store.tx(async (s) => {
         const patch = status === "ready" ? { status, readyAt: now, token: null, leaseUntil: null, workerId: null } : { status, error: note, endedAt: now, token: null, leaseUntil: null };
         if (!(await s.updateStep(st.runId, st.name, patch, { status: ["running"], ...(st.token ? { token: st.token } : {}) }))) return undefined;
+        moved = true;
         n += 1;
         await s.appendLogs(st.runId, [{ step: st.name, attempt: Math.max(1, st.attempts), stream: "stderr", text: `cairn: ${note}` }], now);
         return this.#advance(s, st.runId);
       });
-      if (status !== "ready") await this.#finishStepRun(run!, { ...st, status, error: note });
+      // The worker's completion may have won the race: then its result stands.
+      if (moved && status !== "ready" && run) await this.#finishStepRun(run, { ...st, status, error: note });
       await this.#afterAdvance(ended);
       this.#events.emit(`log:${st.runId}`);
       this.#events.emit(`run:${st.runId}`);
@@ -833,11 +902,15 @@ export class PipelineService {
     return n;
   }
 
-  /** A step cache entry. @throws CairnError RESOURCE_DOES_NOT_EXIST */
-  async cacheEntry(key: string): Promise<In<typeof C.CacheEntryInfo>> {
-    const e = await this.store.getCache(key);
-    if (!e) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `No step cache entry ${key}`);
-    return e;
+  /**
+   * A pipeline's step cache entry. Entries are per pipeline: a key names inputs, and the outputs
+   * live in that pipeline's outputs dataset (and project).
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST
+   */
+  async cacheEntry(pipeline: string, key: string): Promise<In<typeof C.CacheEntryInfo>> {
+    const e = await this.store.getCache(cacheRowKey(pipeline, key));
+    if (!e) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `No step cache entry ${key} for pipeline '${pipeline}'`);
+    return { ...e, key };
   }
 
   // ---------- schedules ----------
@@ -873,9 +946,20 @@ export class PipelineService {
     return scheduleOf(row);
   }
 
-  /** Schedules of one pipeline, or all. */
-  async listSchedules(pipeline?: string): Promise<Schedule[]> {
-    return (await this.store.listSchedules(pipeline)).map(scheduleOf);
+  /** Schedules of one pipeline, or all; `projects`: only those of pipelines in these projects. */
+  async listSchedules(pipeline?: string, projects?: ReadonlySet<string>): Promise<Schedule[]> {
+    const rows = await this.store.listSchedules(pipeline);
+    if (!projects) return rows.map(scheduleOf);
+    const allowed = new Map<string, boolean>();
+    const out: Schedule[] = [];
+    for (const r of rows) {
+      if (!allowed.has(r.pipeline)) {
+        const exp = await unlessMissing(this.#tracking.getExperimentByName(experimentName(r.pipeline)));
+        allowed.set(r.pipeline, exp !== undefined && projects.has(projectOf(exp.tags)));
+      }
+      if (allowed.get(r.pipeline)) out.push(scheduleOf(r));
+    }
+    return out;
   }
 
   /** Changes a schedule. @throws CairnError RESOURCE_DOES_NOT_EXIST, INVALID_PARAMETER_VALUE */
@@ -918,15 +1002,20 @@ export class PipelineService {
       if (!s.enabled) continue;
       if (s.cron && s.nextRunAt !== undefined && s.nextRunAt <= now) {
         const next = nextCronRun(s.cron, s.timezone, now) ?? null;
-        if (await this.store.updateSchedule(s.id, { nextRunAt: next, lastRunAt: now }, { nextRunAt: s.nextRunAt })) {
-          fired += await this.#fire(s, { kind: "schedule", detail: `${s.id} (${s.cron})` });
+        // One run of a schedule at a time: a firing while the last run still goes is skipped, not queued.
+        const last = s.lastRunId ? await this.store.getRun(s.lastRunId) : undefined;
+        const busy = last !== undefined && (last.status === "queued" || last.status === "running");
+        if (await this.store.updateSchedule(s.id, { nextRunAt: next, ...(busy ? {} : { lastRunAt: now }) }, { nextRunAt: s.nextRunAt })) {
+          if (!busy) fired += await this.#fire(s, { kind: "schedule", detail: `${s.id} (${s.cron})` });
         }
       }
       if (s.onDataset) {
         const latest = await unlessMissing(this.#datasets.getVersion(s.onDataset, "latest"));
         if (latest && latest.id !== s.lastDatasetVersion) {
-          if (await this.store.updateSchedule(s.id, { lastDatasetVersion: latest.id, lastRunAt: now }, { lastDatasetVersion: s.lastDatasetVersion ?? null })) {
-            fired += await this.#fire(s, { kind: "dataset", detail: `${s.onDataset}@v${latest.number}` });
+          // A version this pipeline wrote (a `dataset:` output) does not start it again: that would loop.
+          const own = latest.sourceRunId !== undefined && (await unlessMissing(this.#tracking.getRun(latest.sourceRunId)))?.data.tags[PIPELINE_TAGS.pipeline] === s.pipeline;
+          if (await this.store.updateSchedule(s.id, { lastDatasetVersion: latest.id, ...(own ? {} : { lastRunAt: now }) }, { lastDatasetVersion: s.lastDatasetVersion ?? null })) {
+            if (!own) fired += await this.#fire(s, { kind: "dataset", detail: `${s.onDataset}@v${latest.number}` });
           }
         }
       }

@@ -15,8 +15,11 @@ import type { Pipeline, Resources, Step } from "./types.js";
 /** What `cairn worker` runs with. */
 export interface WorkerOptions {
   cairn: Cairn;
-  /** The token steps get as CAIRN_TOKEN (the one the worker uses). */
-  token?: string;
+  /**
+   * The token steps get as CAIRN_TOKEN. Never the worker's own (an admin's): a step runs code pushed
+   * by any editor. Give a token of a user with just the roles steps need, or none.
+   */
+  stepToken?: string;
   name?: string;
   /** Where each claimed step gets a fresh directory (its files, then its outputs). */
   workDir: string;
@@ -43,13 +46,14 @@ export interface WorkerOptions {
 interface Held {
   task: ClaimedTask;
   ac: AbortController;
-  /** Why it was stopped: the run was cancelled, or this worker lost the claim. */
-  stopped?: "cancelled" | "lost";
+  /** Why it was stopped: the run was cancelled, this worker lost the claim, or the worker is stopping (the step goes back to the queue). */
+  stopped?: "cancelled" | "lost" | "released";
   gpus: Gpu[];
 }
 
 const LOG_FLUSH_MS = 150;
 const LOG_BATCH = 2000;
+const LOG_LINE_MAX = 16_000;
 
 /**
  * A pipeline worker: registers its resources with the server, claims ready steps that fit what it
@@ -112,7 +116,10 @@ export class PipelineWorker {
     const running = new Set<Promise<void>>();
     const stop = this.#o.signal;
     const onStop = () => {
-      for (const h of this.#held.values()) h.ac.abort();
+      for (const h of this.#held.values()) {
+        h.stopped ??= "released";
+        h.ac.abort();
+      }
       this.#wake?.();
     };
     stop?.addEventListener("abort", onStop, { once: true });
@@ -169,8 +176,9 @@ export class PipelineWorker {
     } finally {
       this.#held.delete(task.id);
       for (const g of gpus) this.#freeGpus.add(g);
-      this.#used.cpu -= r.cpu;
-      this.#used.memoryMb -= r.memoryMb;
+      // Rounded so fractional reservations add back to exactly zero.
+      this.#used.cpu = Math.round((this.#used.cpu - r.cpu) * 1e6) / 1e6;
+      this.#used.memoryMb = Math.round((this.#used.memoryMb - r.memoryMb) * 1e6) / 1e6;
     }
   }
 
@@ -246,7 +254,7 @@ export class PipelineWorker {
     };
     const complete = async (body: Omit<CompleteTaskRequest, "token">) => {
       clearInterval(timer);
-      for (const s of ["stdout", "stderr"] as const) if (partial[s]) pending.push({ step: step.name, attempt: 1, stream: s, text: partial[s] });
+      for (const s of ["stdout", "stderr"] as const) if (partial[s]) pending.push({ step: step.name, attempt: 1, stream: s, text: partial[s].slice(0, LOG_LINE_MAX) });
       partial = { stdout: "", stderr: "" };
       await flush();
       if (h.stopped === "lost") return;
@@ -267,7 +275,7 @@ export class PipelineWorker {
         if (task.source) await cairn.datasets.materialize(`${task.source.dataset}@${task.source.version}`, dir);
         for (const up of task.upstream) await cairn.datasets.materialize(`${up.dataset}@${up.version}`, dir);
       }, `${label}: fetch its files`);
-      if (h.stopped) throw new Error(h.stopped === "lost" ? "claim lost" : "cancelled");
+      if (h.stopped) throw new Error(`stopped (${h.stopped})`);
       const pipeline: Pipeline = { name: task.pipeline, root: dir, params: task.params, steps: [step] };
       // Outputs are written into directories that may exist in the author's tree but hold no file to carry over.
       for (const out of step.outs) fs.mkdirSync(path.dirname(path.join(dir, out.path)), { recursive: true });
@@ -281,7 +289,7 @@ export class PipelineWorker {
         key = await stepCacheKey(pipeline, step, { datasetDigests, stepOutputDigests, runtime: currentRuntime() });
         let hit: string | undefined;
         try {
-          hit = (await this.#retrying(() => api.getStepCacheEntry({ params: { key: key!.key } }), `${label}: cache lookup`)).entry.version;
+          hit = (await this.#retrying(() => api.getStepCacheEntry({ params: { name: task.pipeline, key: key!.key } }), `${label}: cache lookup`)).entry.version;
         } catch (e) {
           if (!isCairnError(e) || e.code !== "RESOURCE_DOES_NOT_EXIST") throw e;
         }
@@ -298,8 +306,9 @@ export class PipelineWorker {
         if (e.type === "log") {
           const text = partial[e.stream] + e.text;
           const lines = text.split("\n");
-          partial[e.stream] = lines.pop() ?? "";
-          for (const line of lines) pending.push({ step: step.name, attempt: e.attempt, stream: e.stream, text: line.slice(0, 16_000) });
+          // A line without an end is kept only up to the line limit (a process printing without newlines).
+          partial[e.stream] = (lines.pop() ?? "").slice(0, LOG_LINE_MAX);
+          for (const line of lines) pending.push({ step: step.name, attempt: e.attempt, stream: e.stream, text: line.slice(0, LOG_LINE_MAX) });
         } else if (e.type === "step-started") void event({ type: "started", attempt: e.attempt, gpus: e.gpus });
         else if (e.type === "gpu") {
           // nvidia-smi's [N/A] readings are left out rather than sent as zeros.
@@ -314,13 +323,17 @@ export class PipelineWorker {
         signal: h.ac.signal,
         onEvent,
         // Steps that use the SDK talk to the same server and log into their own run.
-        env: { ...process.env, CAIRN_URL: cairn.url, ...(this.#o.token ? { CAIRN_TOKEN: this.#o.token } : {}), CAIRN_RUN_ID: task.stepRunId, CAIRN_PIPELINE_RUN_ID: task.runId },
+        env: stepEnv(cairn.url, this.#o.stepToken, task),
         ...(this.#o.killGraceMs !== undefined ? { killGraceMs: this.#o.killGraceMs } : {}),
         ...(this.#o.gpuSampleMs !== undefined ? { gpuSampleMs: this.#o.gpuSampleMs } : {}),
         ...(this.#o.nvidiaSmi ? { nvidiaSmi: this.#o.nvidiaSmi } : {}),
       });
       const r = result.steps[step.name]!;
       if (h.stopped === "lost") return;
+      if (h.stopped === "released") {
+        await complete({ status: "released", attempts: r.attempts, durationMs: r.durationMs });
+        return;
+      }
       if (r.status !== "succeeded") {
         const missing = missingOutputs(r);
         const error = r.status === "failed" && missing.length > 0 ? `the command exited 0 but did not produce ${missing.map((m) => `"${m}"`).join(", ")}` : (r.error ?? r.status);
@@ -349,7 +362,7 @@ export class PipelineWorker {
       // Preparing the step failed (its files could not be fetched, an upload broke): the step fails with the reason.
       const message = e instanceof Error ? e.message : String(e);
       pending.push({ step: step.name, attempt: 1, stream: "stderr", text: `cairn worker: ${message}` });
-      await complete({ status: h.stopped === "cancelled" ? "cancelled" : "failed", attempts: 0, durationMs: 0, error: `worker: ${message}` });
+      await complete(h.stopped === "released" ? { status: "released", attempts: 0, durationMs: 0 } : { status: h.stopped === "cancelled" ? "cancelled" : "failed", attempts: 0, durationMs: 0, error: `worker: ${message}` });
     } finally {
       clearInterval(timer);
       if (!this.#o.keepWorkDirs) {
@@ -358,6 +371,15 @@ export class PipelineWorker {
       }
     }
   }
+}
+
+/** A step's environment: the worker's, without its credentials, plus where to report and as which run. */
+export function stepEnv(url: string, token: string | undefined, task: ClaimedTask): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, CAIRN_URL: url, CAIRN_RUN_ID: task.stepRunId, CAIRN_PIPELINE_RUN_ID: task.runId };
+  delete env.CAIRN_TOKEN;
+  delete env.MLFLOW_TRACKING_TOKEN;
+  if (token) env.CAIRN_TOKEN = token;
+  return env;
 }
 
 /** The manifest of a step's outputs (paths relative to the step's root) and each output's digest. */

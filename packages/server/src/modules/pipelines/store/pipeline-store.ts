@@ -133,6 +133,10 @@ export interface PipelineStore {
   getRun(id: string): Promise<RunRow | undefined>;
   listRuns(q: { pipeline?: string; status?: string; limit: number }): Promise<RunRow[]>;
   updateRun(id: string, patch: RunPatch): Promise<void>;
+  /** Within a transaction, locks the run's row until it ends (PostgreSQL; SQLite has one writer), so concurrent completions of one run take turns. */
+  lockRun(id: string): Promise<void>;
+  /** Marks a run as ending (`ended_at`) unless another caller already did; returns whether this one did. */
+  markRunEnding(id: string, endedAt: number): Promise<boolean>;
   getSteps(runId: string): Promise<StepRow[]>;
   getStep(runId: string, name: string): Promise<StepRow | undefined>;
   /**
@@ -157,6 +161,7 @@ export interface PipelineStore {
   /** The earliest `ready_at` after `now` of a ready step (a retry waiting out its backoff). */
   nextReadyAt(now: number): Promise<number | undefined>;
 
+  /** Appends lines in one transaction holding the run's lock, so a run's lines commit in `seq` order (readers page by `seq`). */
   appendLogs(runId: string, lines: NewLogLine[], time: number): Promise<void>;
   readLogs(runId: string, q: { step?: string; after: number; limit: number }): Promise<LogEntry[]>;
 

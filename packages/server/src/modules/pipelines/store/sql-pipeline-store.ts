@@ -276,6 +276,15 @@ export class SqlPipelineStore implements PipelineStore {
     if (Object.keys(v).length > 0) await this.#k.updateTable("pl_runs").set(v).where("id", "=", id).execute();
   }
 
+  async lockRun(id: string): Promise<void> {
+    if (this.#pg) await sql`select id from pl_runs where id = ${id} for update`.execute(this.#k);
+  }
+
+  async markRunEnding(id: string, endedAt: number): Promise<boolean> {
+    const r = await this.#k.updateTable("pl_runs").set({ ended_at: endedAt }).where("id", "=", id).where("ended_at", "is", null).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
   async getSteps(runId: string): Promise<StepRow[]> {
     return (await this.#k.selectFrom("pl_steps").selectAll().where("run_id", "=", runId).orderBy("idx").execute()).map(stepOf);
   }
@@ -353,8 +362,13 @@ export class SqlPipelineStore implements PipelineStore {
   async appendLogs(runId: string, lines: NewLogLine[], time: number): Promise<void> {
     if (lines.length === 0) return;
     const rows = lines.map((l) => ({ run_id: runId, step: l.step, attempt: l.attempt, stream: l.stream, text: l.text, time }));
-    // 7 parameters a row keep a chunk well under PostgreSQL's 65,535-parameter limit.
-    for (let i = 0; i < rows.length; i += 2000) await this.#k.insertInto("pl_logs").values(rows.slice(i, i + 2000)).execute();
+    await this.tx(async (s) => {
+      // Sequence numbers are taken under the run's lock, so no line of this run commits after a higher one.
+      await s.lockRun(runId);
+      const k = (s as SqlPipelineStore).#k;
+      // 7 parameters a row keep a chunk well under PostgreSQL's 65,535-parameter limit.
+      for (let i = 0; i < rows.length; i += 2000) await k.insertInto("pl_logs").values(rows.slice(i, i + 2000)).execute();
+    });
   }
 
   async readLogs(runId: string, q: { step?: string; after: number; limit: number }): Promise<LogEntry[]> {
