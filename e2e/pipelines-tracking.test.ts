@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cairn, type LineageGraph, type RunData } from "@cairn/sdk";
 import { buildManifest } from "../packages/server/src/modules/datasets/manifest.js";
 import { startServer } from "../packages/server/src/server.js";
-import { runCli, type Exit } from "./processes.js";
+import { runCliExpect, writeFiles, type Exit } from "./processes.js";
 
 let server: { url: string; close(): Promise<void> };
 let dataDir: string;
@@ -21,18 +21,8 @@ let proj: string;
 let env: Record<string, string>;
 let sdk: Cairn;
 
-async function cairn(args: string[], code: number): Promise<Exit> {
-  const res = await runCli(server.url, args, { env });
-  if (res.code !== code) throw new Error(`cairn ${args.join(" ")} exited ${res.code} (wanted ${code})\nstdout:\n${res.stdout}\nstderr:\n${res.stderr}`);
-  return res;
-}
-
-function write(root: string, files: Record<string, string>): void {
-  for (const [rel, text] of Object.entries(files)) {
-    fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
-    fs.writeFileSync(path.join(root, rel), text);
-  }
-}
+const cairn = (args: string[], code: number): Promise<Exit> => runCliExpect(server.url, args, code, { env });
+const write = writeFiles;
 
 async function childRuns(experimentId: string, parent: string): Promise<Record<string, RunData>> {
   const out: Record<string, RunData> = {};

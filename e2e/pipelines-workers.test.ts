@@ -14,7 +14,7 @@ import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Cairn, isCairnError } from "@cairn/sdk";
 import type { PipelineRun } from "@cairn/contract";
-import { CLI, ROOT, runCli, type Exit } from "./processes.js";
+import { CLI, ROOT, runCliExpect, writeFiles, type Exit } from "./processes.js";
 
 let tmp: string;
 let dataDir: string;
@@ -78,20 +78,11 @@ async function stopWorkers(): Promise<void> {
   }
 }
 
-async function cairn(args: string[], code = 0): Promise<Exit> {
-  const res = await runCli(url, args);
-  if (res.code !== code) throw new Error(`cairn ${args.join(" ")} exited ${res.code} (wanted ${code})\n${res.stdout}\n${res.stderr}`);
-  return res;
-}
+const cairn = (args: string[], code = 0): Promise<Exit> => runCliExpect(url, args, code);
 
 function project(name: string, yaml: string, files: Record<string, string> = {}): string {
   const dir = path.join(tmp, name);
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, "cairn.yaml"), yaml);
-  for (const [rel, text] of Object.entries(files)) {
-    fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
-    fs.writeFileSync(path.join(dir, rel), text);
-  }
+  writeFiles(dir, { "cairn.yaml": yaml, ...files });
   return dir;
 }
 
@@ -414,7 +405,7 @@ steps:
     await expect(sdk.client.api.startPipelineRun({ params: { name: "missing" }, body: {} })).rejects.toMatchObject({ code: "RESOURCE_DOES_NOT_EXIST" });
     await expect(sdk.client.api.createSchedule({ params: { name: "sched" }, body: { cron: "61 * * * *" } })).rejects.toMatchObject({ code: "INVALID_PARAMETER_VALUE" });
     await expect(sdk.client.api.createSchedule({ params: { name: "sched" }, body: {} })).rejects.toMatchObject({ code: "INVALID_PARAMETER_VALUE" });
-    await expect(sdk.client.api.completeTask({ params: { id: `${api.run.id}:0` }, body: { token: "forged", status: "succeeded", attempts: 1, durationMs: 1 } })).rejects.toMatchObject({ code: "ABORTED" });
+    await expect(sdk.client.api.completeTask({ params: { id: `${api.run.id}:0:1` }, body: { token: "forged", status: "succeeded", attempts: 1, durationMs: 1 } })).rejects.toMatchObject({ code: "ABORTED" });
     const listed = await cairn(["schedule", "ls"]);
     expect(listed.stdout).toContain("sched-input");
     await stopWorkers();

@@ -1,5 +1,6 @@
 /** Child processes for the end-to-end tests: a TypeScript entry point or the `cairn` CLI, run from sources through tsx. */
 import { spawn } from "node:child_process";
+import fs from "node:fs";
 import path from "node:path";
 
 export const ROOT = path.resolve(import.meta.dirname, "..");
@@ -45,4 +46,19 @@ export function runNode(script: string, args: string[], opts: RunOptions = {}): 
 /** Runs `cairn --url <url> ...args`. */
 export function runCli(url: string, args: string[], opts: RunOptions = {}): Promise<Exit> {
   return runNode(CLI, ["--url", url, ...args], opts);
+}
+
+/** Runs `cairn --url <url> ...args` and throws, with everything it printed, unless it exits with `code`. */
+export async function runCliExpect(url: string, args: string[], code: number, opts: RunOptions = {}): Promise<Exit> {
+  const res = await runCli(url, args, opts);
+  if (res.code !== code) throw new Error(`cairn ${args.join(" ")} exited ${res.code} (wanted ${code})\nstdout:\n${res.stdout}\nstderr:\n${res.stderr}`);
+  return res;
+}
+
+/** Writes files (path relative to `root` → text), creating their directories. */
+export function writeFiles(root: string, files: Record<string, string>): void {
+  for (const [rel, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+    fs.writeFileSync(path.join(root, rel), text);
+  }
 }

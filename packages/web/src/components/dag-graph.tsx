@@ -1,6 +1,6 @@
 import type { StepState } from "@cairn/contract";
 import { formatDuration } from "../lib/format.js";
-import { layoutLayers } from "./layered-layout.js";
+import { edgePath, layoutLayers } from "./layered-layout.js";
 
 const NODE_W = 168;
 const NODE_H = 50;
@@ -51,12 +51,7 @@ export function DagGraph({ steps, selected, onSelect, now = Date.now() }: { step
           const a = at.get(e.from);
           const b = at.get(e.to);
           if (!a || !b) return null;
-          const x1 = a.x + NODE_W;
-          const y1 = a.y + NODE_H / 2;
-          const x2 = b.x;
-          const y2 = b.y + NODE_H / 2;
-          const dx = Math.max(24, Math.abs(x2 - x1) / 2);
-          return <path key={`${e.from}->${e.to}`} className={`pl-edge pl-edge-${a.node.status}`} d={`M ${x1} ${y1} C ${x1 + dx} ${y1}, ${x2 - dx} ${y2}, ${x2} ${y2}`} markerEnd="url(#pl-arrow)" data-testid="dag-edge" data-from={e.from} data-to={e.to} />;
+          return <path key={`${e.from}->${e.to}`} className={`pl-edge pl-edge-${a.node.status}`} d={edgePath(a, b, NODE_W, NODE_H, 24)} markerEnd="url(#pl-arrow)" data-testid="dag-edge" data-from={e.from} data-to={e.to} />;
         })}
         {placed.map(({ node: s, x, y }) => {
           const isSel = s.name === selected;

@@ -84,3 +84,16 @@ export function layoutLayers<N>(o: LayerLayoutOptions<N>): { placed: PlacedNode<
     height: o.pad * 2 + Math.max(total, o.nodeH),
   };
 }
+
+/**
+ * The SVG path of an edge from the right side of one placed node to the left side of another: a
+ * horizontal S-curve, at least `minBend` wide so short hops still read as arrows.
+ */
+export function edgePath(from: { x: number; y: number }, to: { x: number; y: number }, nodeW: number, nodeH: number, minBend: number): string {
+  const x1 = from.x + nodeW;
+  const y1 = from.y + nodeH / 2;
+  const x2 = to.x;
+  const y2 = to.y + nodeH / 2;
+  const dx = Math.max(minBend, Math.abs(x2 - x1) / 2);
+  return `M ${x1} ${y1} C ${x1 + dx} ${y1}, ${x2 - dx} ${y2}, ${x2} ${y2}`;
+}

@@ -1,6 +1,6 @@
 import type { LineageEdge, LineageGraph as Graph, LineageNode } from "@cairn/contract";
 import { href } from "../lib/router.js";
-import { layoutLayers, type PlacedNode } from "./layered-layout.js";
+import { edgePath, layoutLayers, type PlacedNode } from "./layered-layout.js";
 
 const NODE_W = 196;
 const NODE_H = 46;
@@ -87,16 +87,11 @@ export function LineageGraphView({ graph }: { graph: Graph }) {
           const a = at.get(e.from);
           const b = at.get(e.to);
           if (!a || !b) return null;
-          const x1 = a.x + NODE_W;
-          const y1 = a.y + NODE_H / 2;
-          const x2 = b.x;
-          const y2 = b.y + NODE_H / 2;
-          const dx = Math.max(30, Math.abs(x2 - x1) / 2);
           return (
             <path
               key={i}
               className={`ds-edge ds-edge-${e.kind}`}
-              d={`M ${x1} ${y1} C ${x1 + dx} ${y1}, ${x2 - dx} ${y2}, ${x2} ${y2}`}
+              d={edgePath(a, b, NODE_W, NODE_H, 30)}
               markerEnd="url(#ds-arrow)"
               data-testid="lineage-edge"
               data-from={e.from}

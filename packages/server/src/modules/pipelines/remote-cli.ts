@@ -3,7 +3,7 @@ import path from "node:path";
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { Cairn } from "@cairn/sdk";
 import type { LogEntry, ParamValue, PipelineRun, StepState } from "@cairn/contract";
-import { clientFor, createProgress, formatDuration, formatTime, globalOptions, printError, printJson, printKeyValues, printTable, usageErrorsExit2, wantsJson, type Cell } from "../../cli/output.js";
+import { action, clientFor, createProgress, formatDuration, formatTime, globalOptions, printJson, printKeyValues, printTable, usageErrorsExit2, wantsJson, type Cell } from "../../cli/output.js";
 import { keyValue, positiveInt } from "../../cli/parsers.js";
 import { parseDuration, parseMemoryMb } from "./definition.js";
 import { followLogs, pushPipeline } from "./remote.js";
@@ -93,18 +93,6 @@ function durationOption(v: string): number {
   return n;
 }
 
-/** Runs `fn`, printing its error and setting exit code 1 when it throws. */
-function guarded<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    try {
-      await fn(...args);
-    } catch (e) {
-      printError(e);
-      process.exitCode = 1;
-    }
-  };
-}
-
 /**
  * Adds the commands that work with the server's pipelines: `cairn worker`, `cairn logs`, `cairn
  * cancel`, `cairn pipeline push|ls|runs|status|trigger|resume`, `cairn schedule …`, `cairn workers`.
@@ -126,7 +114,7 @@ export function registerRemotePipelineCommands(program: Command): void {
       .option("--nvidia-smi <path>", "the nvidia-smi executable for GPU detection and sampling")
       .addOption(new Option("--step-token <token>", "the token steps get as CAIRN_TOKEN (never the worker's own; default: none)").env("CAIRN_STEP_TOKEN"))
       .action(
-        guarded(async (opts: { server?: string; name?: string; cpus?: number; memory?: number; workDir?: string; lease?: number; keepWorkDirs?: boolean; nvidiaSmi?: string; stepToken?: string }, cmd: Command) => {
+        action(async (opts: { server?: string; name?: string; cpus?: number; memory?: number; workDir?: string; lease?: number; keepWorkDirs?: boolean; nvidiaSmi?: string; stepToken?: string }, cmd: Command) => {
           const g = globalOptions(cmd);
           // Long polls hold a request for up to 20 s: the client's timeout must outlast them.
           const cairn = new Cairn({ url: opts.server ?? g.url, token: g.token, handleExit: false, timeoutMs: 60_000 });
@@ -163,7 +151,7 @@ export function registerRemotePipelineCommands(program: Command): void {
       .option("-f, --follow", "keep printing new lines until the run ends; exit with its status")
       .option("--step <name>", "only this step's lines")
       .action(
-        guarded(async (runId: string, opts: { follow?: boolean; step?: string }, cmd: Command) => {
+        action(async (runId: string, opts: { follow?: boolean; step?: string }, cmd: Command) => {
           const cairn = clientFor(cmd);
           const json = wantsJson(cmd);
           const ac = new AbortController();
@@ -187,7 +175,7 @@ export function registerRemotePipelineCommands(program: Command): void {
       .description("cancel a pipeline run: queued steps are dropped, running ones stopped (SIGTERM, then SIGKILL) and their GPUs freed")
       .argument("<run-id>", "the pipeline run")
       .action(
-        guarded(async (runId: string, _opts: unknown, cmd: Command) => {
+        action(async (runId: string, _opts: unknown, cmd: Command) => {
           const { run } = await clientFor(cmd).client.api.cancelPipelineRun({ params: { id: runId }, body: {} });
           if (wantsJson(cmd)) printJson(run);
           else process.stderr.write(`cancelling run ${run.id} (${run.pipeline}): ${run.steps.filter((s) => s.status === "running").length} running step(s) are being stopped\n`);
@@ -202,7 +190,7 @@ export function registerRemotePipelineCommands(program: Command): void {
       .argument("[pipeline]", "a cairn.yaml file, or a directory holding one", ".")
       .option("--project <project>", "the project the pipeline (its experiment) belongs to")
       .action(
-        guarded(async (target: string, opts: { project?: string }, cmd: Command) => {
+        action(async (target: string, opts: { project?: string }, cmd: Command) => {
           const json = wantsJson(cmd);
           const progress = createProgress("uploading pipeline files", json);
           const { pipeline, blobsUploaded } = await pushPipeline(clientFor(cmd), target, { ...(opts.project ? { project: opts.project } : {}), onProgress: (d, t) => progress.update(d, t) });
@@ -218,7 +206,7 @@ export function registerRemotePipelineCommands(program: Command): void {
       .command("ls")
       .description("list pipelines (pushed, and those only run locally)")
       .action(
-        guarded(async (_opts: unknown, cmd: Command) => {
+        action(async (_opts: unknown, cmd: Command) => {
           const { pipelines } = await clientFor(cmd).client.api.listPipelines({});
           if (wantsJson(cmd)) return printJson(pipelines);
           printTable(["PIPELINE", "PUSHED", "RUNS", "LAST RUN", "STATUS", "WHEN"], pipelines.map((p) => [p.name, p.pushedAt ? formatTime(p.pushedAt) : "-", p.runCount, p.lastRun?.id ?? "-", p.lastRun?.status ?? "-", p.lastRun ? formatTime(p.lastRun.createdAt) : "-"]));
@@ -234,7 +222,7 @@ export function registerRemotePipelineCommands(program: Command): void {
       .option("--status <status>", "queued|running|succeeded|failed|cancelled")
       .addOption(new Option("--limit <n>", "at most N runs").argParser(positiveInt).default(50))
       .action(
-        guarded(async (opts: { pipeline?: string; status?: "queued" | "running" | "succeeded" | "failed" | "cancelled"; limit: number }, cmd: Command) => {
+        action(async (opts: { pipeline?: string; status?: "queued" | "running" | "succeeded" | "failed" | "cancelled"; limit: number }, cmd: Command) => {
           const { runs } = await clientFor(cmd).client.api.listPipelineRuns({ query: { limit: opts.limit, ...(opts.pipeline ? { pipeline: opts.pipeline } : {}), ...(opts.status ? { status: opts.status } : {}) } });
           if (wantsJson(cmd)) return printJson(runs);
           printTable(
@@ -251,7 +239,7 @@ export function registerRemotePipelineCommands(program: Command): void {
       .description("a pipeline run's steps: status, attempts, durations, workers, errors")
       .argument("<run-id>", "the pipeline run")
       .action(
-        guarded(async (runId: string, _opts: unknown, cmd: Command) => {
+        action(async (runId: string, _opts: unknown, cmd: Command) => {
           const { run } = await clientFor(cmd).client.api.getPipelineRun({ params: { id: runId } });
           if (wantsJson(cmd)) printJson(run);
           else printRun(run);
@@ -267,7 +255,7 @@ export function registerRemotePipelineCommands(program: Command): void {
       .option("-p, --param <name=value>", "override a param (repeatable)", keyValue)
       .option("-f, --follow", "stream its logs until it ends; exit with its status")
       .action(
-        guarded(async (name: string, opts: { param?: Record<string, string>; follow?: boolean }, cmd: Command) => {
+        action(async (name: string, opts: { param?: Record<string, string>; follow?: boolean }, cmd: Command) => {
           const cairn = clientFor(cmd);
           const { run } = await cairn.client.api.startPipelineRun({ params: { name }, body: { params: opts.param ?? {}, trigger: { kind: "manual" } } });
           process.stderr.write(`queued run ${run.id}: ${cairn.url}/#/pipelines/runs/${run.id}\n`);
@@ -290,7 +278,7 @@ export function registerRemotePipelineCommands(program: Command): void {
       .description("queue a failed or cancelled run's unfinished steps again (finished steps keep their results)")
       .argument("<run-id>", "the pipeline run")
       .action(
-        guarded(async (runId: string, _opts: unknown, cmd: Command) => {
+        action(async (runId: string, _opts: unknown, cmd: Command) => {
           const { run } = await clientFor(cmd).client.api.resumePipelineRun({ params: { id: runId }, body: {} });
           if (wantsJson(cmd)) printJson(run);
           else process.stderr.write(`resumed run ${run.id}: ${run.steps.filter((s) => s.status === "waiting" || s.status === "ready").length} step(s) queued again\n`);
@@ -310,7 +298,7 @@ export function registerRemotePipelineCommands(program: Command): void {
       .option("-p, --param <name=value>", "param overrides for the runs (repeatable)", keyValue)
       .option("--disabled", "create it disabled")
       .action(
-        guarded(async (pipeline: string, opts: { cron?: string; timezone: string; onDataset?: string; param?: Record<string, string>; disabled?: boolean }, cmd: Command) => {
+        action(async (pipeline: string, opts: { cron?: string; timezone: string; onDataset?: string; param?: Record<string, string>; disabled?: boolean }, cmd: Command) => {
           const { schedule: s } = await clientFor(cmd).client.api.createSchedule({
             params: { name: pipeline },
             body: { timezone: opts.timezone, ...(opts.cron ? { cron: opts.cron } : {}), ...(opts.onDataset ? { onDataset: opts.onDataset } : {}), ...(opts.param ? { params: opts.param } : {}), enabled: !opts.disabled },
@@ -326,7 +314,7 @@ export function registerRemotePipelineCommands(program: Command): void {
       .description("list schedules")
       .option("--pipeline <name>", "only this pipeline's")
       .action(
-        guarded(async (opts: { pipeline?: string }, cmd: Command) => {
+        action(async (opts: { pipeline?: string }, cmd: Command) => {
           const api = clientFor(cmd).client.api;
           const { schedules } = opts.pipeline ? await api.listSchedules({ params: { name: opts.pipeline } }) : await api.listAllSchedules({});
           if (wantsJson(cmd)) return printJson(schedules);
@@ -348,7 +336,7 @@ export function registerRemotePipelineCommands(program: Command): void {
         .argument("<pipeline>", "the pipeline")
         .argument("<id>", "the schedule")
         .action(
-          guarded(async (pipeline: string, id: string, _opts: unknown, cmd: Command) => {
+          action(async (pipeline: string, id: string, _opts: unknown, cmd: Command) => {
             const { schedule: s } = await clientFor(cmd).client.api.updateSchedule({ params: { name: pipeline, id }, body: { enabled } });
             if (wantsJson(cmd)) printJson(s);
             else process.stderr.write(`schedule ${s.id} ${s.enabled ? "enabled" : "disabled"}\n`);
@@ -363,7 +351,7 @@ export function registerRemotePipelineCommands(program: Command): void {
       .argument("<pipeline>", "the pipeline")
       .argument("<id>", "the schedule")
       .action(
-        guarded(async (pipeline: string, id: string, _opts: unknown, cmd: Command) => {
+        action(async (pipeline: string, id: string, _opts: unknown, cmd: Command) => {
           await clientFor(cmd).client.api.deleteSchedule({ params: { name: pipeline, id } });
           process.stderr.write(`deleted schedule ${id}\n`);
         }),
@@ -375,7 +363,7 @@ export function registerRemotePipelineCommands(program: Command): void {
       .command("workers")
       .description("list pipeline workers: resources, state, running steps")
       .action(
-        guarded(async (_opts: unknown, cmd: Command) => {
+        action(async (_opts: unknown, cmd: Command) => {
           const { workers } = await clientFor(cmd).client.api.listWorkers({});
           if (wantsJson(cmd)) return printJson(workers);
           printTable(

@@ -56,13 +56,15 @@ export const outputsDatasetOf = (pipeline: string) => `pipeline-out.${pipeline}`
 /** The step cache's row key: entries are per pipeline (pipeline names hold no ':'). */
 const cacheRowKey = (pipeline: string, key: string) => `${pipeline}:${key}`;
 
-/** A task id names one step of one run: `<run id>:<step index>`. */
-const taskIdOf = (s: Pick<StepRow, "runId" | "idx">) => `${s.runId}:${s.idx}`;
+/**
+ * A task id names one claim of one step of one run: `<run id>:<step index>:<claim>`. The claim number
+ * keeps a re-claimed step's task apart from its lost predecessor on the same worker.
+ */
+const taskIdOf = (s: Pick<StepRow, "runId" | "idx" | "claim">) => `${s.runId}:${s.idx}:${s.claim}`;
 function parseTaskId(id: string): { runId: string; idx: number } {
-  const i = id.lastIndexOf(":");
-  const idx = Number(id.slice(i + 1));
-  if (i <= 0 || !Number.isInteger(idx) || idx < 0) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `Task '${id}' not found`);
-  return { runId: id.slice(0, i), idx };
+  const m = /^([^:]+):(\d{1,9}):(\d{1,9})$/.exec(id);
+  if (!m) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `Task '${id}' not found`);
+  return { runId: m[1]!, idx: Number(m[2]) };
 }
 
 const projectOf = (tags: Record<string, string>) => tags[PROJECT_TAG] ?? DEFAULT_PROJECT;
@@ -321,11 +323,11 @@ export class PipelineService {
   async listRuns(q: In<typeof C.RunsQuery>, projects?: ReadonlySet<string>): Promise<PipelineRunSummary[]> {
     const runs = await this.store.listRuns({ ...(q.pipeline ? { pipeline: q.pipeline } : {}), ...(q.status ? { status: q.status } : {}), limit: q.limit ?? PIPELINE_LIMITS.runsPageDefault });
     const out: PipelineRunSummary[] = [];
-    const projectOf = new Map<string, string | undefined>();
+    const projectByPipeline = new Map<string, string>();
     for (const r of runs) {
       if (projects) {
-        if (!projectOf.has(r.pipeline)) projectOf.set(r.pipeline, (await unlessMissing(this.#tracking.getExperimentByName(experimentName(r.pipeline))))?.tags[PROJECT_TAG] ?? "default");
-        if (!projects.has(projectOf.get(r.pipeline)!)) continue;
+        if (!projectByPipeline.has(r.pipeline)) projectByPipeline.set(r.pipeline, projectOf((await unlessMissing(this.#tracking.getExperimentByName(experimentName(r.pipeline))))?.tags ?? {}));
+        if (!projects.has(projectByPipeline.get(r.pipeline)!)) continue;
       }
       const counts: Record<string, number> = {};
       for (const s of await this.store.getSteps(r.id)) counts[s.status] = (counts[s.status] ?? 0) + 1;
