@@ -5,6 +5,7 @@ import type { Pipeline } from "./types.js";
 
 const FLUSH_MS = 250;
 const BATCH = 2000;
+const LINE_MAX = 16_000;
 
 /**
  * Reports a `cairn run` executing on this machine to the server's pipeline runs (id = its tracking
@@ -74,8 +75,9 @@ export class LocalRunReporter {
       case "log": {
         const key = `${e.step}\0${e.stream}`;
         const parts = ((this.#partial.get(key) ?? "") + e.text).split("\n");
-        this.#partial.set(key, parts.pop() ?? "");
-        for (const text of parts) this.#lines.push({ step: e.step, attempt: e.attempt, stream: e.stream, text: text.slice(0, 16_000) });
+        // A line without an end is kept only up to the line limit (a process printing without newlines).
+        this.#partial.set(key, (parts.pop() ?? "").slice(0, LINE_MAX));
+        for (const text of parts) this.#lines.push({ step: e.step, attempt: e.attempt, stream: e.stream, text: text.slice(0, LINE_MAX) });
         break;
       }
       case "step-cache":
@@ -100,7 +102,7 @@ export class LocalRunReporter {
     for (const [key, text] of this.#partial) {
       if (!text) continue;
       const [step, stream] = key.split("\0") as [string, "stdout" | "stderr"];
-      this.#lines.push({ step, attempt: Math.max(1, result.steps[step]?.attempts ?? 1), stream, text });
+      this.#lines.push({ step, attempt: Math.max(1, result.steps[step]?.attempts ?? 1), stream, text: text.slice(0, LINE_MAX) });
     }
     this.#partial.clear();
     this.#flush();
