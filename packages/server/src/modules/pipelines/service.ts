@@ -725,7 +725,7 @@ export class PipelineService {
   }
 
   /** `dataset:` outputs become versions of their datasets (created when missing), made by the step's run. */
-  async #registerDatasetOutputs(run: RunRow, step: StepRow, spec: PipelineSpec["steps"][number], files: In<typeof C.CompleteTaskRequest>["outputs"] extends infer O ? O extends { files: infer F } ? F : never : never): Promise<void> {
+  async #registerDatasetOutputs(run: RunRow, step: StepRow, spec: PipelineSpec["steps"][number], files: In<typeof C.ManifestEntry>[]): Promise<void> {
     for (const out of spec.outs) {
       if (!out.dataset) continue;
       const prefix = `${out.path}/`;
