@@ -7,6 +7,7 @@ const areas: Record<string, () => Promise<{ run(opts: { json: boolean }): Promis
   registry: () => import("./registry.js"),
   data: () => import("./data.js"),
   pipelines: () => import("./pipelines.js"),
+  serving: () => import("./serving.js"),
 };
 
 const args = process.argv.slice(2);

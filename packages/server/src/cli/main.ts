@@ -11,6 +11,7 @@ import { registerDataCommands } from "../modules/datasets/cli.js";
 import { registerPipelineCommands } from "../modules/pipelines/cli.js";
 import { registerPipelineExportCommands } from "../modules/pipelines/export-cli.js";
 import { registerRemotePipelineCommands } from "../modules/pipelines/remote-cli.js";
+import { registerServeCommand } from "../modules/serving/serve-cli.js";
 import { registerSweepCommand } from "../modules/pipelines/sweep-cli.js";
 
 /**
@@ -84,6 +85,7 @@ export function buildProgram(): Command {
   registerPipelineCommands(program);
   registerPipelineExportCommands(program);
   registerRemotePipelineCommands(program);
+  registerServeCommand(program);
   registerSweepCommand(program);
   return program;
 }

@@ -75,7 +75,7 @@ async function requireFile(blobs: BlobStore, key: string, flavor: string, rel: s
 
 const ORT_DTYPES: Record<string, TensorDType> = { float16: "float16", float32: "float32", float64: "float64", int8: "int8", int32: "int32", int64: "int64", uint8: "uint8", bool: "bool", string: "string" };
 
-interface OrtValueMetadata {
+export interface OrtValueMetadata {
   name: string;
   isTensor: boolean;
   type?: string;
@@ -83,7 +83,7 @@ interface OrtValueMetadata {
 }
 
 /** Tensors from onnxruntime's metadata; undefined when one is not a tensor or has a type Cairn cannot hold. */
-function tensorsFromOrt(meta: readonly OrtValueMetadata[] | undefined): TensorSpec[] | undefined {
+export function tensorsFromOrt(meta: readonly OrtValueMetadata[] | undefined): TensorSpec[] | undefined {
   if (!meta) return undefined;
   const out: TensorSpec[] = [];
   for (const m of meta) {
@@ -95,10 +95,10 @@ function tensorsFromOrt(meta: readonly OrtValueMetadata[] | undefined): TensorSp
   return out;
 }
 
-type Ort = typeof import("onnxruntime-node");
+export type Ort = typeof import("onnxruntime-node");
 let ort: Promise<Ort | undefined> | undefined;
 /** onnxruntime, loaded on first use (its native library is large); undefined when it cannot load here. */
-function loadOrt(): Promise<Ort | undefined> {
+export function loadOrt(): Promise<Ort | undefined> {
   ort ??= import("onnxruntime-node").catch(() => undefined);
   return ort;
 }

@@ -1,0 +1,134 @@
+import fs from "node:fs";
+import path from "node:path";
+import type { Cairn } from "@cairn/sdk";
+import { CairnError } from "@cairn/contract";
+import { MicroBatcher } from "./batcher.js";
+import { loadModelPackage, warmupInputs, type LoadedModel, type RuntimeOptions } from "./runtime.js";
+import type { Tensor } from "./tensor.js";
+
+/** Micro-batching of one served model: requests arriving while the model is busy are run together. */
+export interface BatchingOptions {
+  /** Rows per batch; 0 or 1 turns batching off. */
+  maxBatchSize: number;
+  /** The longest a queued request waits for others (a lone request never waits). */
+  maxLatencyMs: number;
+}
+
+/** A loaded version with the batcher in front of it and a count of requests still using it. */
+interface Slot {
+  model: LoadedModel;
+  batcher: MicroBatcher | undefined;
+  inFlight: number;
+  retired: boolean;
+}
+
+export interface ModelHostOptions {
+  cairn: Cairn;
+  /** Where model packages are downloaded (one directory per name and version). */
+  cacheDir: string;
+  runtime?: RuntimeOptions;
+  batching?: BatchingOptions;
+}
+
+/**
+ * Serves one registry model at a time (`cairn serve`): downloads a version's package, loads it,
+ * warms it up with a sample built from its signature, and only then makes it current, so a swap
+ * to another version never fails a request. The version it replaces closes once its last request
+ * finished. A version that fails to load leaves the current one serving.
+ */
+export class ModelHost {
+  readonly #o: ModelHostOptions;
+  #slot: Slot | undefined;
+  #lastError: string | undefined;
+
+  constructor(opts: ModelHostOptions) {
+    this.#o = opts;
+  }
+
+  /** The version being served, when one is. */
+  get current(): LoadedModel | undefined {
+    return this.#slot?.model;
+  }
+
+  /** Why the last load failed, when it did. */
+  get lastError(): string | undefined {
+    return this.#lastError;
+  }
+
+  /**
+   * Loads the version a `models:/` URI names and makes it current once it answered a warm-up batch.
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST (model, version, alias), INVALID_PARAMETER_VALUE (not servable, fails to load or to warm up)
+   */
+  async load(uri: string): Promise<LoadedModel> {
+    try {
+      const version = await this.#o.cairn.models.resolve(uri);
+      const dir = path.join(this.#o.cacheDir, safe(version.name), safe(String(version.version)));
+      if (!fs.existsSync(path.join(dir, ".complete"))) {
+        fs.rmSync(dir, { recursive: true, force: true });
+        await this.#o.cairn.models.download(`models:/${version.name}/${version.version}`, dir);
+        fs.writeFileSync(path.join(dir, ".complete"), "");
+      }
+      const model = await loadModelPackage(dir, { name: version.name, version: String(version.version), signature: version.signature }, this.#o.runtime ?? {});
+      try {
+        if (model.signature) await model.infer(warmupInputs(model.signature));
+      } catch (e) {
+        await model.close();
+        throw new CairnError("INVALID_PARAMETER_VALUE", `Model ${version.name} version ${version.version} failed its warm-up: ${(e as Error).message}`);
+      }
+      this.#swap(model);
+      this.#lastError = undefined;
+      return model;
+    } catch (e) {
+      this.#lastError = e instanceof Error ? e.message : String(e);
+      throw e;
+    }
+  }
+
+  #swap(model: LoadedModel): void {
+    const b = this.#o.batching;
+    const batcher = b && b.maxBatchSize > 1 ? new MicroBatcher({ run: (inputs: Tensor[]) => model.infer(inputs), maxBatchSize: b.maxBatchSize, maxLatencyMs: b.maxLatencyMs }) : undefined;
+    const old = this.#slot;
+    this.#slot = { model, batcher, inFlight: 0, retired: false };
+    if (old) {
+      old.retired = true;
+      if (old.inFlight === 0) void closeSlot(old);
+    }
+  }
+
+  /**
+   * Runs a request on the current version (through the batcher when batching is on and every
+   * output is wanted). Returns the outputs and the version that computed them.
+   * @throws CairnError TEMPORARILY_UNAVAILABLE when no version is loaded; the runtime's errors
+   */
+  async infer(inputs: Tensor[], outputs?: string[]): Promise<{ outputs: Tensor[]; model: LoadedModel }> {
+    const slot = this.#slot;
+    if (!slot) throw new CairnError("TEMPORARILY_UNAVAILABLE", `No model is loaded yet${this.#lastError ? `: ${this.#lastError}` : ""}`);
+    slot.inFlight += 1;
+    try {
+      const result = slot.batcher && !(outputs && outputs.length > 0) ? await slot.batcher.submit(inputs) : await slot.model.infer(inputs, outputs);
+      return { outputs: result, model: slot.model };
+    } finally {
+      slot.inFlight -= 1;
+      if (slot.retired && slot.inFlight === 0) void closeSlot(slot);
+    }
+  }
+
+  /** Batching counters of the current version, for /metrics. */
+  batchStats(): ReturnType<MicroBatcher["stats"]> | undefined {
+    return this.#slot?.batcher?.stats();
+  }
+
+  /** Closes the current version. */
+  async close(): Promise<void> {
+    const slot = this.#slot;
+    this.#slot = undefined;
+    if (slot) await closeSlot(slot);
+  }
+}
+
+async function closeSlot(slot: Slot): Promise<void> {
+  await slot.batcher?.close();
+  await slot.model.close();
+}
+
+const safe = (s: string) => s.replace(/[^\w.-]/g, "_");
