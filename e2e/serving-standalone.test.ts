@@ -141,6 +141,21 @@ describe("cairn serve (e2e)", () => {
     expect((await post(`${serveUrl}/invocations`, { dataframe_split: { columns: ["f0"], data: [[1]] } })).status).toBe(400);
   });
 
+  it("exposes Prometheus metrics: requests by endpoint and status, latency, batching, readiness", async () => {
+    const res = await fetch(`${serveUrl}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/plain");
+    const text = await res.text();
+    const count = (endpoint: string, code: string) => Number(new RegExp(`cairn_serve_requests_total\\{endpoint="${endpoint}",model="scorer",version="1",code="${code}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    // The earlier tests: 2 successful infers and 2 /invocations, and the refused requests.
+    expect(count("infer", "200")).toBeGreaterThanOrEqual(2);
+    expect(count("invocations", "200")).toBeGreaterThanOrEqual(2);
+    expect(count("infer", "400")).toBeGreaterThanOrEqual(6);
+    expect(text).toMatch(/cairn_serve_request_duration_seconds_bucket\{le="0\.005",endpoint="infer",model="scorer",version="1"\} \d+/);
+    expect(text).toMatch(/cairn_serve_batches\{model="scorer",version="1"\} \d+/);
+    expect(text).toContain('cairn_serve_model_ready{model="scorer",version="1"} 1');
+  });
+
   it("rolls forward when the alias moves, without failing a request", async () => {
     const run = await sdk.startRun({ experiment: "serving" });
     await sdk.models.register("scorer", { runId: run.id, model: { onnx: onnxFile([-1, 2, -0.5], -0.1, "v2.onnx") }, signature: onnxSignature(D) });

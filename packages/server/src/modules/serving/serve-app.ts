@@ -6,6 +6,7 @@ import { decodeScoringRequest, encodeScoringResponse } from "./mlflow-scoring.js
 import { decodeInferRequest, encodeInferResponse, modelMetadata } from "./oip.js";
 import { checkInputs } from "./validate.js";
 import type { ModelHost } from "./model-host.js";
+import { ServeMetrics } from "./metrics.js";
 
 export interface ServeAppOptions {
   host: ModelHost;
@@ -49,6 +50,15 @@ export function buildServeApp(opts: ServeAppOptions): FastifyInstance {
     if (params.version !== undefined && params.version !== m.version) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `Model '${m.name}' version '${params.version}' is not served here (version ${m.version} is)`);
     return m;
   };
+
+  const metrics = new ServeMetrics(host);
+  app.addHook("onResponse", async (req, reply) => {
+    const route = req.routeOptions.url;
+    // Only the inference endpoints are counted (health probes and scrapes would drown them).
+    if (route === undefined || !(route.endsWith("/infer") || route === "/invocations")) return;
+    metrics.observe(route === "/invocations" ? "invocations" : "infer", host.current?.name ?? "", host.current?.version ?? "", reply.statusCode, reply.elapsedTime / 1000);
+  });
+  app.get("/metrics", async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
 
   app.get("/v2/health/live", async () => ({ live: true }));
   app.get("/v2/health/ready", async (_req, reply) => (host.current ? { ready: true } : reply.code(503).send({ ready: false, ...(host.lastError ? { error: host.lastError } : {}) })));
