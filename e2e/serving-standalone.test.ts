@@ -15,7 +15,7 @@ import { buildOnnxModel, onnxSignature } from "../examples/credit-risk/src/onnx-
 import type { LogisticModel } from "../examples/credit-risk/src/logistic-regression.js";
 import type { PreprocessingSpec } from "../examples/credit-risk/src/features.js";
 import { startServer } from "../packages/server/src/server.js";
-import { CLI, ROOT } from "./processes.js";
+import { CLI, ROOT, runCliExpect } from "./processes.js";
 
 const D = 3;
 let server: { url: string; close(): Promise<void> };
@@ -141,6 +141,30 @@ describe("cairn serve (e2e)", () => {
     expect((await post(`${serveUrl}/invocations`, { dataframe_split: { columns: ["f0"], data: [[1]] } })).status).toBe(400);
   });
 
+  it("logs every prediction with its request id, queryable from the server", async () => {
+    const res = await post(`${serveUrl}/v2/models/scorer/infer`, { id: "logged-1", inputs: [{ name: "features", datatype: "FP32", shape: [1, D], data: [0.5, 0.25, 1] }] });
+    expect(res.status).toBe(200);
+    let found: { requestId: string; inputs: unknown; outputs: unknown; version: string; deployment: string; arm: string }[] = [];
+    for (let i = 0; i < 50 && found.length === 0; i++) {
+      found = (await sdk.client.api.queryInferenceLog({ params: { name: "scorer" }, query: { limit: 10_000 } })).records.filter((r) => r.requestId === "logged-1");
+      if (found.length === 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(found, serveLog).toHaveLength(1);
+    expect(found[0]).toMatchObject({ version: "1", deployment: "serve:scorer", arm: "primary", inputs: [{ name: "features", datatype: "FP32", shape: [1, D], data: [0.5, 0.25, 1] }] });
+    expect((found[0]!.outputs as { name: string }[]).map((o) => o.name).sort()).toEqual(["label", "probability"]);
+    // MLflow scoring requests are logged too, under the id the server returned.
+    const scored = await post(`${serveUrl}/invocations`, { instances: [[1, 1, 1]] });
+    const id = scored.headers.get("x-request-id")!;
+    let again: unknown[] = [];
+    for (let i = 0; i < 50 && again.length === 0; i++) {
+      again = (await sdk.client.api.queryInferenceLog({ params: { name: "scorer" }, query: { limit: 10_000 } })).records.filter((r) => r.requestId === id);
+      if (again.length === 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(again).toHaveLength(1);
+    const cli = await runCliExpect(server.url, ["--json", "inference-log", "scorer", "--since", "1h", "--limit", "10000"], 0);
+    expect((JSON.parse(cli.stdout) as { records: { requestId: string }[] }).records.some((r) => r.requestId === "logged-1")).toBe(true);
+  });
+
   it("exposes Prometheus metrics: requests by endpoint and status, latency, batching, readiness", async () => {
     const res = await fetch(`${serveUrl}/metrics`);
     expect(res.status).toBe(200);
@@ -154,6 +178,8 @@ describe("cairn serve (e2e)", () => {
     expect(text).toMatch(/cairn_serve_request_duration_seconds_bucket\{le="0\.005",endpoint="infer",model="scorer",version="1"\} \d+/);
     expect(text).toMatch(/cairn_serve_batches\{model="scorer",version="1"\} \d+/);
     expect(text).toContain('cairn_serve_model_ready{model="scorer",version="1"} 1');
+    expect(Number(/cairn_serve_log_records (\d+)/.exec(text)?.[1])).toBeGreaterThanOrEqual(2);
+    expect(text).toContain("cairn_serve_log_shed 0");
   });
 
   it("rolls forward when the alias moves, without failing a request", async () => {

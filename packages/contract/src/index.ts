@@ -6,6 +6,7 @@ export * from "./promotion.js";
 export * from "./auth.js";
 export * from "./datasets.js";
 export * from "./pipelines.js";
+export * from "./serving.js";
 export * from "./routes.js";
 export * from "./openapi.js";
 export * from "./data-profile.js";

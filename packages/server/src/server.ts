@@ -35,6 +35,9 @@ import { registerDatasetRoutes } from "./modules/datasets/routes.js";
 import { createPipelineStore } from "./modules/pipelines/store/sql-pipeline-store.js";
 import { PipelineService } from "./modules/pipelines/service.js";
 import { registerPipelineRoutes } from "./modules/pipelines/routes.js";
+import { createInferenceLogStore } from "./modules/serving/store/inference-log-store.js";
+import { InferenceLogService } from "./modules/serving/inference-log.js";
+import { registerServingRoutes } from "./modules/serving/routes.js";
 
 import { VERSION } from "./version.js";
 
@@ -93,6 +96,7 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
     tracking.onInputsLogged((runId, inputs) => datasets.linkLoggedInputs(runId, inputs));
     const lineage = new LineageService(datasets.store, serviceLineageSources(tracking, registry));
     const pipelines = new PipelineService({ store: await createPipelineStore(db), tracking, datasets, logger });
+    const inferenceLog = new InferenceLogService(await createInferenceLogStore(db), async (name) => (await unlessMissing(registry.getModelState(name))) !== undefined);
 
     const auth = new AuthService(await createAuthStore(db), config.authTokens);
     const bootstrapToken = config.auth ? await auth.bootstrapAdmin() : undefined;
@@ -119,6 +123,7 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
     registerAuditRoutes(app, audit);
     registerDatasetRoutes(app, datasets, lineage, lookups);
     registerPipelineRoutes(app, pipelines);
+    registerServingRoutes(app, inferenceLog);
     await serveUi(app, config.webDir);
 
     pipelines.start();

@@ -12,6 +12,7 @@ import { registerPipelineCommands } from "../modules/pipelines/cli.js";
 import { registerPipelineExportCommands } from "../modules/pipelines/export-cli.js";
 import { registerRemotePipelineCommands } from "../modules/pipelines/remote-cli.js";
 import { registerServeCommand } from "../modules/serving/serve-cli.js";
+import { registerServingExportCommands } from "../modules/serving/export-cli.js";
 import { registerSweepCommand } from "../modules/pipelines/sweep-cli.js";
 
 /**
@@ -86,6 +87,7 @@ export function buildProgram(): Command {
   registerPipelineExportCommands(program);
   registerRemotePipelineCommands(program);
   registerServeCommand(program);
+  registerServingExportCommands(program);
   registerSweepCommand(program);
   return program;
 }

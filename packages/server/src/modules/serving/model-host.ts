@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Cairn } from "@cairn/sdk";
-import { CairnError } from "@cairn/contract";
+import { CairnError, type ModelSignature } from "@cairn/contract";
 import { MicroBatcher } from "./batcher.js";
 import { loadModelPackage, warmupInputs, type LoadedModel, type RuntimeOptions } from "./runtime.js";
 import type { Tensor } from "./tensor.js";
@@ -23,7 +23,8 @@ interface Slot {
 }
 
 export interface ModelHostOptions {
-  cairn: Cairn;
+  /** The registry client {@link ModelHost.load} resolves and downloads through; not needed by {@link ModelHost.loadDirectory}. */
+  cairn?: Cairn;
   /** Where model packages are downloaded (one directory per name and version). */
   cacheDir: string;
   runtime?: RuntimeOptions;
@@ -57,31 +58,52 @@ export class ModelHost {
 
   /**
    * Loads the version a `models:/` URI names and makes it current once it answered a warm-up batch.
-   * @throws CairnError RESOURCE_DOES_NOT_EXIST (model, version, alias), INVALID_PARAMETER_VALUE (not servable, fails to load or to warm up)
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST (model, version, alias), INVALID_PARAMETER_VALUE (not servable, fails to load or to warm up), INVALID_STATE (no Cairn client)
    */
   async load(uri: string): Promise<LoadedModel> {
     try {
-      const version = await this.#o.cairn.models.resolve(uri);
+      const cairn = this.#o.cairn;
+      if (!cairn) throw new CairnError("INVALID_STATE", `Cannot load ${uri}: this model host has no Cairn client (it serves a local package directory)`);
+      const version = await cairn.models.resolve(uri);
       const dir = path.join(this.#o.cacheDir, safe(version.name), safe(String(version.version)));
       if (!fs.existsSync(path.join(dir, ".complete"))) {
         fs.rmSync(dir, { recursive: true, force: true });
-        await this.#o.cairn.models.download(`models:/${version.name}/${version.version}`, dir);
+        await cairn.models.download(`models:/${version.name}/${version.version}`, dir);
         fs.writeFileSync(path.join(dir, ".complete"), "");
       }
-      const model = await loadModelPackage(dir, { name: version.name, version: String(version.version), signature: version.signature }, this.#o.runtime ?? {});
-      try {
-        if (model.signature) await model.infer(warmupInputs(model.signature));
-      } catch (e) {
-        await model.close();
-        throw new CairnError("INVALID_PARAMETER_VALUE", `Model ${version.name} version ${version.version} failed its warm-up: ${(e as Error).message}`);
-      }
-      this.#swap(model);
-      this.#lastError = undefined;
-      return model;
+      return await this.#loadWarmSwap(dir, { name: version.name, version: String(version.version), signature: version.signature });
     } catch (e) {
       this.#lastError = e instanceof Error ? e.message : String(e);
       throw e;
     }
+  }
+
+  /**
+   * Loads a model package already on disk (a directory as `models.download` writes it, e.g. baked
+   * into an image by `cairn model dockerfile`) and makes it current once it answered a warm-up batch,
+   * exactly as {@link load} does after its download. No Cairn server is contacted.
+   * @throws CairnError INVALID_PARAMETER_VALUE (not servable, fails to load or to warm up)
+   */
+  async loadDirectory(dir: string, meta: { name: string; version: string; signature: ModelSignature | null }): Promise<LoadedModel> {
+    try {
+      return await this.#loadWarmSwap(path.resolve(dir), meta);
+    } catch (e) {
+      this.#lastError = e instanceof Error ? e.message : String(e);
+      throw e;
+    }
+  }
+
+  async #loadWarmSwap(dir: string, meta: { name: string; version: string; signature: ModelSignature | null }): Promise<LoadedModel> {
+    const model = await loadModelPackage(dir, meta, this.#o.runtime ?? {});
+    try {
+      if (model.signature) await model.infer(warmupInputs(model.signature));
+    } catch (e) {
+      await model.close();
+      throw new CairnError("INVALID_PARAMETER_VALUE", `Model ${meta.name} version ${meta.version} failed its warm-up: ${(e as Error).message}`);
+    }
+    this.#swap(model);
+    this.#lastError = undefined;
+    return model;
   }
 
   #swap(model: LoadedModel): void {

@@ -7,9 +7,13 @@ import { decodeInferRequest, encodeInferResponse, modelMetadata } from "./oip.js
 import { checkInputs } from "./validate.js";
 import type { ModelHost } from "./model-host.js";
 import { ServeMetrics } from "./metrics.js";
+import type { InferenceLogBuffer } from "./log-buffer.js";
+import type { Tensor } from "./tensor.js";
 
 export interface ServeAppOptions {
   host: ModelHost;
+  /** Where predictions are logged (buffered; the request never waits on it). */
+  log?: InferenceLogBuffer;
   /** Largest request body in bytes (default 64 MiB). */
   bodyLimit?: number;
   /** Accept NaN in float inputs (default: refused). */
@@ -51,7 +55,16 @@ export function buildServeApp(opts: ServeAppOptions): FastifyInstance {
     return m;
   };
 
-  const metrics = new ServeMetrics(host);
+  const metrics = new ServeMetrics(host, opts.log);
+  /** Logs a served prediction (inputs and outputs as the protocol carries them). */
+  const logPrediction = (req: FastifyRequest, requestId: string, model: { name: string; version: string }, inputs: Tensor[], outputs: Tensor[]) => {
+    if (!opts.log) return;
+    const encode = (ts: Tensor[]) => encodeInferResponse({ modelName: model.name, id: requestId, outputs: ts }).outputs;
+    opts.log.log({ requestId, version: model.version, deployment: `serve:${model.name}`, arm: "primary", inputs: encode(inputs), outputs: encode(outputs), latencyMs: performance.now() - ((req as FastifyRequest & { t0?: number }).t0 ?? performance.now()), status: 200, time: Date.now() });
+  };
+  app.addHook("onRequest", async (req) => {
+    (req as FastifyRequest & { t0?: number }).t0 = performance.now();
+  });
   app.addHook("onResponse", async (req, reply) => {
     const route = req.routeOptions.url;
     // Only the inference endpoints are counted (health probes and scrapes would drown them).
@@ -85,6 +98,7 @@ export function buildServeApp(opts: ServeAppOptions): FastifyInstance {
     const { outputs, model } = await host.infer(inputs, request.outputs);
     const id = request.id ?? req.id;
     reply.header("x-request-id", id);
+    logPrediction(req, id, model, inputs, outputs);
     return encodeInferResponse({ modelName: model.name, modelVersion: model.version, id, outputs });
   };
   app.post("/v2/models/:model/infer", infer);
@@ -95,8 +109,9 @@ export function buildServeApp(opts: ServeAppOptions): FastifyInstance {
     if (!m) throw new CairnError("TEMPORARILY_UNAVAILABLE", "No model is loaded yet");
     if (!m.signature) throw new CairnError("INVALID_STATE", `Model ${m.name} version ${m.version} has no signature; /invocations needs one to map columns to inputs (use the v2 infer endpoint)`);
     const inputs = checkInputs(decodeScoringRequest(req.body, m.signature), m.signature, { allowNaN: opts.allowNaN ?? false });
-    const { outputs } = await host.infer(inputs);
+    const { outputs, model } = await host.infer(inputs);
     reply.header("x-request-id", req.id);
+    logPrediction(req, req.id, model, inputs, outputs);
     return encodeScoringResponse(outputs);
   });
 

@@ -2,10 +2,12 @@ import os from "node:os";
 import path from "node:path";
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { Cairn } from "@cairn/sdk";
-import { action, globalOptions, usageErrorsExit2 } from "../../cli/output.js";
+import { action, clientFor, formatTime, globalOptions, printJson, printTable, usageErrorsExit2, wantsJson } from "../../cli/output.js";
+import { parseDuration } from "../pipelines/definition.js";
 import { positiveInt } from "../../cli/parsers.js";
 import { ModelHost } from "./model-host.js";
 import { buildServeApp } from "./serve-app.js";
+import { InferenceLogBuffer } from "./log-buffer.js";
 
 interface ServeOptions {
   host: string;
@@ -17,6 +19,14 @@ interface ServeOptions {
   allowNan?: boolean;
   cacheDir?: string;
   pollSeconds: number;
+  log: boolean;
+  logSample: number;
+}
+
+function share(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError("must be a number from 0 to 1");
+  return n;
 }
 
 function nonNegativeInt(v: string): number {
@@ -25,8 +35,36 @@ function nonNegativeInt(v: string): number {
   return n;
 }
 
-/** Adds `cairn serve MODEL_URI`: one registry model behind the Open Inference Protocol and MLflow's /invocations. */
+/** Adds `cairn serve MODEL_URI` (one registry model behind the Open Inference Protocol and MLflow's /invocations) and `cairn inference-log MODEL`. */
 export function registerServeCommand(program: Command): void {
+  usageErrorsExit2(
+    program
+      .command("inference-log")
+      .description("a model's logged predictions, oldest first")
+      .argument("<model>", "the registered model")
+      .option("--version <v>", "only this version's")
+      .option("--deployment <name>", "only this deployment's (serve:<model> for cairn serve)")
+      .addOption(new Option("--since <duration>", "only the last …, e.g. 15m, 1h").argParser((v: string) => {
+        const ms = parseDuration(v);
+        if (ms === undefined || ms <= 0) throw new InvalidArgumentError("must be a duration such as 15m or 1h");
+        return ms;
+      }))
+      .addOption(new Option("--limit <n>", "at most N records").argParser(positiveInt).default(100))
+      .action(
+        action(async (model: string, opts: { version?: string; deployment?: string; since?: number; limit: number }, cmd: Command) => {
+          const page = await clientFor(cmd).client.api.queryInferenceLog({
+            params: { name: model },
+            query: { limit: opts.limit, ...(opts.version ? { version: opts.version } : {}), ...(opts.deployment ? { deployment: opts.deployment } : {}), ...(opts.since ? { from: Date.now() - opts.since } : {}) },
+          });
+          if (wantsJson(cmd)) return printJson(page);
+          printTable(
+            ["TIME", "REQUEST", "VERSION", "DEPLOYMENT", "ARM", "STATUS", "LATENCY"],
+            page.records.map((r) => [formatTime(r.time), r.requestId, r.version, r.deployment, r.arm, r.status, `${r.latencyMs.toFixed(2)} ms`]),
+          );
+        }),
+      ),
+  );
+
   usageErrorsExit2(
     program
       .command("serve")
@@ -41,6 +79,8 @@ export function registerServeCommand(program: Command): void {
       .option("--allow-nan", "accept NaN in float inputs")
       .option("--cache-dir <dir>", "where model packages are downloaded (default: <tmp>/cairn-serve)")
       .addOption(new Option("--poll-seconds <s>", "with an alias: how often to check whether it moved, and roll forward (0: never)").argParser(nonNegativeInt).default(10))
+      .option("--no-log", "do not record predictions in the server's inference log")
+      .addOption(new Option("--log-sample <share>", "the share of requests logged, 0–1").argParser(share).default(1))
       .action(
         action(async (uri: string, opts: ServeOptions, cmd: Command) => {
           const g = globalOptions(cmd);
@@ -52,7 +92,24 @@ export function registerServeCommand(program: Command): void {
             batching: { maxBatchSize: opts.maxBatchSize, maxLatencyMs: opts.maxLatencyMs },
           });
           const model = await host.load(uri);
-          const app = buildServeApp({ host, ...(opts.allowNan ? { allowNaN: true } : {}) });
+          let logFailing = false;
+          const log = opts.log
+            ? new InferenceLogBuffer({
+                sample: opts.logSample,
+                sink: async (records) => {
+                  try {
+                    await cairn.client.api.appendInferenceLog({ params: { name: model.name }, body: { records } });
+                  } catch (e) {
+                    // Said once per run of failures: the buffer keeps the records and tries again.
+                    if (!logFailing) process.stderr.write(`warning: inference log: ${(e as Error).message}; keeping records and retrying\n`);
+                    logFailing = true;
+                    throw e;
+                  }
+                  logFailing = false;
+                },
+              })
+            : undefined;
+          const app = buildServeApp({ host, ...(log ? { log } : {}), ...(opts.allowNan ? { allowNaN: true } : {}) });
           const port = Number(opts.port);
           if (!Number.isInteger(port)) cmd.error(`error: --port must be a number, got '${opts.port}'`, { exitCode: 2 });
           await app.listen({ host: opts.host, port });
@@ -77,7 +134,11 @@ export function registerServeCommand(program: Command): void {
           }
           const stop = () => {
             if (timer) clearInterval(timer);
-            void app.close().then(() => host.close()).then(() => process.exit(0));
+            void app
+              .close()
+              .then(() => log?.close())
+              .then(() => host.close())
+              .then(() => process.exit(0));
           };
           process.once("SIGINT", stop);
           process.once("SIGTERM", stop);
