@@ -57,14 +57,11 @@ export function buildServeApp(opts: ServeAppOptions): FastifyInstance {
 
   const metrics = new ServeMetrics(host, opts.log);
   /** Logs a served prediction (inputs and outputs as the protocol carries them). */
-  const logPrediction = (req: FastifyRequest, requestId: string, model: { name: string; version: string }, inputs: Tensor[], outputs: Tensor[]) => {
+  const logPrediction = (reply: FastifyReply, requestId: string, model: { name: string; version: string }, inputs: Tensor[], outputs: Tensor[]) => {
     if (!opts.log) return;
     const encode = (ts: Tensor[]) => encodeInferResponse({ modelName: model.name, id: requestId, outputs: ts }).outputs;
-    opts.log.log({ requestId, version: model.version, deployment: `serve:${model.name}`, arm: "primary", inputs: encode(inputs), outputs: encode(outputs), latencyMs: performance.now() - ((req as FastifyRequest & { t0?: number }).t0 ?? performance.now()), status: 200, time: Date.now() });
+    opts.log.log({ requestId, version: model.version, deployment: `serve:${model.name}`, arm: "primary", inputs: encode(inputs), outputs: encode(outputs), latencyMs: reply.elapsedTime, status: 200, time: Date.now() });
   };
-  app.addHook("onRequest", async (req) => {
-    (req as FastifyRequest & { t0?: number }).t0 = performance.now();
-  });
   app.addHook("onResponse", async (req, reply) => {
     const route = req.routeOptions.url;
     // Only the inference endpoints are counted (health probes and scrapes would drown them).
@@ -98,7 +95,7 @@ export function buildServeApp(opts: ServeAppOptions): FastifyInstance {
     const { outputs, model } = await host.infer(inputs, request.outputs);
     const id = request.id ?? req.id;
     reply.header("x-request-id", id);
-    logPrediction(req, id, model, inputs, outputs);
+    logPrediction(reply, id, model, inputs, outputs);
     return encodeInferResponse({ modelName: model.name, modelVersion: model.version, id, outputs });
   };
   app.post("/v2/models/:model/infer", infer);
@@ -111,7 +108,7 @@ export function buildServeApp(opts: ServeAppOptions): FastifyInstance {
     const inputs = checkInputs(decodeScoringRequest(req.body, m.signature), m.signature, { allowNaN: opts.allowNaN ?? false });
     const { outputs, model } = await host.infer(inputs);
     reply.header("x-request-id", req.id);
-    logPrediction(req, req.id, model, inputs, outputs);
+    logPrediction(reply, req.id, model, inputs, outputs);
     return encodeScoringResponse(outputs);
   });
 
