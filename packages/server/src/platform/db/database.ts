@@ -222,3 +222,8 @@ export function isUniqueViolation(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
   return code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY";
 }
+
+/** Runs DDL statements in order (a migration's `up`, written as one text per statement). */
+export async function execStatements(k: Kysely<any>, statements: readonly string[]): Promise<void> {
+  for (const s of statements) await sql.raw(s).execute(k);
+}

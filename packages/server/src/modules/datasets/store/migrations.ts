@@ -1,6 +1,5 @@
-import { sql } from "kysely";
-import type { Kysely, Migration } from "kysely";
-import { isPostgres } from "../../../platform/db/database.js";
+import type { Migration } from "kysely";
+import { execStatements, isPostgres } from "../../../platform/db/database.js";
 
 /**
  * Dataset tables (prefixed `ds_`: tracking already has MLflow's `datasets`), one DDL text per backend from the same template.
@@ -104,11 +103,8 @@ export function datasetSchemaDdl(backend: "sqlite" | "postgres"): string[] {
   return ddl(backend === "postgres");
 }
 
-async function exec(k: Kysely<any>, statements: string[]): Promise<void> {
-  for (const s of statements) await sql.raw(s).execute(k);
-}
 
 /** The datasets module's migrations, prefixed `datasets_` so they apply beside other modules'. */
 export const datasetMigrations: Record<string, Migration> = {
-  datasets_0001_init: { up: async (k) => exec(k, ddl(isPostgres(k))) },
+  datasets_0001_init: { up: async (k) => execStatements(k, ddl(isPostgres(k))) },
 };

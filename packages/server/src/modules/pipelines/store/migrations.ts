@@ -1,6 +1,5 @@
-import { sql } from "kysely";
-import type { Kysely, Migration } from "kysely";
-import { isPostgres } from "../../../platform/db/database.js";
+import type { Migration } from "kysely";
+import { execStatements, isPostgres } from "../../../platform/db/database.js";
 
 /**
  * Pipeline tables (prefixed `pl_`), one DDL text per backend from the same template.
@@ -131,11 +130,8 @@ export function pipelineSchemaDdl(backend: "sqlite" | "postgres"): string[] {
   return ddl(backend === "postgres");
 }
 
-async function exec(k: Kysely<any>, statements: string[]): Promise<void> {
-  for (const s of statements) await sql.raw(s).execute(k);
-}
 
 /** The pipelines module's migrations, prefixed `pipelines_` so they apply beside other modules'. */
 export const pipelineMigrations: Record<string, Migration> = {
-  pipelines_0001_init: { up: async (k) => exec(k, ddl(isPostgres(k))) },
+  pipelines_0001_init: { up: async (k) => execStatements(k, ddl(isPostgres(k))) },
 };

@@ -1,6 +1,5 @@
-import { sql } from "kysely";
-import type { Kysely, Migration } from "kysely";
-import { isPostgres } from "../../../platform/db/database.js";
+import type { Migration } from "kysely";
+import { execStatements, isPostgres } from "../../../platform/db/database.js";
 
 /**
  * Registry tables, one DDL text per backend from the same template.
@@ -156,22 +155,19 @@ export function registrySchemaDdl(backend: "sqlite" | "postgres"): string[] {
   return [...ddl(backend === "postgres"), ...ddl0002(backend === "postgres"), ...ddl0003(backend === "postgres"), ...ddl0004(backend === "postgres")];
 }
 
-async function exec(k: Kysely<any>, statements: string[]): Promise<void> {
-  for (const s of statements) await sql.raw(s).execute(k);
-}
 
 /** The registry's migrations, prefixed `registry_` so they apply beside other modules'. */
 export const registryMigrations: Record<string, Migration> = {
   registry_0001_init: {
-    up: async (k) => exec(k, ddl(isPostgres(k))),
+    up: async (k) => execStatements(k, ddl(isPostgres(k))),
   },
   registry_0002_governance: {
-    up: async (k) => exec(k, ddl0002(isPostgres(k))),
+    up: async (k) => execStatements(k, ddl0002(isPostgres(k))),
   },
   registry_0003_promotions: {
-    up: async (k) => exec(k, ddl0003(isPostgres(k))),
+    up: async (k) => execStatements(k, ddl0003(isPostgres(k))),
   },
   registry_0004_packaging: {
-    up: async (k) => exec(k, ddl0004(isPostgres(k))),
+    up: async (k) => execStatements(k, ddl0004(isPostgres(k))),
   },
 };

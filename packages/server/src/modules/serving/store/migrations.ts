@@ -1,6 +1,5 @@
-import { sql } from "kysely";
-import type { Kysely, Migration } from "kysely";
-import { isPostgres } from "../../../platform/db/database.js";
+import type { Migration } from "kysely";
+import { execStatements, isPostgres } from "../../../platform/db/database.js";
 
 /**
  * The inference log (`il_records`), one DDL text per backend from the same template.
@@ -39,11 +38,8 @@ export function servingSchemaDdl(backend: "sqlite" | "postgres"): string[] {
   return ddl(backend === "postgres");
 }
 
-async function exec(k: Kysely<any>, statements: string[]): Promise<void> {
-  for (const s of statements) await sql.raw(s).execute(k);
-}
 
 /** The serving module's migrations, prefixed `serving_` so they apply beside other modules'. */
 export const servingMigrations: Record<string, Migration> = {
-  serving_0001_inference_log: { up: async (k) => exec(k, ddl(isPostgres(k))) },
+  serving_0001_inference_log: { up: async (k) => execStatements(k, ddl(isPostgres(k))) },
 };
