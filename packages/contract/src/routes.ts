@@ -5,7 +5,7 @@ import { authRoutes } from "./auth.js";
 import { promotionRoutes } from "./promotion.js";
 import { datasetRoutes } from "./datasets.js";
 import { pipelineRoutes } from "./pipelines.js";
-import { servingRoutes } from "./serving.js";
+import { deploymentRoutes, servingRoutes } from "./serving.js";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
@@ -89,7 +89,7 @@ export const trackingRoutes = {
 export type TrackingRoutes = typeof trackingRoutes;
 
 /** Every native route, keyed by operation id. Later capabilities add their tables here. */
-export const apiRoutes = { ...trackingRoutes, ...registryRoutes, ...authRoutes, ...promotionRoutes, ...datasetRoutes, ...pipelineRoutes, ...servingRoutes } as const;
+export const apiRoutes = { ...trackingRoutes, ...registryRoutes, ...authRoutes, ...promotionRoutes, ...datasetRoutes, ...pipelineRoutes, ...servingRoutes, ...deploymentRoutes } as const;
 export type ApiRoutes = typeof apiRoutes;
 export type RouteName = keyof ApiRoutes;
 
