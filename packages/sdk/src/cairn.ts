@@ -4,6 +4,7 @@ import type { BatchLimits } from "./batch-logger.js";
 import { captureRunContext, CONTEXT_TAGS, type CaptureContextOptions } from "./context.js";
 import { ApiClient } from "./core.js";
 import { Datasets } from "./datasets.js";
+import { Deployments } from "./deployments.js";
 import { Experiments } from "./experiments.js";
 import { Models } from "./models.js";
 import type { RetryOptions } from "./retry.js";
@@ -74,6 +75,8 @@ export class Cairn {
   readonly models: Models;
   /** Datasets: versions of file trees, blob upload and cached download (`use`, `materialize`), lineage. */
   readonly datasets: Datasets;
+  /** Managed deployments: a model's versions served by the Cairn server, with canary, shadow, history and rollback. */
+  readonly deployments: Deployments;
   readonly #opts: CairnOptions;
   /** Runs this client started or attached, newest last: `datasets.use()` records inputs on the newest one still open. */
   readonly #handles: Run[] = [];
@@ -94,6 +97,7 @@ export class Cairn {
     this.models = new Models(this.client, { runs: this.runs, artifacts: this.artifacts }, opts.timeoutMs === undefined ? { retry } : { retry, idleTimeoutMs: opts.timeoutMs });
     const activeRun = () => this.#handles.findLast((r) => !r.ended)?.id;
     this.datasets = new Datasets(this.client, opts.timeoutMs === undefined ? { retry, activeRun } : { retry, idleTimeoutMs: opts.timeoutMs, activeRun });
+    this.deployments = new Deployments(this.client, { retry });
   }
 
   /** The server URL this client talks to. */

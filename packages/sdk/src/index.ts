@@ -42,6 +42,9 @@ export {
   type WithDatasets,
 } from "./datasets.js";
 export { Promotions, type ListPromotionsOptions } from "./promotions.js";
+export { Deployments, type InferTensor, type InferRequest, type InferResponse, type Prediction, type PredictOptions, type WaitOptions, type DeploymentHistoryPage, type DeploymentChange, type DeploymentCreateSpec } from "./deployments.js";
+export type { Deployment, DeploymentSpec, ArmStatus, ArmRef, DeploymentAction, DeploymentHistoryEntry, DeploymentRevisionState, DeploymentStats } from "@cairn/contract";
+export { DEPLOYMENT_LIMITS } from "@cairn/contract";
 export { writeModelPackage, resolveModelSource, renderModelManifest, readSignatureFile, type ModelSource, type PackageOptions, type ResolvedModelSource, type LogModelOptions, type LoggedModel } from "./packaging.js";
 export { Artifacts, joinArtifactPath, type TransferOptions, type UploadedArtifact } from "./artifacts.js";
 export { captureRunContext, CONTEXT_TAGS, type CaptureContextOptions } from "./context.js";

@@ -32,6 +32,9 @@ export function describeInferenceLogStore(name: string, open: () => Promise<{ st
         // Another model's log is separate, even with the same request ids.
         expect(await store.append("other", [record(1)])).toBe(1);
         expect((await store.query({ model: "other", limit: 10 })).length).toBe(1);
+        // A shadow's answer to the same request is its own record.
+        expect(await store.append("scorer", [record(1, { arm: "shadow", version: "2" })])).toBe(1);
+        expect((await store.query({ model: "scorer", arm: "shadow", limit: 10 })).map((r) => [r.requestId, r.version])).toEqual([["req-1", "2"]]);
       } finally {
         await cleanup();
       }

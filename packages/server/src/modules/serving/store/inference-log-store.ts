@@ -23,7 +23,7 @@ export interface LogQuery {
 
 /** The inference log's storage: atomic batch appends, queries oldest first. */
 export interface InferenceLogStore {
-  /** Appends records of one model in one transaction; a request id already logged for the model is skipped. Returns how many were new. */
+  /** Appends records of one model in one transaction; a request id already logged for the model and arm is skipped. Returns how many were new. */
   append(model: string, records: InferenceRecord[]): Promise<number>;
   query(q: LogQuery): Promise<StoredRecord[]>;
 }
@@ -57,7 +57,7 @@ export class SqlInferenceLogStore implements InferenceLogStore {
         const r = await trx
           .insertInto("il_records")
           .values(rows.slice(i, i + 1000))
-          .onConflict((oc) => oc.columns(["model", "request_id"]).doNothing())
+          .onConflict((oc) => oc.columns(["model", "request_id", "arm"]).doNothing())
           .executeTakeFirst();
         added += Number(r.numInsertedOrUpdatedRows ?? 0);
       }

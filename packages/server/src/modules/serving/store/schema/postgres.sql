@@ -15,3 +15,7 @@ create table il_records (
 );
 
 create index il_records_time on il_records (model, time);
+
+alter table il_records drop constraint il_records_request;
+
+alter table il_records add constraint il_records_request unique (model, request_id, arm);
