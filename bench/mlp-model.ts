@@ -103,7 +103,7 @@ export function mlpForward(m: Mlp, x: readonly number[]): number {
       const xi = h[i]!;
       if (xi === 0) continue;
       const rowOff = i * m.width;
-      for (let j = 0; j < m.width; j++) next[j] += xi * w[rowOff + j]!;
+      for (let j = 0; j < m.width; j++) next[j] = next[j]! + xi * w[rowOff + j]!;
     }
     for (let j = 0; j < m.width; j++) next[j] = Math.max(0, next[j]!);
     h = next;

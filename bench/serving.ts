@@ -5,16 +5,21 @@ import autocannon from "autocannon";
 import Fastify from "fastify";
 import * as ort from "onnxruntime-node";
 import { Cairn } from "../packages/sdk/src/index.js";
+import type { CreateDeploymentRequest, Deployment } from "../packages/contract/src/index.js";
 import { startServer } from "../packages/server/src/server.js";
 import { ModelHost } from "../packages/server/src/modules/serving/model-host.js";
 import { buildServeApp } from "../packages/server/src/modules/serving/serve-app.js";
+import { InferenceLogBuffer } from "../packages/server/src/modules/serving/log-buffer.js";
 import { buildOnnxModel, onnxSignature } from "../examples/credit-risk/src/onnx-export.js";
 import type { LogisticModel } from "../examples/credit-risk/src/logistic-regression.js";
 import type { PreprocessingSpec } from "../examples/credit-risk/src/features.js";
-import { report, type Figure } from "./util.js";
+import { buildMlpOnnx, MLP_INPUT, MLP_OUTPUT, mlpForward, mlpRow, mlpSignature, mlpWeights } from "./mlp-model.js";
+import { freePort, report, ROOT, startProcess, stopProcess, type Figure } from "./util.js";
 
 // Shorter for a quick look: BENCH_SERVING_SECONDS=2 npm run bench -- serving
 const SECONDS = Number(process.env.BENCH_SERVING_SECONDS ?? 5);
+/** The batching model: 64 inputs → 3 Relu layers of 1,024 units (weights 64×1,024, 1,024×1,024, 1,024×1,024) → 1 score. */
+const MLP = { inputs: 64, width: 1024, layers: 3 } as const;
 /** The credit-risk model's width: 8 numeric columns and 16 one-hot ones. */
 const D = 24;
 
@@ -31,19 +36,57 @@ function modelBytes(): Uint8Array {
 
 const row = () => Array.from({ length: D }, (_, i) => (i % 5) + 0.5);
 
-async function load(url: string, body: string, connections: number): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
-  const r = await autocannon({ url, method: "POST", headers: { "content-type": "application/json" }, body, connections, duration: SECONDS, pipelining: 1 });
+interface Load {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+async function load(url: string, body: string, connections: number, seconds = SECONDS): Promise<Load> {
+  const r = await autocannon({ url, method: "POST", headers: { "content-type": "application/json" }, body, connections, duration: seconds, pipelining: 1 });
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx };
+}
+
+function checked(label: string, x: Load): Load {
+  if (x.errors > 0) throw new Error(`${label}: ${x.errors} failed requests`);
+  return x;
+}
+
+const lat = (x: Load) => `p50 ${x.p50} ms, p99 ${x.p99} ms`;
+
+const BATCHING_ON = { maxBatchSize: 64, maxLatencyMs: 2 };
+const BATCHING_OFF = { maxBatchSize: 0, maxLatencyMs: 0 };
+
+/** `cairn serve`'s app on a registry model, with or without batching and an inference log; returns the infer URL. */
+async function serveApp(
+  sdk: Cairn,
+  cacheDir: string,
+  closers: (() => Promise<unknown>)[],
+  uri: string,
+  batching: { maxBatchSize: number; maxLatencyMs: number },
+  log?: InferenceLogBuffer,
+): Promise<string> {
+  const host = new ModelHost({ cairn: sdk, cacheDir, batching });
+  const m = await host.load(uri);
+  const app = buildServeApp({ host, ...(log ? { log } : {}) });
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  closers.push(async () => (await app.close(), await log?.close(), await host.close()));
+  return `http://127.0.0.1:${(app.server.address() as { port: number }).port}/v2/models/${m.name}/infer`;
 }
 
 /**
  * `npm run bench -- serving`: the model server (`cairn serve`'s app) on the credit-risk ONNX model,
- * against a minimal Fastify route calling the same onnxruntime session directly, in the same run.
+ * against a minimal Fastify route calling the same onnxruntime session directly, in the same run;
+ * micro-batching on a model where it helps; the inference log's overhead; canary and shadow
+ * overhead of managed deployments.
  */
 export async function run({ json }: { json: boolean }): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cairn-bench-serving-"));
   const figures: Figure[] = [];
+  const notes: string[] = [];
   const closers: (() => Promise<unknown>)[] = [];
+  const t0 = performance.now();
   try {
     const server = await startServer({ port: 0, dataDir: path.join(tmp, "data"), logLevel: "silent", audit: false });
     closers.push(() => server.close());
@@ -53,6 +96,7 @@ export async function run({ json }: { json: boolean }): Promise<void> {
     const r = await sdk.startRun({ experiment: "bench-serving" });
     await sdk.models.register("credit-risk", { runId: r.id, model: { onnx: file }, signature: onnxSignature(D) });
     await r.end();
+    const cache = (label: string) => path.join(tmp, `cache-${label}`);
 
     // Baseline: the same session, called straight from one route of the same framework.
     const session = await ort.InferenceSession.create(file, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: "all" });
@@ -67,16 +111,8 @@ export async function run({ json }: { json: boolean }): Promise<void> {
     closers.push(() => bare.close());
     const bareUrl = `http://127.0.0.1:${(bare.server.address() as { port: number }).port}/infer`;
 
-    const serveOn = async (batching: boolean) => {
-      const host = new ModelHost({ cairn: sdk, cacheDir: path.join(tmp, `cache-${batching}`), batching: batching ? { maxBatchSize: 64, maxLatencyMs: 2 } : { maxBatchSize: 0, maxLatencyMs: 0 } });
-      await host.load("models:/credit-risk/1");
-      const app = buildServeApp({ host });
-      await app.listen({ port: 0, host: "127.0.0.1" });
-      closers.push(async () => (await app.close(), await host.close()));
-      return `http://127.0.0.1:${(app.server.address() as { port: number }).port}/v2/models/credit-risk/infer`;
-    };
-    const plainUrl = await serveOn(false);
-    const batchedUrl = await serveOn(true);
+    const plainUrl = await serveApp(sdk, cache("plain"), closers, "models:/credit-risk/1", BATCHING_OFF);
+    const batchedUrl = await serveApp(sdk, cache("batched"), closers, "models:/credit-risk/1", BATCHING_ON);
     const body = JSON.stringify({ inputs: [{ name: "features", datatype: "FP32", shape: [1, D], data: row() }] });
 
     for (const conns of [1, 64]) {
@@ -88,21 +124,222 @@ export async function run({ json }: { json: boolean }): Promise<void> {
         ["batching off", off],
         ["batching on (64 rows, 2 ms)", on],
       ] as const) {
-        if (x.errors > 0) throw new Error(`${label}: ${x.errors} failed requests`);
+        checked(label, x);
         figures.push({
-          name: `single-row infer, concurrency ${conns}, ${label}: requests/s (p50 ${x.p50} ms, p99 ${x.p99} ms)`,
+          name: `single-row infer, concurrency ${conns}, ${label}: requests/s (${lat(x)})`,
           value: x.rps,
           unit: "req/s",
-          baseline: { name: `a bare Fastify route on the same session (p50 ${base.p50} ms, p99 ${base.p99} ms)`, value: base.rps, unit: "req/s" },
+          baseline: { name: `a bare Fastify route on the same session (${lat(base)})`, value: base.rps, unit: "req/s" },
           ...(label === "batching off" && conns === 1 ? { target: ">= 80% of baseline", pass: x.rps >= 0.8 * base.rps } : {}),
         });
       }
-      if (conns === 64) figures.push({ name: "micro-batching gain at concurrency 64 (on / off throughput)", value: on.rps / off.rps, unit: "x" });
+      if (conns === 64) figures.push({ name: "micro-batching gain at concurrency 64, credit-risk (on / off throughput)", value: on.rps / off.rps, unit: "x" });
     }
     await session.release();
-    report("serving", figures, { machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`, seconds: SECONDS }, json);
+
+    figures.push(...(await batchingModel(sdk, tmp, cache, closers)));
+    figures.push(...(await inferenceLog(tmp, file, closers)));
+    figures.push(...(await deployments(sdk, file, notes)));
+
+    report("serving", figures, { machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`, seconds: SECONDS, wallSeconds: Math.round((performance.now() - t0) / 1000), ...(notes.length ? { notes } : {}) }, json);
   } finally {
     for (const c of closers.reverse()) await c().catch(() => {});
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * Micro-batching on a model where a row is much cheaper in a batch than alone (see mlp-model.ts):
+ * `cairn serve`'s app with batching off and on, 64 connections sending one row each. The model's
+ * output is checked first against a float64 JavaScript forward pass, directly and through the server.
+ */
+async function batchingModel(sdk: Cairn, tmp: string, cache: (label: string) => string, closers: (() => Promise<unknown>)[]): Promise<Figure[]> {
+  const m = mlpWeights(MLP.inputs, MLP.width, MLP.layers);
+  const file = path.join(tmp, "mlp.onnx");
+  fs.writeFileSync(file, buildMlpOnnx(m));
+  const r = await sdk.startRun({ experiment: "bench-serving" });
+  await sdk.models.register("bench-mlp", { runId: r.id, model: { onnx: file }, signature: mlpSignature(MLP.inputs) });
+  await r.end();
+
+  // The model is right: onnxruntime on a batch of 8 rows and the server on one row agree with the reference.
+  const rows = Array.from({ length: 8 }, (_, i) => mlpRow(MLP.inputs, i));
+  const expected = rows.map((x) => mlpForward(m, x));
+  const session = await ort.InferenceSession.create(file, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: "all" });
+  const direct = (await session.run({ [MLP_INPUT]: new ort.Tensor("float32", Float32Array.from(rows.flat()), [rows.length, MLP.inputs]) }))[MLP_OUTPUT]!.data as Float32Array;
+  // One row alone and in a batch of 64, to know what batching saves inside the model.
+  const timeRun = async (n: number, iters: number) => {
+    const t = new ort.Tensor("float32", Float32Array.from(Array.from({ length: n }, (_, i) => mlpRow(MLP.inputs, i)).flat()), [n, MLP.inputs]);
+    for (let i = 0; i < 10; i++) await session.run({ [MLP_INPUT]: t });
+    const start = performance.now();
+    for (let i = 0; i < iters; i++) await session.run({ [MLP_INPUT]: t });
+    return (performance.now() - start) / iters;
+  };
+  const run1 = await timeRun(1, 300);
+  const run64 = await timeRun(64, 40);
+  await session.release();
+
+  const offUrl = await serveApp(sdk, cache("mlp-off"), closers, "models:/bench-mlp/1", BATCHING_OFF);
+  const onUrl = await serveApp(sdk, cache("mlp-on"), closers, "models:/bench-mlp/1", BATCHING_ON);
+  const res = await fetch(onUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ inputs: [{ name: MLP_INPUT, datatype: "FP32", shape: [1, MLP.inputs], data: rows[3] }] }) });
+  const served = ((await res.json()) as { outputs: { name: string; data: number[] }[] }).outputs.find((o) => o.name === MLP_OUTPUT)!.data[0]!;
+  const maxDiff = Math.max(...expected.map((e, i) => Math.abs(e - direct[i]!)), Math.abs(expected[3]! - served));
+  const scale = Math.max(...expected.map(Math.abs));
+  if (!(maxDiff <= 1e-4 * Math.max(1, scale))) throw new Error(`the batching model's outputs differ from the reference by ${maxDiff} (scale ${scale})`);
+  log(`batching model: ${MLP.inputs} inputs, ${MLP.layers} × ${MLP.width} Relu units; outputs match the JS reference (max |diff| ${maxDiff.toExponential(1)} on values up to ${scale.toFixed(2)}); onnxruntime: 1 row ${run1.toFixed(2)} ms, 64 rows ${run64.toFixed(2)} ms`);
+
+  const body = JSON.stringify({ inputs: [{ name: MLP_INPUT, datatype: "FP32", shape: [1, MLP.inputs], data: rows[0] }] });
+  log(`batching model, single-row infer, 64 connections, ${SECONDS} s each: cairn serve batching off, batching on`);
+  const off = checked("batching model, batching off", await load(offUrl, body, 64));
+  const on = checked("batching model, batching on", await load(onUrl, body, 64));
+  const gain = on.rps / off.rps;
+  return [
+    { name: `batching model (${MLP.inputs}→${MLP.layers}×${MLP.width}→1 MLP): onnxruntime run, 1 row`, value: run1, unit: "ms", baseline: { name: "64 rows in one run", value: run64, unit: "ms" } },
+    {
+      name: `batching model, concurrency 64, batching on (64 rows, 2 ms): requests/s (${lat(on)})`,
+      value: on.rps,
+      unit: "req/s",
+      baseline: { name: `the same app, batching off (${lat(off)})`, value: off.rps, unit: "req/s" },
+    },
+    { name: "micro-batching gain at concurrency 64, batching model (on / off throughput)", value: gain, unit: "x", target: ">= 2x", pass: gain >= 2 },
+  ];
+}
+
+/**
+ * The inference log's overhead: `cairn serve`'s app (batching on, as `cairn serve` defaults) with an
+ * InferenceLogBuffer sending to a Cairn server's inference-log API, wired as `cairn serve` wires it,
+ * against the same app without a log. The Cairn server receiving the log runs in its own process
+ * (as it would beside `cairn serve`), on SQLite, from source.
+ */
+async function inferenceLog(tmp: string, modelFile: string, closers: (() => Promise<unknown>)[]): Promise<Figure[]> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const cli = path.join(ROOT, "packages", "server", "src", "cli", "main.ts");
+  log("inference log: starting a Cairn server process for the log (from source)");
+  const child = await startProcess(["--conditions=@cairn/source", "--import", "tsx", cli, "server", "--port", String(port), "--data-dir", path.join(tmp, "log-server"), "--log-level", "error", "--no-audit"], url);
+  closers.push(() => stopProcess(child));
+  const sdk = new Cairn({ url, handleExit: false });
+  const r = await sdk.startRun({ experiment: "bench-serving" });
+  await sdk.models.register("credit-risk", { runId: r.id, model: { onnx: modelFile }, signature: onnxSignature(D) });
+  await r.end();
+
+  let sinkErrors = 0;
+  let lastSinkError = "";
+  const buffer = new InferenceLogBuffer({
+    sink: async (records) => {
+      try {
+        await sdk.client.api.appendInferenceLog({ params: { name: "credit-risk" }, body: { records } });
+      } catch (e) {
+        sinkErrors += 1;
+        lastSinkError = (e as Error).message;
+        throw e;
+      }
+    },
+  });
+  const noLogUrl = await serveApp(sdk, path.join(tmp, "cache-nolog"), closers, "models:/credit-risk/1", BATCHING_ON);
+  const logUrl = await serveApp(sdk, path.join(tmp, "cache-log"), closers, "models:/credit-risk/1", BATCHING_ON, buffer);
+  const body = JSON.stringify({ inputs: [{ name: "features", datatype: "FP32", shape: [1, D], data: row() }] });
+
+  const figures: Figure[] = [];
+  for (const conns of [1, 64]) {
+    log(`inference log, single-row infer, ${conns} connection${conns === 1 ? "" : "s"}, ${SECONDS} s each: log off, log on`);
+    const before = buffer.stats();
+    const off = checked("log off", await load(noLogUrl, body, conns));
+    const on = checked("log on", await load(logUrl, body, conns));
+    // Let the buffer drain before counting what it did with this round's records.
+    for (let i = 0; i < 100 && buffer.stats().pending > 0; i++) await buffer.flush();
+    const after = buffer.stats();
+    const logged = after.logged - before.logged;
+    const shed = after.shed - before.shed;
+    const overhead = 1 - on.rps / off.rps;
+    figures.push({
+      name: `inference log on, concurrency ${conns}: requests/s (${lat(on)}; p99 ${(on.p99 / Math.max(off.p99, 1)).toFixed(2)}× log off's)`,
+      value: on.rps,
+      unit: "req/s",
+      baseline: { name: `the same app, log off (${lat(off)})`, value: off.rps, unit: "req/s" },
+      ratio: on.rps / off.rps,
+      target: "<= 10% overhead",
+      pass: overhead <= 0.1,
+    });
+    figures.push({ name: `inference log, concurrency ${conns}: records logged (shed ${shed}, still pending ${after.pending}, failed sends ${after.failedSends - before.failedSends})`, value: logged, unit: "records" });
+  }
+  if (sinkErrors > 0) log(`inference log: ${sinkErrors} failed sends, the last: ${lastSinkError}`);
+  // The records are in the server's log, not only counted as sent.
+  const page = await sdk.client.api.queryInferenceLog({ params: { name: "credit-risk" }, query: { limit: 1, deployment: "serve:credit-risk" } });
+  if (page.records.length === 0) throw new Error("inference log: the server holds no records after the run");
+  return figures;
+}
+
+/**
+ * Canary and shadow overhead: the credit-risk model deployed on the main server as primary only,
+ * primary + canary at 10% (another version), and primary + shadow (another version), each measured
+ * at concurrency 16 on the deployment's infer endpoint. Skipped with a note when the server has no
+ * deployment routes yet.
+ */
+async function deployments(sdk: Cairn, modelFile: string, notes: string[]): Promise<Figure[]> {
+  const api = sdk.client.api;
+  // A second version for the canary and the shadow (the same model: the figures are routing, not model, cost).
+  const r = await sdk.startRun({ experiment: "bench-serving" });
+  await sdk.models.register("credit-risk", { runId: r.id, model: { onnx: modelFile }, signature: onnxSignature(D) });
+  await r.end();
+  const common = { model: "credit-risk", primary: { version: "1" }, batching: { maxBatchSize: 32, maxLatencyMs: 2 }, logSample: 0 };
+  const variants: { name: string; label: string; spec: Omit<CreateDeploymentRequest, "name"> }[] = [
+    { name: "bench-primary", label: "primary only", spec: { ...common, canary: null, shadow: null } },
+    { name: "bench-canary", label: "primary + canary at 10%", spec: { ...common, canary: { version: "2", percent: 10 }, shadow: null } },
+    { name: "bench-shadow", label: "primary + shadow", spec: { ...common, canary: null, shadow: { version: "2" } } },
+  ];
+  try {
+    for (const v of variants) await api.createDeployment({ body: { name: v.name, ...v.spec } });
+  } catch (e) {
+    const err = e as { code?: string; status?: number; message: string };
+    if (err.code === "ENDPOINT_NOT_FOUND" || err.status === 404) {
+      const note = `canary and shadow overhead: skipped, this server has no deployment routes yet (${err.message})`;
+      log(note);
+      notes.push(note);
+      return [];
+    }
+    throw e;
+  }
+  const deadline = Date.now() + 60_000;
+  for (const v of variants) {
+    for (;;) {
+      const d: Deployment = await api.getDeployment({ params: { name: v.name } });
+      if (d.state === "ready") break;
+      if (d.state === "failed" || Date.now() > deadline) throw new Error(`deployment ${v.name}: ${d.state}${d.error ? `: ${d.error}` : ""}`);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  }
+  const body = JSON.stringify({ inputs: [{ name: "features", datatype: "FP32", shape: [1, D], data: row() }] });
+  const urlOf = (name: string) => `${sdk.client.baseUrl}/deployments/${name}/v2/models/credit-risk/infer`;
+  log(`deployments, single-row infer, 16 connections, ${SECONDS} s each: primary only, + canary 10%, + shadow`);
+  const results = [];
+  for (const v of variants) results.push(checked(v.label, await load(urlOf(v.name), body, 16)));
+  const [base, canary, shadow] = results as [Load, Load, Load];
+  // How the traffic split: the canary's share and the shadow's copies, from the server's own stats.
+  const split: string[] = [];
+  for (const v of variants.slice(1)) {
+    try {
+      const s = await api.getDeploymentStats({ params: { name: v.name }, query: { windowSeconds: 60 } });
+      split.push(`${v.label}: ${s.arms.map((a) => `${a.arm} ${a.requests}`).join(", ")}, shadow dropped ${s.shadowDropped}`);
+    } catch (e) {
+      split.push(`${v.label}: no stats (${(e as Error).message})`);
+    }
+  }
+  log(`deployments: arms served (last 60 s): ${split.join("; ")}`);
+  const figures: Figure[] = [
+    { name: `deployment, primary only, concurrency 16: requests/s (${lat(base)})`, value: base.rps, unit: "req/s" },
+  ];
+  for (const [label, x] of [
+    ["primary + canary at 10%", canary],
+    ["primary + shadow", shadow],
+  ] as const) {
+    figures.push({
+      name: `deployment, ${label}, concurrency 16: p99 (${x.rps.toFixed(0)} req/s, p50 ${x.p50} ms)`,
+      value: x.p99,
+      unit: "ms",
+      baseline: { name: `primary only (${base.rps.toFixed(0)} req/s, p50 ${base.p50} ms)`, value: base.p99, unit: "ms" },
+      ratio: x.p99 / Math.max(base.p99, 1),
+    });
+  }
+  for (const v of variants) await api.deleteDeployment({ params: { name: v.name } }).catch(() => {});
+  return figures;
 }

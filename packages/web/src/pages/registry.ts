@@ -16,6 +16,8 @@ import { PipelineRunsPage, PipelinesPage } from "./pipelines-page.js";
 import { PipelineRunPage } from "./pipeline-run-page.js";
 import { SweepPage } from "./sweep-page.js";
 import { SchedulesPage } from "./schedules-page.js";
+import { DeploymentsPage } from "./deployments-page.js";
+import { DeploymentPage } from "./deployment-page.js";
 
 /** What every page component receives from the router. */
 export interface PageProps {
@@ -66,6 +68,8 @@ export const pages: PageDef[] = [
   { path: "/pipelines/runs/:id", navParent: "/pipelines/runs", component: PipelineRunPage },
   { path: "/pipelines/schedules", label: "Schedules", section: "Pipelines", component: SchedulesPage },
   { path: "/sweeps/:id", navParent: "/pipelines", component: SweepPage },
+  { path: "/deployments", label: "Deployments", section: "Serving", component: DeploymentsPage },
+  { path: "/deployments/:name", navParent: "/deployments", component: DeploymentPage },
   { path: "/audit", label: "Audit log", section: "Admin", requires: "admin", component: AuditPage },
 ];
 

@@ -22,9 +22,32 @@ interface Slot {
   retired: boolean;
 }
 
+/** Where {@link ModelHost.load} finds versions: the registry through the SDK, or the server's own registry. */
+export interface PackageSource {
+  /** The version a `models:/` URI names. @throws CairnError RESOURCE_DOES_NOT_EXIST, INVALID_PARAMETER_VALUE */
+  resolve(uri: string): Promise<{ name: string; version: string; signature: ModelSignature | null }>;
+  /** Writes the version's package files into `dir` (created; may be left partial on failure). */
+  download(name: string, version: string, dir: string): Promise<void>;
+}
+
+/** A package source over a Cairn server's API (for `cairn serve`). */
+export function sdkPackageSource(cairn: Cairn): PackageSource {
+  return {
+    async resolve(uri) {
+      const v = await cairn.models.resolve(uri);
+      return { name: v.name, version: String(v.version), signature: v.signature };
+    },
+    async download(name, version, dir) {
+      await cairn.models.download(`models:/${name}/${version}`, dir);
+    },
+  };
+}
+
 export interface ModelHostOptions {
-  /** The registry client {@link ModelHost.load} resolves and downloads through; not needed by {@link ModelHost.loadDirectory}. */
+  /** The registry client {@link ModelHost.load} resolves and downloads through (or give `source`); not needed by {@link ModelHost.loadDirectory}. */
   cairn?: Cairn;
+  /** Where {@link ModelHost.load} resolves and downloads versions (default: through `cairn`). */
+  source?: PackageSource;
   /** Where model packages are downloaded (one directory per name and version). */
   cacheDir: string;
   runtime?: RuntimeOptions;
@@ -62,16 +85,12 @@ export class ModelHost {
    */
   async load(uri: string): Promise<LoadedModel> {
     try {
-      const cairn = this.#o.cairn;
-      if (!cairn) throw new CairnError("INVALID_STATE", `Cannot load ${uri}: this model host has no Cairn client (it serves a local package directory)`);
-      const version = await cairn.models.resolve(uri);
-      const dir = path.join(this.#o.cacheDir, safe(version.name), safe(String(version.version)));
-      if (!fs.existsSync(path.join(dir, ".complete"))) {
-        fs.rmSync(dir, { recursive: true, force: true });
-        await cairn.models.download(`models:/${version.name}/${version.version}`, dir);
-        fs.writeFileSync(path.join(dir, ".complete"), "");
-      }
-      return await this.#loadWarmSwap(dir, { name: version.name, version: String(version.version), signature: version.signature });
+      const source = this.#o.source ?? (this.#o.cairn ? sdkPackageSource(this.#o.cairn) : undefined);
+      if (!source) throw new CairnError("INVALID_STATE", `Cannot load ${uri}: this model host has no Cairn client (it serves a local package directory)`);
+      const version = await source.resolve(uri);
+      const dir = path.join(this.#o.cacheDir, safe(version.name), safe(version.version));
+      await fetchOnce(dir, () => source.download(version.name, version.version, dir));
+      return await this.#loadWarmSwap(dir, version);
     } catch (e) {
       this.#lastError = e instanceof Error ? e.message : String(e);
       throw e;
@@ -154,3 +173,21 @@ async function closeSlot(slot: Slot): Promise<void> {
 }
 
 const safe = (s: string) => s.replace(/[^\w.-]/g, "_");
+
+/** Downloads in progress by directory: hosts sharing a cache (a deployment's arms) fetch a version once. */
+const fetching = new Map<string, Promise<void>>();
+
+/** Fills `dir` unless a finished download is there (marked `.complete` only after the whole download). */
+function fetchOnce(dir: string, download: () => Promise<void>): Promise<void> {
+  if (fs.existsSync(path.join(dir, ".complete"))) return Promise.resolve();
+  let p = fetching.get(dir);
+  if (!p) {
+    p = (async () => {
+      fs.rmSync(dir, { recursive: true, force: true });
+      await download();
+      fs.writeFileSync(path.join(dir, ".complete"), "");
+    })().finally(() => fetching.delete(dir));
+    fetching.set(dir, p);
+  }
+  return p;
+}

@@ -9,6 +9,8 @@ export interface DeploymentRow {
   description: string;
   spec: DeploymentSpec;
   versions: DeploymentRevisionState["versions"];
+  /** Per arm that follows an alias: the version the alias pointed to when last looked at. */
+  aliasSeen: Partial<Record<"primary" | "canary" | "shadow", string>>;
   revision: number;
   createdAt: number;
   updatedAt: number;
@@ -33,7 +35,7 @@ export interface DeploymentStore {
   get(name: string): Promise<DeploymentRow | undefined>;
   list(model?: string): Promise<DeploymentRow[]>;
   /** Replaces the state when the stored revision is still `expectedRevision`; the new revision is one more. */
-  update(name: string, expectedRevision: number, next: Pick<DeploymentRow, "description" | "spec" | "versions">, note: ChangeNote): Promise<DeploymentRow | undefined>;
+  update(name: string, expectedRevision: number, next: Pick<DeploymentRow, "description" | "spec" | "versions" | "aliasSeen">, note: ChangeNote): Promise<DeploymentRow | undefined>;
   /** Deletes the deployment when its revision is still `expectedRevision`, keeping its history (with a `delete` entry). */
   delete(name: string, expectedRevision: number, note: ChangeNote): Promise<boolean>;
   /** History entries, newest first, below `before` when given. */
@@ -78,14 +80,14 @@ export class SqlDeploymentStore implements DeploymentStore {
     return (await q.orderBy("name").execute()).map(fromDb);
   }
 
-  async update(name: string, expectedRevision: number, next: Pick<DeploymentRow, "description" | "spec" | "versions">, note: ChangeNote): Promise<DeploymentRow | undefined> {
+  async update(name: string, expectedRevision: number, next: Pick<DeploymentRow, "description" | "spec" | "versions" | "aliasSeen">, note: ChangeNote): Promise<DeploymentRow | undefined> {
     return this.#k.transaction().execute(async (trx) => {
       const cur = await trx.selectFrom("dep_deployments").selectAll().where("name", "=", name).executeTakeFirst();
       if (!cur || Number(cur.revision) !== expectedRevision) return undefined;
       const revision = expectedRevision + 1;
       const r = await trx
         .updateTable("dep_deployments")
-        .set({ description: next.description, spec: json(next.spec), versions: json(next.versions), model: next.spec.model, revision, updated_at: note.time })
+        .set({ description: next.description, spec: json(next.spec), versions: json(next.versions), alias_seen: json(next.aliasSeen), model: next.spec.model, revision, updated_at: note.time })
         .where("name", "=", name)
         .where("revision", "=", expectedRevision)
         .executeTakeFirst();
@@ -129,7 +131,7 @@ async function insertHistory(trx: Transaction<any>, name: string, revision: numb
 }
 
 function toDb(r: DeploymentRow) {
-  return { name: r.name, model: r.spec.model, description: r.description, spec: json(r.spec), versions: json(r.versions), revision: r.revision, created_at: r.createdAt, updated_at: r.updatedAt, created_by: r.createdBy };
+  return { name: r.name, model: r.spec.model, description: r.description, spec: json(r.spec), versions: json(r.versions), alias_seen: json(r.aliasSeen), revision: r.revision, created_at: r.createdAt, updated_at: r.updatedAt, created_by: r.createdBy };
 }
 
 function fromDb(r: Record<string, unknown>): DeploymentRow {
@@ -138,6 +140,7 @@ function fromDb(r: Record<string, unknown>): DeploymentRow {
     description: String(r.description),
     spec: JSON.parse(String(r.spec)) as DeploymentSpec,
     versions: JSON.parse(String(r.versions)) as DeploymentRow["versions"],
+    aliasSeen: JSON.parse(String(r.alias_seen)) as DeploymentRow["aliasSeen"],
     revision: Number(r.revision),
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),

@@ -6,6 +6,9 @@ import { execStatements, isPostgres } from "../../../platform/db/database.js";
  *
  * - A deployment row holds its current spec and the versions its arms resolved to, as JSON, and a
  *   revision: every change is a compare-and-set on it, so two servers never both apply a change.
+ * - `alias_seen` is, per arm that follows an alias, the version the alias pointed to when last looked
+ *   at: the deployment rolls forward when the alias moves from it, not whenever the served version
+ *   differs (a rollback would otherwise be undone at once).
  * - History is keyed by (name, revision) and outlives the deployment: a deployment created again
  *   under the same name continues its numbering.
  * - PostgreSQL text columns use the "C" collation so ordering matches SQLite byte for byte.
@@ -20,6 +23,7 @@ function ddl(pg: boolean): string[] {
       description ${T} not null,
       spec ${T} not null,
       versions ${T} not null,
+      alias_seen ${T} not null,
       revision ${BIG} not null,
       created_at ${BIG} not null,
       updated_at ${BIG} not null,

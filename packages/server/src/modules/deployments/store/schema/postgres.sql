@@ -5,6 +5,7 @@ create table dep_deployments (
   description text collate "C" not null,
   spec text collate "C" not null,
   versions text collate "C" not null,
+  alias_seen text collate "C" not null,
   revision bigint not null,
   created_at bigint not null,
   updated_at bigint not null,

@@ -5,6 +5,7 @@ create table dep_deployments (
   description text not null,
   spec text not null,
   versions text not null,
+  alias_seen text not null,
   revision integer not null,
   created_at integer not null,
   updated_at integer not null,
