@@ -273,7 +273,7 @@ export type VersionDiff = z.infer<typeof VersionDiff>;
 /** A node of the lineage graph. Ids: `dataset:NAME@vN`, `run:RUN_ID`, `model:NAME/N`. */
 export const LineageNode = z.object({
   id: z.string(),
-  kind: z.enum(["dataset", "run", "model"]),
+  kind: z.enum(["dataset", "run", "model", "deployment"]),
   label: z.string(),
   /** Kind-specific details: dataset name and version, run name and status, model name and version. */
   attrs: z.record(z.string(), z.string()),
@@ -282,13 +282,13 @@ export type LineageNode = z.infer<typeof LineageNode>;
 export const LineageEdge = z.object({
   from: z.string(),
   to: z.string(),
-  /** `input`: dataset → run; `output`: run → dataset; `model`: run → model version. */
-  kind: z.enum(["input", "output", "model"]),
+  /** `input`: dataset → run; `output`: run → dataset; `model`: run → model version; `deployment`: model version → deployment (context: the arm). */
+  kind: z.enum(["input", "output", "model", "deployment"]),
   context: z.string().optional(),
 });
 export type LineageEdge = z.infer<typeof LineageEdge>;
 export const LineageQuery = z.object({
-  /** `dataset:NAME@REF`, `run:RUN_ID` or `model:NAME/VERSION` (also `datasets:/NAME@REF`, `runs:/ID`, `models:/NAME/VERSION`). */
+  /** `dataset:NAME@REF`, `run:RUN_ID`, `model:NAME/VERSION` or `deployment:NAME` (also `datasets:/NAME@REF`, `runs:/ID`, `models:/NAME/VERSION`). */
   node: z.string().min(1).max(600).regex(NO_CONTROL, "must not contain control characters"),
   direction: z.enum(["upstream", "downstream", "both"]).default("both"),
   depth: Int64.pipe(z.number().int().min(1).max(DATASET_LIMITS.lineageDepthMax)).default(DATASET_LIMITS.lineageDepthDefault),

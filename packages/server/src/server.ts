@@ -38,6 +38,12 @@ import { registerPipelineRoutes } from "./modules/pipelines/routes.js";
 import { createInferenceLogStore } from "./modules/serving/store/inference-log-store.js";
 import { InferenceLogService } from "./modules/serving/inference-log.js";
 import { registerServingRoutes } from "./modules/serving/routes.js";
+import { createDeploymentStore } from "./modules/deployments/store/deployment-store.js";
+import { DeploymentService } from "./modules/deployments/service.js";
+import { DeploymentRuntime } from "./modules/deployments/runtime.js";
+import { registryPackageSource } from "./modules/deployments/registry-source.js";
+import { registerDeploymentRoutes } from "./modules/deployments/routes.js";
+import { registerDeploymentDataPlane } from "./modules/deployments/data-plane.js";
 
 import { VERSION } from "./version.js";
 
@@ -94,15 +100,34 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
         }),
     });
     tracking.onInputsLogged((runId, inputs) => datasets.linkLoggedInputs(runId, inputs));
-    const lineage = new LineageService(datasets.store, serviceLineageSources(tracking, registry));
     const pipelines = new PipelineService({ store: await createPipelineStore(db), tracking, datasets, logger });
     const inferenceLog = new InferenceLogService(await createInferenceLogStore(db), async (name) => (await unlessMissing(registry.getModelState(name))) !== undefined);
+    const deployments = new DeploymentService({
+      store: await createDeploymentStore(db),
+      registry,
+      logger,
+      syncMs: config.deploymentSyncMs,
+      runtime: new DeploymentRuntime({
+        source: registryPackageSource(registry, blobs),
+        cacheDir: path.join(config.dataDir, "serving-cache"),
+        logger,
+        sink: async (model, records) => void (await inferenceLog.append(model, records)),
+      }),
+    });
 
+    const lineage = new LineageService(datasets.store, {
+      ...serviceLineageSources(tracking, registry),
+      deploymentsOf: async (model, version) => (await deployments.deploymentsOf(model, version)).map((r) => ({ name: r.name, model: r.spec.model, versions: r.versions })),
+      deployment: async (name) => {
+        const r = await deployments.row(name);
+        return r ? { name: r.name, model: r.spec.model, versions: r.versions } : undefined;
+      },
+    });
     const auth = new AuthService(await createAuthStore(db), config.authTokens);
     const bootstrapToken = config.auth ? await auth.bootstrapAdmin() : undefined;
     const audit = new AuditLog(await createAuditStore(db));
 
-    const lookups = serviceProjectLookups(tracking, registry, datasets);
+    const lookups = serviceProjectLookups(tracking, registry, datasets, deployments);
     const app = createHttpApp({
       bodyLimit: config.bodyLimit,
       guard: authEnabled ? createAuthGuard(auth, lookups, new FailedAuthLimiter(config.authFailureLimit)) : undefined,
@@ -124,11 +149,15 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
     registerDatasetRoutes(app, datasets, lineage, lookups);
     registerPipelineRoutes(app, pipelines);
     registerServingRoutes(app, inferenceLog);
+    registerDeploymentRoutes(app, deployments);
+    registerDeploymentDataPlane(app, deployments);
     await serveUi(app, config.webDir);
 
     pipelines.start();
+    deployments.start();
     const closeStores = async () => {
       pipelines.stop();
+      await deployments.stop();
       await tabular?.close();
       await store.close();
       await blobs?.close();

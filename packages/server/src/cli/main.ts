@@ -13,6 +13,7 @@ import { registerPipelineExportCommands } from "../modules/pipelines/export-cli.
 import { registerRemotePipelineCommands } from "../modules/pipelines/remote-cli.js";
 import { registerServeCommand } from "../modules/serving/serve-cli.js";
 import { registerServingExportCommands } from "../modules/serving/export-cli.js";
+import { registerDeploymentCommands } from "../modules/deployments/cli.js";
 import { registerSweepCommand } from "../modules/pipelines/sweep-cli.js";
 
 /**
@@ -88,6 +89,7 @@ export function buildProgram(): Command {
   registerRemotePipelineCommands(program);
   registerServeCommand(program);
   registerServingExportCommands(program);
+  registerDeploymentCommands(program);
   registerSweepCommand(program);
   return program;
 }

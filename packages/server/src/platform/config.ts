@@ -27,6 +27,8 @@ export interface ServerConfig {
   /** Largest JSON request body in bytes (413 above it). */
   bodyLimit: number;
   logLevel: string;
+  /** How often deployments are brought to the stored state and followed aliases checked, in ms (default 2000). */
+  deploymentSyncMs: number;
   /** Directory of the built web UI. */
   webDir: string;
 }
@@ -46,6 +48,7 @@ export const CONFIG_ENV = {
   authFailureLimit: "CAIRN_AUTH_FAILURE_LIMIT",
   bodyLimit: "CAIRN_BODY_LIMIT",
   logLevel: "CAIRN_LOG_LEVEL",
+  deploymentSyncMs: "CAIRN_DEPLOYMENT_SYNC_MS",
   webDir: "CAIRN_WEB_DIR",
 } as const;
 
@@ -61,7 +64,7 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}, env: NodeJS.P
     if (v !== undefined && v !== null) return Array.isArray(v) ? v.join(",") : String(v);
     return env[CONFIG_ENV[k]] || undefined;
   };
-  const num = (k: "port" | "bodyLimit" | "authFailureLimit", dflt: number): number => {
+  const num = (k: "port" | "bodyLimit" | "authFailureLimit" | "deploymentSyncMs", dflt: number): number => {
     const raw = pick(k);
     if (raw === undefined) return dflt;
     const n = Number(raw);
@@ -90,6 +93,7 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}, env: NodeJS.P
     authFailureLimit: num("authFailureLimit", AUTH_LIMITS.failedAuthLimit),
     bodyLimit: num("bodyLimit", 16 * 1024 * 1024),
     logLevel: pick("logLevel") ?? "info",
+    deploymentSyncMs: Math.max(100, num("deploymentSyncMs", 2000)),
     webDir: path.resolve(pick("webDir") ?? DEFAULT_WEB_DIR),
   };
 }

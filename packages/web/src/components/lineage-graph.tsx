@@ -8,7 +8,7 @@ const COL_GAP = 86;
 const ROW_GAP = 16;
 const PAD = 16;
 
-/** Parses a node id: `dataset:NAME@vN`, `run:ID`, `model:NAME/N` (attrs win where present). */
+/** Parses a node id: `dataset:NAME@vN`, `run:ID`, `model:NAME/N`, `deployment:NAME` (attrs win where present). */
 export function nodeTarget(n: LineageNode): { path: string; query?: Record<string, string> } | undefined {
   const id = n.id;
   if (n.kind === "dataset") {
@@ -22,6 +22,7 @@ export function nodeTarget(n: LineageNode): { path: string; query?: Record<strin
     const runId = n.attrs.runId ?? id.replace(/^run:/, "");
     return { path: `/runs/${encodeURIComponent(runId)}` };
   }
+  if (n.kind === "deployment") return { path: `/deployments/${encodeURIComponent(n.attrs.deployment ?? id.replace(/^deployment:/, ""))}` };
   const m = /^model:(.+)\/(\d+)$/.exec(id);
   const name = n.attrs.model ?? n.attrs.name ?? m?.[1];
   const version = n.attrs.version ?? m?.[2];
@@ -38,6 +39,7 @@ export function nodeHref(n: LineageNode): string | undefined {
 /** A short second line for a node: a run's status, a model's or dataset's version. */
 function subtitle(n: LineageNode): string {
   if (n.kind === "run") return [n.attrs.status?.toLowerCase(), n.attrs.runName && n.attrs.runName !== n.label ? n.attrs.runName : undefined].filter(Boolean).join(" · ") || n.id.slice(4, 16);
+  if (n.kind === "deployment") return [`primary v${n.attrs.primary}`, n.attrs.canary ? `canary v${n.attrs.canary}` : undefined, n.attrs.shadow ? `shadow v${n.attrs.shadow}` : undefined].filter(Boolean).join(" · ");
   if (n.kind === "model") {
     const m = /\/(\d+)$/.exec(n.id);
     return n.attrs.version ? `version ${n.attrs.version}` : m ? `version ${m[1]}` : "";
@@ -55,7 +57,7 @@ function clip(s: string, n: number): string {
  * ties within a column go datasets first, then runs, then models, then by label.
  */
 export function layoutLineage(graph: Graph): { placed: PlacedNode<LineageNode>[]; width: number; height: number } {
-  const kindOrder = { dataset: 0, run: 1, model: 2 } as const;
+  const kindOrder = { dataset: 0, run: 1, model: 2, deployment: 3 } as const;
   return layoutLayers({
     nodes: graph.nodes,
     edges: graph.edges,
@@ -69,7 +71,7 @@ export function layoutLineage(graph: Graph): { placed: PlacedNode<LineageNode>[]
   });
 }
 
-const EDGE_LABEL: Record<LineageEdge["kind"], string> = { input: "input of", output: "produced", model: "registered as" };
+const EDGE_LABEL: Record<LineageEdge["kind"], string> = { input: "input of", output: "produced", model: "registered as", deployment: "served by" };
 
 /** The lineage graph drawn as SVG: nodes in layered columns, edges as curves; every node is a link. */
 export function LineageGraphView({ graph }: { graph: Graph }) {

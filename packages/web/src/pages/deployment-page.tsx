@@ -378,10 +378,15 @@ interface ChartSeries {
   color: string;
   dash?: number[];
   values: (number | null)[];
+  /** Join the values across seconds without a value (latency: a quiet second has none). */
+  spanGaps?: boolean;
 }
 
+/** Few values in the window: draw their points, or a lone second would not show at all. */
+const SPARSE_POINTS = 60;
+
 /** The window's seconds, oldest first, ending at the newest second seen (or now). */
-function windowSeconds(stats: DeploymentStats): number[] {
+function windowTicks(stats: DeploymentStats): number[] {
   const newest = stats.series.reduce((m, p) => Math.max(m, p.t), 0);
   const end = Math.floor(Math.max(newest, Date.now()) / 1000);
   const out: number[] = [];
@@ -395,7 +400,7 @@ function armsIn(stats: DeploymentStats): Arm[] {
 }
 
 function StatsView({ stats }: { stats: DeploymentStats }) {
-  const xs = windowSeconds(stats);
+  const xs = windowTicks(stats);
   const index = new Map(xs.map((s, i) => [s, i]));
   const arms = armsIn(stats);
   const rate: ChartSeries[] = [];
@@ -413,8 +418,8 @@ function StatsView({ stats }: { stats: DeploymentStats }) {
       p99[i] = p.p99Ms;
     }
     rate.push({ label: arm, color: ARM_COLORS[arm], values: req });
-    latency.push({ label: `${arm} mean`, color: ARM_COLORS[arm], values: mean });
-    latency.push({ label: `${arm} p99`, color: ARM_COLORS[arm], dash: [5, 4], values: p99 });
+    latency.push({ label: `${arm} mean`, color: ARM_COLORS[arm], values: mean, spanGaps: true });
+    latency.push({ label: `${arm} p99`, color: ARM_COLORS[arm], dash: [5, 4], values: p99, spanGaps: true });
   }
   const total = stats.arms.reduce((n, a) => n + a.requests, 0);
   return (
@@ -478,6 +483,14 @@ function StatsView({ stats }: { stats: DeploymentStats }) {
   );
 }
 
+/** The indices of a series' points worth a dot: those with a value other than 0. */
+function nonZeroPoints(u: uPlot, seriesIdx: number): number[] {
+  const ys = u.data[seriesIdx] ?? [];
+  const out: number[] = [];
+  for (let i = 0; i < ys.length; i++) if (ys[i] !== null && ys[i] !== undefined && ys[i] !== 0) out.push(i);
+  return out;
+}
+
 /** A uPlot time chart of per-second values that updates in place as new data arrives. */
 function LiveChart({ title, testId, xs, series, total }: { title: string; testId: string; xs: number[]; series: ChartSeries[]; total: number }) {
   const plotRef = useRef<HTMLDivElement>(null);
@@ -488,7 +501,8 @@ function LiveChart({ title, testId, xs, series, total }: { title: string; testId
     const el = plotRef.current;
     if (!el) return;
     const data = [xs, ...series.map((s) => s.values)] as uPlot.AlignedData;
-    const struct = series.map((s) => s.label).join(",");
+    const sparse = series.map((s) => s.values.filter((v) => v !== null && v !== 0).length < SPARSE_POINTS);
+    const struct = series.map((s, i) => `${s.label}:${sparse[i] ? "sparse" : "dense"}`).join(",");
     if (uplotRef.current && structRef.current === struct) {
       uplotRef.current.setData(data, true);
       return;
@@ -499,7 +513,7 @@ function LiveChart({ title, testId, xs, series, total }: { title: string; testId
     const opts: uPlot.Options = {
       width: Math.max(200, el.clientWidth || 400),
       height,
-      series: [{ label: "time" }, ...series.map((s): uPlot.Series => ({ label: s.label, stroke: s.color, width: 1.5, value: valueFmt, spanGaps: false, points: { show: false }, ...(s.dash ? { dash: s.dash } : {}) }))],
+      series: [{ label: "time" }, ...series.map((s, i): uPlot.Series => ({ label: s.label, stroke: s.color, width: 1.5, value: valueFmt, spanGaps: s.spanGaps ?? false, points: { show: sparse[i], size: 4, fill: s.color, filter: nonZeroPoints }, ...(s.dash ? { dash: s.dash } : {}) }))],
       legend: { show: true, live: true },
       cursor: { drag: { x: false, y: false }, points: { size: 5 } },
       scales: { y: { range: (_u, min, max) => [0, Math.max(max ?? 1, 1) * 1.1 || 1] } },

@@ -52,7 +52,7 @@ export function DeploymentsPage({ query }: PageProps) {
     <div className="page" data-testid="deployments-page">
       <div className="page-head">
         <h1>Deployments</h1>
-        <span className="muted">{list.data ? `${formatNumber(rows.length)} deployments` : ""}</span>
+        <span className="muted">{list.data ? `${formatNumber(rows.length)} deployment${rows.length === 1 ? "" : "s"}` : ""}</span>
         {list.loading && <span className="spinner" />}
       </div>
       <FilterBar filter={model} testId="deployments-filter" placeholder="Filter by model name, e.g. fraud-scorer" onFilter={(f) => navigate("/deployments", { model: f }, { replace: true })} />
@@ -122,7 +122,7 @@ export function DeploymentsPage({ query }: PageProps) {
                     </>
                   ) : (
                     <>
-                      No deployments yet. Deploy a registered model version (or alias) with <code>cairn deploy create</code> (see <code>cairn deploy create --help</code>) or <code>POST /api/v1/deployments</code>; it then answers at{" "}
+                      No deployments yet. Deploy a registered model with <code>cairn deploy create NAME --model MODEL --alias champion</code> (or <code>--version N</code>; <code>--help</code> lists canary and shadow options) or <code>POST /api/v1/deployments</code>; it then answers at{" "}
                       <code>/deployments/NAME/v2/models/MODEL/infer</code>.
                     </>
                   )}

@@ -99,6 +99,9 @@ export function LineagePage({ query }: PageProps) {
             <span className="ds-legend-item">
               <span className="ds-swatch ds-node-model" /> model version
             </span>
+            <span className="ds-legend-item">
+              <span className="ds-swatch ds-node-deployment" /> deployment
+            </span>
             <span>Click a node to open it.</span>
           </div>
           <section className="card ds-lineage-card">

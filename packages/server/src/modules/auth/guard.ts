@@ -14,6 +14,8 @@ export interface ProjectLookups {
   /** A promotion request's project: its model's. */
   promotion(id: string): Promise<string | undefined>;
   dataset(name: string): Promise<string | undefined>;
+  /** A deployment's project: its model's. */
+  deployment(name: string): Promise<string | undefined>;
 }
 
 /** What a request acts on, for authorization. */
@@ -27,6 +29,7 @@ export type Target =
   | { kind: "model"; name: string }
   | { kind: "promotion"; id: string }
   | { kind: "dataset"; name: string }
+  | { kind: "deployment"; name: string }
   | { kind: "adminOnly" };
 
 const NONE: Target = { kind: "none" };
@@ -77,6 +80,8 @@ export function targetOf(req: FastifyRequest): Target {
   const url = req.routeOptions.url ?? "";
   const params = (req.params ?? {}) as Record<string, string>;
   if (url.startsWith("/api/v1/")) return nativeTarget(req.method, url, params, bodyOf(req));
+  // A deployment's inference endpoints: its model's project.
+  if (url.startsWith("/deployments/:name")) return { kind: "deployment", name: params.name! };
   const mlflow = MLFLOW_PREFIXES.find((p) => url.startsWith(p));
   if (mlflow) return mlflowTarget(url.slice(mlflow.length), inputOf(req));
   if (MLFLOW_ARTIFACT_PREFIXES.some((p) => url.startsWith(p))) {
@@ -142,6 +147,9 @@ function nativeTarget(method: string, url: string, params: Record<string, string
   if (url === "/api/v1/models" && method === "POST") return { kind: "project", project: projectFromTags(body.tags) };
   if (url === "/api/v1/datasets" && method === "POST") return { kind: "project", project: projectFromTags(body.tags) };
   if (url.startsWith("/api/v1/datasets/:name")) return { kind: "dataset", name: params.name! };
+  // A deployment lives in its model's project; creating one needs write there.
+  if (url === "/api/v1/deployments" && method === "POST") return str(body.model) ? { kind: "model", name: str(body.model)! } : NONE;
+  if (url.startsWith("/api/v1/deployments/:name")) return { kind: "deployment", name: params.name! };
   // A pipeline lives in its experiment's project; a pipeline run is its tracking run.
   if (url === "/api/v1/pipelines" && method === "POST") return { kind: "project", project: projectFromTags(body.tags) };
   if (url.startsWith("/api/v1/pipelines/:name")) return { kind: "experimentName", name: `pipeline:${params.name!}` };
@@ -189,6 +197,8 @@ function describe(t: Target): string {
       return `Promotion request ${t.id}`;
     case "dataset":
       return `Dataset '${t.name}'`;
+    case "deployment":
+      return `Deployment '${t.name}'`;
     default:
       return "Resource";
   }
@@ -258,6 +268,8 @@ export function createAuthGuard(auth: AuthService, lookups: ProjectLookups, limi
         return lookups.promotion(t.id);
       case "dataset":
         return lookups.dataset(t.name);
+      case "deployment":
+        return lookups.deployment(t.name);
       default:
         return undefined;
     }
@@ -290,10 +302,13 @@ export function createAuthGuard(auth: AuthService, lookups: ProjectLookups, limi
     return `You need the ${perm} permission, and you hold it in no project`;
   }
 
-  async function visible(p: Principal, item: unknown, kind: "experiment" | "run" | "model" | "version" | "dataset"): Promise<boolean> {
+  async function visible(p: Principal, item: unknown, kind: "experiment" | "run" | "model" | "version" | "dataset" | "deployment"): Promise<boolean> {
     const o = (item ?? {}) as Record<string, unknown>;
     let project: string | undefined;
-    if (kind === "experiment" || kind === "model" || kind === "dataset") project = projectFromTags(o.tags);
+    if (kind === "deployment") {
+      const model = str((o.spec as Record<string, unknown> | undefined)?.model);
+      project = model === undefined ? undefined : await lookups.model(model);
+    } else if (kind === "experiment" || kind === "model" || kind === "dataset") project = projectFromTags(o.tags);
     else if (kind === "run") {
       const info = (o.info ?? {}) as Record<string, unknown>;
       const exp = str(info.experimentId) ?? str(info.experiment_id);
@@ -305,7 +320,8 @@ export function createAuthGuard(auth: AuthService, lookups: ProjectLookups, limi
     return project !== undefined && holds(p, "read", project);
   }
 
-  const LISTS: [string, "experiment" | "run" | "model" | "version" | "dataset"][] = [
+  const LISTS: [string, "experiment" | "run" | "model" | "version" | "dataset" | "deployment"][] = [
+    ["deployments", "deployment"],
     ["datasets", "dataset"],
     ["experiments", "experiment"],
     ["runs", "run"],

@@ -22,9 +22,14 @@ class TtlCache<V> {
 /**
  * Project lookups over the tracking and registry services: an experiment's or a model's project
  * or a dataset's is its `cairn.project` tag (else `default`); a run's is its experiment's; a promotion request's is its model's. A run's experiment
- * never changes, so it is cached for good; projects are cached for a few seconds.
+ * never changes, so it is cached for good; projects are cached for a few seconds. A deployment's is its model's.
  */
-export function serviceProjectLookups(tracking: TrackingService, registry: RegistryService, datasets: { getDataset(name: string): Promise<{ tags: Record<string, string> }> }): ProjectLookups {
+export function serviceProjectLookups(
+  tracking: TrackingService,
+  registry: RegistryService,
+  datasets: { getDataset(name: string): Promise<{ tags: Record<string, string> }> },
+  deployments?: { row(name: string): Promise<{ spec: { model: string } } | undefined> },
+): ProjectLookups {
   const experiments = new TtlCache<string>();
   const runs = new TtlCache<string>();
   const models = new TtlCache<string>();
@@ -60,6 +65,10 @@ export function serviceProjectLookups(tracking: TrackingService, registry: Regis
         runs.set(id, exp, Number.MAX_SAFE_INTEGER / 2, now);
       }
       return experiment(exp);
+    },
+    async deployment(name) {
+      const d = await deployments?.row(name);
+      return d ? model(d.spec.model) : undefined;
     },
     async promotion(id) {
       if (!/^\d{1,15}$/.test(id)) return undefined;

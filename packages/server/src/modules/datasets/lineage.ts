@@ -9,6 +9,17 @@ export interface LineageSources {
   modelVersionsOfRun(runId: string): Promise<ModelVersion[]>;
   /** A model version by number or alias; undefined when missing. */
   modelVersion(name: string, versionOrAlias: string): Promise<ModelVersion | undefined>;
+  /** Deployments serving a model version, with the arm each serves it on (none when deployments are not wired in). */
+  deploymentsOf?(model: string, version: string): Promise<LineageDeployment[]>;
+  /** A deployment by name; undefined when missing. */
+  deployment?(name: string): Promise<LineageDeployment | undefined>;
+}
+
+/** A deployment as the lineage graph shows it: its model and the version on each arm. */
+export interface LineageDeployment {
+  name: string;
+  model: string;
+  versions: { primary: string; canary: string | null; shadow: string | null };
 }
 
 /** Which projects a node lives in, to hide what the caller may not read (undefined: no restriction). */
@@ -19,14 +30,15 @@ export interface LineageVisibility {
   model(name: string): Promise<string | undefined>;
 }
 
-type NodeRef = { kind: "dataset"; version: DatasetVersion } | { kind: "run"; info: RunInfo } | { kind: "model"; version: ModelVersion };
+type NodeRef = { kind: "dataset"; version: DatasetVersion } | { kind: "run"; info: RunInfo } | { kind: "model"; version: ModelVersion } | { kind: "deployment"; deployment: LineageDeployment };
 
 const datasetId = (v: DatasetVersion) => `dataset:${v.dataset}@v${v.number}`;
 const modelId = (v: ModelVersion) => `model:${v.name}/${v.version}`;
 
 /**
- * The lineage graph: dataset versions, runs and model versions, joined by run links (a dataset
- * version a run consumed or produced) and by model versions' source runs. Upstream walks toward
+ * The lineage graph: dataset versions, runs, model versions and deployments, joined by run links (a
+ * dataset version a run consumed or produced), by model versions' source runs, and by the versions
+ * a deployment's arms serve. Upstream walks toward
  * the data a node came from, downstream toward what was made from it; `both` walks each way from
  * the root (not sideways through siblings). Nodes the caller cannot read are left out, and the walk
  * does not pass through them.
@@ -93,7 +105,7 @@ export class LineageService {
   }
 
   async #resolve(node: string): Promise<NodeRef> {
-    const bad = () => Object.assign(new CairnError("INVALID_PARAMETER_VALUE", `Cannot read lineage node '${node}': expected dataset:NAME@VERSION, run:RUN_ID or model:NAME/VERSION`), { syntax: true });
+    const bad = () => Object.assign(new CairnError("INVALID_PARAMETER_VALUE", `Cannot read lineage node '${node}': expected dataset:NAME@VERSION, run:RUN_ID, model:NAME/VERSION or deployment:NAME`), { syntax: true });
     let m: RegExpExecArray | null;
     if ((m = /^(?:dataset:|datasets:\/)([^@/]+)(?:@(.+))?$/.exec(node))) {
       const v = await this.#store.resolveVersion(m[1]!, m[2] ?? "latest");
@@ -110,6 +122,11 @@ export class LineageService {
       if (!v) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `Model version '${node}' not found`);
       return { kind: "model", version: v };
     }
+    if ((m = /^deployment:(.+)$/.exec(node))) {
+      const d = await this.#src.deployment?.(m[1]!);
+      if (!d) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `Deployment '${m[1]}' not found`);
+      return { kind: "deployment", deployment: d };
+    }
     throw bad();
   }
 
@@ -120,6 +137,7 @@ export class LineageService {
     const datasets = frontier.filter((n): n is Extract<NodeRef, { kind: "dataset" }> => n.kind === "dataset");
     const runs = frontier.filter((n): n is Extract<NodeRef, { kind: "run" }> => n.kind === "run");
     const models = frontier.filter((n): n is Extract<NodeRef, { kind: "model" }> => n.kind === "model");
+    const deployments = frontier.filter((n): n is Extract<NodeRef, { kind: "deployment" }> => n.kind === "deployment");
     const ctx = (l: RunLink) => (l.context ? { context: l.context } : {});
 
     if (datasets.length) {
@@ -159,18 +177,39 @@ export class LineageService {
         if (info) out.push({ node: { kind: "run", info }, edge: { from: `run:${info.runId}`, to: modelId(m.version), kind: "model" } });
       }
     }
+    if (models.length && dir === "downstream" && this.#src.deploymentsOf) {
+      for (const m of models) {
+        for (const d of await this.#src.deploymentsOf(m.version.name, m.version.version)) {
+          if (full()) return { out, cut: true };
+          for (const arm of ["primary", "canary", "shadow"] as const) {
+            if (d.versions[arm] === m.version.version) out.push({ node: { kind: "deployment", deployment: d }, edge: { from: modelId(m.version), to: `deployment:${d.name}`, kind: "deployment", context: arm } });
+          }
+        }
+      }
+    }
+    if (deployments.length && dir === "upstream") {
+      for (const { deployment: d } of deployments) {
+        for (const arm of ["primary", "canary", "shadow"] as const) {
+          const v = d.versions[arm];
+          if (v === null) continue;
+          if (full()) return { out, cut: true };
+          const mv = await this.#src.modelVersion(d.model, v);
+          if (mv) out.push({ node: { kind: "model", version: mv }, edge: { from: modelId(mv), to: `deployment:${d.name}`, kind: "deployment", context: arm } });
+        }
+      }
+    }
     return { out, cut: false };
   }
 
   async #visible(n: NodeRef, vis: LineageVisibility | undefined): Promise<boolean> {
     if (!vis) return true;
-    const project = n.kind === "dataset" ? await vis.dataset(n.version.dataset) : n.kind === "run" ? await vis.experiment(n.info.experimentId) : await vis.model(n.version.name);
+    const project = n.kind === "dataset" ? await vis.dataset(n.version.dataset) : n.kind === "run" ? await vis.experiment(n.info.experimentId) : n.kind === "model" ? await vis.model(n.version.name) : await vis.model(n.deployment.model);
     return project !== undefined && vis.projects.has(project);
   }
 }
 
 function idOf(n: NodeRef): string {
-  return n.kind === "dataset" ? datasetId(n.version) : n.kind === "run" ? `run:${n.info.runId}` : modelId(n.version);
+  return n.kind === "dataset" ? datasetId(n.version) : n.kind === "run" ? `run:${n.info.runId}` : n.kind === "model" ? modelId(n.version) : `deployment:${n.deployment.name}`;
 }
 
 function nodeOf(n: NodeRef): LineageNode {
@@ -181,6 +220,10 @@ function nodeOf(n: NodeRef): LineageNode {
       return { id: idOf(n), kind: "run", label: n.info.runName || n.info.runId, attrs: { runId: n.info.runId, experimentId: n.info.experimentId, status: n.info.status } };
     case "model":
       return { id: idOf(n), kind: "model", label: `${n.version.name}/${n.version.version}`, attrs: { model: n.version.name, version: n.version.version, status: n.version.status } };
+    case "deployment": {
+      const v = n.deployment.versions;
+      return { id: idOf(n), kind: "deployment", label: n.deployment.name, attrs: { deployment: n.deployment.name, model: n.deployment.model, primary: v.primary, ...(v.canary !== null ? { canary: v.canary } : {}), ...(v.shadow !== null ? { shadow: v.shadow } : {}) } };
+    }
   }
 }
 

@@ -47,9 +47,17 @@ export class InferenceLogBuffer {
     this.#timer.unref();
   }
 
-  /** Queues a record (or counts it as sampled out or shed). Never throws, never waits. */
-  log(record: InferenceRecord): void {
-    if (this.#o.sample < 1 && this.#o.random() >= this.#o.sample) {
+  /** Changes the share of requests logged (0–1). */
+  setSample(sample: number): void {
+    this.#o.sample = sample;
+  }
+
+  /**
+   * Queues a record (or counts it as sampled out or shed). Never throws, never waits. Given a
+   * function, builds the record only when it is kept (encoding tensors costs time on the hot path).
+   */
+  log(record: InferenceRecord | (() => InferenceRecord)): void {
+    if (this.#o.sample < 1 && (this.#o.sample <= 0 || this.#o.random() >= this.#o.sample)) {
       this.#stats.sampledOut += 1;
       return;
     }
@@ -57,7 +65,7 @@ export class InferenceLogBuffer {
       this.#stats.shed += 1;
       return;
     }
-    this.#queue.push(record);
+    this.#queue.push(typeof record === "function" ? record() : record);
   }
 
   /** Sends what is queued (one send at a time); resolves when this round is done. */

@@ -3,7 +3,7 @@ import type { ModelHost } from "./model-host.js";
 import type { InferenceLogBuffer } from "./log-buffer.js";
 
 /** Latency buckets in seconds: sub-millisecond model calls up to slow, queued requests. */
-const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 /**
  * Prometheus metrics of a model server (`GET /metrics`, text format): requests by endpoint, model,

@@ -20,6 +20,8 @@ interface Slot {
   batcher: MicroBatcher | undefined;
   inFlight: number;
   retired: boolean;
+  /** Retired by a batching change: the next slot runs the same model, so only the batcher closes. */
+  keepModel?: boolean;
 }
 
 /** Where {@link ModelHost.load} finds versions: the registry through the SDK, or the server's own registry. */
@@ -125,15 +127,30 @@ export class ModelHost {
     return model;
   }
 
-  #swap(model: LoadedModel): void {
+  #swap(model: LoadedModel, keepModel = false): void {
     const b = this.#o.batching;
     const batcher = b && b.maxBatchSize > 1 ? new MicroBatcher({ run: (inputs: Tensor[]) => model.infer(inputs), maxBatchSize: b.maxBatchSize, maxLatencyMs: b.maxLatencyMs }) : undefined;
     const old = this.#slot;
     this.#slot = { model, batcher, inFlight: 0, retired: false };
     if (old) {
       old.retired = true;
+      old.keepModel = keepModel;
       if (old.inFlight === 0) void closeSlot(old);
     }
+  }
+
+  /** The batching in force. */
+  get batching(): BatchingOptions | undefined {
+    return this.#o.batching;
+  }
+
+  /**
+   * Changes micro-batching: the current version gets a new batcher at once (requests already queued
+   * finish on the old one), and later loads use it too.
+   */
+  setBatching(batching: BatchingOptions): void {
+    this.#o.batching = batching;
+    if (this.#slot) this.#swap(this.#slot.model, true);
   }
 
   /**
@@ -169,7 +186,7 @@ export class ModelHost {
 
 async function closeSlot(slot: Slot): Promise<void> {
   await slot.batcher?.close();
-  await slot.model.close();
+  if (!slot.keepModel) await slot.model.close();
 }
 
 const safe = (s: string) => s.replace(/[^\w.-]/g, "_");

@@ -21,7 +21,7 @@ export interface ServeAppOptions {
 }
 
 /** The answer for an error: OIP clients read `error`; `code` is Cairn's stable code (an extra field breaks no client). */
-function errorBody(e: CairnError) {
+export function errorBody(e: CairnError) {
   return { error: e.message, code: e.code, error_code: e.code, message: e.message };
 }
 

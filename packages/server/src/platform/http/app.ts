@@ -82,11 +82,11 @@ function nextRequestId(): string {
   return `${ID_PREFIX}-${(++idCounter).toString(36)}`;
 }
 
-/** Paths under these prefixes are API paths: JSON errors, auth applies. */
-const API_PREFIXES = ["/api/", "/ajax-api/"];
+/** Paths under these prefixes are API paths: JSON errors, auth applies (deployments' inference endpoints too). */
+const API_PREFIXES = ["/api/", "/ajax-api/", "/deployments/"];
 
 export function isApiPath(url: string): boolean {
-  return API_PREFIXES.some((p) => url.startsWith(p));
+  return API_PREFIXES.some((p) => url.startsWith(p)) || url === "/metrics";
 }
 
 /**
