@@ -288,6 +288,24 @@ function deploymentsApi(backend: string, start: Start): void {
       expect((await call("GET", "/api/v1/deployments?model=other")).body.deployments).toEqual([]);
     });
 
+    it("serves every deployment from any server on the same database: a restart or a second replica picks them up, and changes reach it", async () => {
+      const b = await testServer({ backendStoreUri: s.config.backendStoreUri, artifactsUri: s.config.artifactsUri, deploymentSyncMs: 200 });
+      try {
+        const onB = (method: string, url: string, body?: unknown) => http(b.url, method, url, body);
+        const d = await waitFor("replica ready", async () => (await onB("GET", "/api/v1/deployments/fraud")).body, (x: any) => x.state === "ready");
+        expect(d.revision).toBe((await get("fraud")).revision);
+        const r = await onB("POST", "/deployments/fraud/v2/models/scorer/infer", row(2, 3));
+        expect([r.status, r.body.outputs[0].data]).toEqual([200, [2, 3]]);
+        // A change made on the first server reaches the replica at its next sync.
+        const up = await call("PATCH", "/api/v1/deployments/fraud", { primary: { version: 3 } });
+        await waitFor("replica follows", async () => (await onB("GET", "/api/v1/deployments/fraud")).body, (x: any) => x.revision === up.body.revision && x.state === "ready");
+        expect((await onB("POST", "/deployments/fraud/v2/models/scorer/infer", row(1, 1))).body.outputs[0].data).toEqual([3, 3]);
+        await call("POST", "/api/v1/deployments/fraud/rollback", {});
+      } finally {
+        await b.stop();
+      }
+    });
+
     it("with auth on: a deployment lives in its model's project; viewers predict, editors change, others see nothing", async () => {
       const a = await start({ auth: true, authFailureLimit: 0, deploymentSyncMs: 200 });
       try {

@@ -12,6 +12,9 @@ import type { DeploymentService } from "./service.js";
 import type { Arm, LiveDeployment } from "./runtime.js";
 import { DeploymentMetrics } from "./metrics.js";
 
+/** Values (inputs and outputs together) of a prediction kept for the UI's recent list. */
+const RECENT_MAX_VALUES = 10_000;
+
 type Params = { name: string; model?: string; version?: string };
 
 /** What the handler learned, for the response hook's metrics. */
@@ -112,7 +115,7 @@ export function registerDeploymentDataPlane(app: FastifyInstance, svc: Deploymen
       } catch (e) {
         const ms = performance.now() - started;
         d.stats.record(pick.arm, current.version, ms, false);
-        d.stats.remember({ requestId: id, time: Date.now(), arm: pick.arm, version: current.version, status: toCairnError(e, req).status, latencyMs: ms, payload: () => ({ inputs: encode(inputs), outputs: null }), error: e instanceof Error ? e.message : String(e) });
+        d.stats.remember({ requestId: id, time: Date.now(), arm: pick.arm, version: current.version, status: toCairnError(e, req).status, latencyMs: ms, payload: () => ({ inputs: null, outputs: null }), error: e instanceof Error ? e.message : String(e) });
         throw e;
       }
       const { outputs, model } = result;
@@ -120,20 +123,41 @@ export function registerDeploymentDataPlane(app: FastifyInstance, svc: Deploymen
       req.cairnServed = { arm: pick.arm, version: model.version };
       reply.header("x-request-id", id).header("x-cairn-arm", pick.arm).header("x-cairn-model-version", model.version);
       d.stats.record(pick.arm, model.version, ms, true);
-      d.stats.remember({ requestId: id, time: Date.now(), arm: pick.arm, version: model.version, status: 200, latencyMs: ms, payload: () => ({ inputs: encode(inputs), outputs: encode(outputs) }) });
+      // The UI's recent list holds small payloads only: a big batch is not kept in memory for it.
+      const small = [...inputs, ...outputs].reduce((n, t) => n + t.data.length, 0) <= RECENT_MAX_VALUES;
+      d.stats.remember({ requestId: id, time: Date.now(), arm: pick.arm, version: model.version, status: 200, latencyMs: ms, payload: small ? () => ({ inputs: encode(inputs), outputs: encode(outputs) }) : () => ({ inputs: "(too large to keep; see the inference log)", outputs: null }) });
       d.logPrediction(() => ({ requestId: id, version: model.version, arm: pick.arm, inputs: encode(inputs), outputs: encode(outputs), latencyMs: ms, status: 200, time: Date.now() }));
       d.mirror(id, inputs, encode);
       return { outputs, model };
     };
 
+    /**
+     * Checks a request against the arm it goes to; a refused one is still answered with its request
+     * id and counted as that arm's error, so bad client traffic shows in the live view.
+     */
+    const checked = <T>(reply: FastifyReply, d: LiveDeployment, pick: ReturnType<LiveDeployment["pick"]> | undefined, id: string, body: unknown, check: () => T): T => {
+      reply.header("x-request-id", id);
+      try {
+        return check();
+      } catch (e) {
+        const arm = pick?.arm ?? "primary";
+        const version = pick?.host.current?.version ?? d.row.versions.primary;
+        d.stats.record(arm, version, 0, false);
+        d.stats.remember({ requestId: id, time: Date.now(), arm, version, status: toCairnError(e, reply.request).status, latencyMs: 0, payload: () => ({ inputs: null, outputs: null }), error: e instanceof Error ? e.message : String(e) });
+        throw e;
+      }
+    };
+
     const infer = async (req: FastifyRequest, reply: FastifyReply) => {
       const p = req.params as Params;
       const d = live(p);
-      const request = decodeInferRequest(json(req));
+      const body = json(req);
+      const headerId = callerRequestId(req);
+      const request = checked(reply, d, undefined, headerId ?? randomUUID(), body, () => decodeInferRequest(body));
+      const id = request.id ?? headerId ?? (reply.getHeader("x-request-id") as string);
       const pick = d.pick(req.headers, p.version);
       const signature = pick.host.current!.signature;
-      const inputs = signature ? checkInputs(request.inputs, signature, { allowNaN: d.row.spec.allowNaN }) : request.inputs;
-      const id = request.id ?? callerRequestId(req) ?? randomUUID();
+      const inputs = checked(reply, d, pick, id, body, () => (signature ? checkInputs(request.inputs, signature, { allowNaN: d.row.spec.allowNaN }) : request.inputs));
       const { outputs, model } = await predict(req, reply, d, pick, inputs, id, request.outputs);
       return encodeInferResponse({ modelName: p.model!, modelVersion: model.version, id, outputs });
     };
@@ -146,8 +170,10 @@ export function registerDeploymentDataPlane(app: FastifyInstance, svc: Deploymen
       const pick = d.pick(req.headers);
       const m = pick.host.current!;
       if (!m.signature) throw new CairnError("INVALID_STATE", `Model ${m.name} version ${m.version} has no signature; /invocations needs one to map columns to inputs (use the v2 infer endpoint)`);
-      const inputs = checkInputs(decodeScoringRequest(body, m.signature), m.signature, { allowNaN: d.row.spec.allowNaN });
-      const { outputs } = await predict(req, reply, d, pick, inputs, callerRequestId(req) ?? randomUUID());
+      const signature = m.signature;
+      const id = callerRequestId(req) ?? randomUUID();
+      const inputs = checked(reply, d, pick, id, body, () => checkInputs(decodeScoringRequest(body, signature), signature, { allowNaN: d.row.spec.allowNaN }));
+      const { outputs } = await predict(req, reply, d, pick, inputs, id);
       return encodeScoringResponse(outputs);
     });
   });
