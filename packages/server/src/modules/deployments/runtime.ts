@@ -114,7 +114,7 @@ export class LiveDeployment {
 
   constructor(row: DeploymentRow, readonly rt: DeploymentRuntime) {
     this.row = row;
-    this.log = new InferenceLogBuffer({ sink: (records) => rt.sink(row.spec.model, records), sample: row.spec.logSample });
+    this.log = new InferenceLogBuffer({ sink: (records) => rt.sink(this.row.spec.model, records), sample: row.spec.logSample });
     this.apply(row);
   }
 
