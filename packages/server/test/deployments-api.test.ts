@@ -124,6 +124,8 @@ function deploymentsApi(backend: string, start: Start): void {
       await bad("POST", "/api/v1/deployments", { name: "fraud", model: "scorer", primary: { version: 2 } }, 400, "RESOURCE_ALREADY_EXISTS");
       await bad("GET", "/api/v1/deployments/nope", undefined, 404, "RESOURCE_DOES_NOT_EXIST");
       await bad("POST", "/api/v1/deployments/fraud/promote-canary", {}, 409, "INVALID_STATE");
+      // A change that changes nothing writes no revision.
+      expect((await call("PATCH", "/api/v1/deployments/fraud", { primary: { version: 1 }, message: "again" })).body.revision).toBe(1);
 
       const e = await bad("POST", "/deployments/nope/v2/models/scorer/infer", row(1, 1), 404, "RESOURCE_DOES_NOT_EXIST");
       expect(e.error).toMatch(/Deployment 'nope' not found/);

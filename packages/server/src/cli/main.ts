@@ -28,6 +28,7 @@ export function buildProgram(): Command {
     .option("--json", "print machine-readable JSON instead of tables", false)
     .showHelpAfterError();
   usageErrorsExit2(program);
+  rootVersionOnlyBeforeSubcommand(program);
 
   program
     .command("server")
@@ -111,4 +112,28 @@ export async function main(argv = process.argv): Promise<void> {
 
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("/cli/main.ts")) {
   void main();
+}
+
+/**
+ * Commander recognises the root's `-V, --version` anywhere on the command line, so
+ * `cairn deploy create … --version 3` would print Cairn's version and exit 0 without deploying (the
+ * same happens to `cairn models card … --version N`). This keeps the root flag only before the
+ * first subcommand, leaving a later `--version` to the subcommand that declares it.
+ */
+function rootVersionOnlyBeforeSubcommand(program: Command): void {
+  const parseOptions = program.parseOptions.bind(program);
+  program.parseOptions = (args: string[]) => {
+    const opt = program.options.find((o) => o.long === "--version");
+    const sub = args.findIndex((a) => !a.startsWith("-") && program.commands.some((c) => c.name() === a || c.aliases().includes(a)));
+    const flag = args.findIndex((a) => a === "--version" || (opt?.short !== undefined && a === opt.short));
+    if (!opt || sub < 0 || flag < 0 || flag < sub) return parseOptions(args);
+    const options = program.options as Option[];
+    const i = options.indexOf(opt);
+    options.splice(i, 1);
+    try {
+      return parseOptions(args);
+    } finally {
+      options.splice(i, 0, opt);
+    }
+  };
 }

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import { createInterface } from "node:readline/promises";
 import { InvalidArgumentError, Option, type Command } from "commander";
-import { DEFAULT_BATCHING } from "@cairn/contract";
+import { CairnError, DEFAULT_BATCHING, DeploymentName } from "@cairn/contract";
 import { type Cairn, type Deployment, type DeploymentChange, type DeploymentCreateSpec, type DeploymentHistoryEntry, type DeploymentRevisionState, type InferRequest } from "@cairn/sdk";
 import { action, clientFor, formatNumber, formatTime, printHeading, printJson, printKeyValues, printTable, usageErrorsExit2, wantsJson, type Cell } from "../../cli/output.js";
 import { keyValue, positiveInt } from "../../cli/parsers.js";
@@ -143,7 +143,7 @@ export function createRequest(name: string, o: ArmFlags): DeploymentCreateSpec {
 /**
  * The change for `cairn deploy update NAME …` (flags already checked). `current` is needed only when
  * the flags change part of a setting (`--canary-percent` alone, one of the batching flags): see `updateNeedsCurrent`.
- * @throws Error when `--canary-percent` alone is given and the deployment has no canary
+ * @throws CairnError INVALID_STATE when `--canary-percent` alone is given and the deployment has no canary
  */
 export function updateRequest(o: ArmFlags, current?: Deployment): DeploymentChange {
   const change: DeploymentChange = {};
@@ -154,7 +154,7 @@ export function updateRequest(o: ArmFlags, current?: Deployment): DeploymentChan
   else if (canary) change.canary = { ...canary, percent: o.canaryPercent! };
   else if (o.canaryPercent !== undefined) {
     const c = current?.spec.canary;
-    if (!c) throw new NoCanaryError(current?.name ?? "?");
+    if (!c) throw new CairnError("INVALID_STATE", `Deployment '${current?.name ?? "?"}' has no canary: give --canary-version or --canary-alias with --canary-percent`);
     change.canary = { ...(c.version !== undefined ? { version: c.version } : { alias: c.alias! }), percent: o.canaryPercent };
   }
   const shadow = ref(o.shadowVersion, o.shadowAlias);
@@ -185,13 +185,6 @@ export function hasChange(o: ArmFlags): boolean {
 export function updateNeedsCurrent(o: ArmFlags): boolean {
   const canaryRef = o.canaryVersion !== undefined || o.canaryAlias !== undefined;
   return (o.canaryPercent !== undefined && !canaryRef && o.canary !== false) || (o.maxBatchSize !== undefined) !== (o.maxLatencyMs !== undefined);
-}
-
-class NoCanaryError extends Error {
-  readonly code = "INVALID_STATE";
-  constructor(name: string) {
-    super(`Deployment '${name}' has no canary: give --canary-version or --canary-alias with --canary-percent`);
-  }
 }
 
 // ---------- output ----------
@@ -226,13 +219,26 @@ export function printDeployment(d: Deployment): void {
   printHeading("Arms");
   printTable(
     ["ARM", "REF", "VERSION", "TRAFFIC", "STATE", "SERVING", "ERROR"],
-    d.arms.map((a) => [a.arm, refText(a.ref), a.version, traffic(d, a), a.state, a.servingVersion, a.error]),
+    d.arms.map((a) => [a.arm, refText(a.ref), a.version, traffic(d, a), a.state, a.servingVersion ?? "-", a.error ?? "-"]),
     { maxCell: 80 },
   );
 }
 
-/** `primary 1 → 2, canary 3 (50%) → -`: what a history entry changed in each arm's version and share. */
-export function historySummary(e: Pick<DeploymentHistoryEntry, "from" | "to">): string {
+/** The settings besides the arms, as named in a history summary. */
+const SETTINGS: [keyof DeploymentRevisionState["spec"], string][] = [
+  ["stickyHeader", "sticky header"],
+  ["autoRollout", "auto-rollout"],
+  ["batching", "batching"],
+  ["logSample", "log sample"],
+  ["allowNaN", "allow NaN"],
+];
+
+/**
+ * `primary 1 → 2, canary 3 (50%) → -`: what a history entry changed in each arm's version and share,
+ * then the names of other settings it changed.
+ */
+export function historySummary(e: Pick<DeploymentHistoryEntry, "action" | "from" | "to">): string {
+  if (e.action === "delete") return "stopped serving";
   const side = (s: DeploymentRevisionState | null, arm: "primary" | "canary" | "shadow"): string => {
     if (!s) return "";
     const v = s.versions[arm];
@@ -247,7 +253,11 @@ export function historySummary(e: Pick<DeploymentHistoryEntry, "from" | "to">): 
       if (to) parts.push(`${arm} ${to}`);
     } else if (from !== to) parts.push(`${arm} ${from || "-"} → ${to || "-"}`);
   }
-  return parts.join(", ") || (e.from === null ? "" : "no version change");
+  if (e.from !== null) {
+    const changed = SETTINGS.filter(([k]) => JSON.stringify(e.from!.spec[k]) !== JSON.stringify(e.to.spec[k])).map(([, label]) => label);
+    if (changed.length) parts.push(`${changed.join(", ")} changed`);
+  }
+  return parts.join(", ") || (e.from === null ? "" : "no change");
 }
 
 // ---------- helpers ----------
@@ -306,34 +316,6 @@ function group(program: Command, names: string[], create: () => Command): Comman
   return program.commands.find((c) => names.includes(c.name()) || c.aliases().some((a) => names.includes(a))) ?? create();
 }
 
-/**
- * Commander recognises the root's `-V, --version` anywhere on the command line, so
- * `cairn deploy create … --version 3` would print Cairn's version and exit 0 without deploying (the
- * same happens to `cairn models card … --version N`). This keeps the root flag only before the
- * first subcommand, leaving a later `--version` to the subcommand that declares it.
- */
-function rootVersionOnlyBeforeSubcommand(program: Command): void {
-  const marker = Symbol.for("cairn.rootVersionOnlyBeforeSubcommand");
-  const p = program as Command & { [marker]?: true };
-  if (p[marker]) return;
-  p[marker] = true;
-  const parseOptions = program.parseOptions.bind(program);
-  program.parseOptions = (args: string[]) => {
-    const opt = program.options.find((o) => o.long === "--version");
-    const sub = args.findIndex((a) => !a.startsWith("-") && program.commands.some((c) => c.name() === a || c.aliases().includes(a)));
-    const flag = args.findIndex((a) => a === "--version" || (opt?.short !== undefined && a === opt.short));
-    if (!opt || sub < 0 || flag < 0 || flag < sub) return parseOptions(args);
-    const options = program.options as Option[];
-    const i = options.indexOf(opt);
-    options.splice(i, 1);
-    try {
-      return parseOptions(args);
-    } finally {
-      options.splice(i, 0, opt);
-    }
-  };
-}
-
 // ---------- commands ----------
 
 /**
@@ -342,7 +324,6 @@ function rootVersionOnlyBeforeSubcommand(program: Command): void {
  * @example registerDeploymentCommands(program); // cairn deploy create fraud --model fraud --alias champion --wait
  */
 export function registerDeploymentCommands(program: Command): void {
-  rootVersionOnlyBeforeSubcommand(program);
   const deploy = group(program, ["deploy"], () => usageErrorsExit2(program.command("deploy")));
   deploy.description("managed deployments on the Cairn server (canary, shadow, history, rollback) and cluster manifests for `cairn serve`");
 
@@ -357,6 +338,8 @@ export function registerDeploymentCommands(program: Command): void {
     action(async (name: string, o: ArmFlags, cmd: Command) => {
       const problem = armFlagProblem(o, false);
       if (problem) usage(cmd, problem);
+      const named = DeploymentName.safeParse(name);
+      if (!named.success) usage(cmd, `deployment name '${name}' ${named.error.issues[0]?.message ?? "is invalid"}`);
       const cairn = clientFor(cmd);
       await finish(cairn, await cairn.deployments.create(createRequest(name, o)), o, cmd);
     }),

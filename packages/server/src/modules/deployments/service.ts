@@ -129,7 +129,7 @@ export class DeploymentService {
 
   /**
    * Changes a deployment: given fields replace the current ones; arms whose reference changed are
-   * resolved again and load in the background.
+   * resolved again and load in the background. A change that changes nothing writes no revision.
    * @throws CairnError RESOURCE_DOES_NOT_EXIST, INVALID_PARAMETER_VALUE, RESOURCE_CONFLICT (changed concurrently too often)
    */
   async update(name: string, change: z.output<typeof C.UpdateDeploymentRequest>, actor: string): Promise<Deployment> {
@@ -138,7 +138,10 @@ export class DeploymentService {
       const spec: DeploymentSpec = { ...row.spec };
       for (const [k, v] of Object.entries(fields)) if (v !== undefined) (spec as Record<string, unknown>)[k] = v;
       const resolved = await this.#resolve(spec, row);
-      return { next: { description: description ?? row.description, spec, ...resolved }, message: message ?? `updated: ${summary(spec, resolved.versions)}` };
+      const next = { description: description ?? row.description, spec, ...resolved };
+      // A change that changes nothing writes no revision.
+      if (JSON.stringify([next.description, next.spec, next.versions]) === JSON.stringify([row.description, row.spec, row.versions])) return null;
+      return { next, message: message ?? `updated: ${summary(spec, resolved.versions)}` };
     });
   }
 
@@ -228,10 +231,12 @@ export class DeploymentService {
   }
 
   /** Applies a change computed from the current row, recomputing it when another change won the race. */
-  async #change(name: string, actor: string, action: DeploymentAction, compute: (row: DeploymentRow) => Promise<{ next: Next; message: string }>): Promise<Deployment> {
+  async #change(name: string, actor: string, action: DeploymentAction, compute: (row: DeploymentRow) => Promise<{ next: Next; message: string } | null>): Promise<Deployment> {
     for (let i = 0; i < CAS_TRIES; i++) {
       const row = await this.#row(name);
-      const { next, message } = await compute(row);
+      const change = await compute(row);
+      if (change === null) return this.#view(row);
+      const { next, message } = change;
       const written = await this.#store.update(name, row.revision, next, { time: Date.now(), actor, action, message });
       if (written) {
         this.runtime.apply(written);
