@@ -9,6 +9,13 @@ export function positiveInt(v: string): number {
   return n;
 }
 
+/** A whole number ≥ 0. */
+export function nonNegativeInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError("must be a whole number ≥ 0");
+  return n;
+}
+
 /** `KEY=VALUE`, collected into a record over repeated options. */
 export function keyValue(v: string, prev: Record<string, string> = {}): Record<string, string> {
   const i = v.indexOf("=");

@@ -35,7 +35,7 @@ import {
   wantsJson,
   type Cell,
 } from "../../cli/output.js";
-import { collect, positiveInt } from "../../cli/parsers.js";
+import { collect, positiveInt, nonNegativeInt } from "../../cli/parsers.js";
 import { hashFile } from "./hashing.js";
 import { buildManifest, diffManifests, type ManifestEntry as LocalEntry, type ManifestStats } from "./manifest.js";
 import { StatCache } from "./stat-cache.js";
@@ -58,11 +58,6 @@ function linkModeArg(v: string): LinkMode {
   return v;
 }
 
-function nonNegativeInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError("must be a non-negative integer");
-  return n;
-}
 
 const short = (digest: string) => digest.slice(0, 12);
 

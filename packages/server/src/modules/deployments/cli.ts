@@ -4,7 +4,7 @@ import { InvalidArgumentError, Option, type Command } from "commander";
 import { CairnError, DEFAULT_BATCHING, DeploymentName } from "@cairn/contract";
 import { type Cairn, type Deployment, type DeploymentChange, type DeploymentCreateSpec, type DeploymentHistoryEntry, type DeploymentRevisionState, type InferRequest } from "@cairn/sdk";
 import { action, clientFor, formatNumber, formatTime, printHeading, printJson, printKeyValues, printTable, usageErrorsExit2, wantsJson, type Cell } from "../../cli/output.js";
-import { keyValue, positiveInt } from "../../cli/parsers.js";
+import { keyValue, positiveInt, nonNegativeInt } from "../../cli/parsers.js";
 
 /**
  * `cairn deploy create|update|status|ls|promote-canary|rollback|history|stats|delete|predict`: managed
@@ -27,11 +27,6 @@ function share(v: string): number {
   return n;
 }
 
-function nonNegativeInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError("must be a whole number ≥ 0");
-  return n;
-}
 
 function nonNegativeNumber(v: string): number {
   const n = Number(v);

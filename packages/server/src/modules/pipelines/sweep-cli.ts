@@ -4,7 +4,7 @@ import path from "node:path";
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { CairnError, isCairnError, LIMITS, type Cairn, type ModelVersion } from "@cairn/sdk";
 import { clientFor, formatDuration, formatNumber, printError, printJson, printTable, usageErrorsExit2, wantsJson, type Cell } from "../../cli/output.js";
-import { keyValue, positiveInt } from "../../cli/parsers.js";
+import { keyValue, positiveInt, nonNegativeInt } from "../../cli/parsers.js";
 import { executePipeline } from "./cli.js";
 import { loadPipeline } from "./definition.js";
 import { detectGpus, type Gpu } from "./gpu.js";
@@ -77,11 +77,6 @@ export const SWEEP_TAGS = {
 const usage = (message: string) => Object.assign(new Error(message), { usage: true as const });
 const errText = (e: unknown) => (isCairnError(e) ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e));
 
-function nonNegativeInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("must be a whole number >= 0");
-  return n;
-}
 
 function seedArg(v: string): number {
   const n = Number(v);

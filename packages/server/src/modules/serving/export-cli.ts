@@ -2,7 +2,7 @@ import fs from "node:fs";
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { isCairnError } from "@cairn/sdk";
 import { action, clientFor, printError, printJson, usageErrorsExit2, wantsJson } from "../../cli/output.js";
-import { positiveInt } from "../../cli/parsers.js";
+import { positiveInt, nonNegativeInt } from "../../cli/parsers.js";
 import { dnsLabel } from "../pipelines/export.js";
 import { exportServing, SERVING_EXPORT_FORMATS, writeServingImageContext, type ServingExportOptions } from "./export.js";
 
@@ -25,11 +25,6 @@ interface DockerfileCli {
 
 const USAGE = 2;
 
-function nonNegativeInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError("must be a whole number ≥ 0");
-  return n;
-}
 
 function port(v: string): number {
   const n = Number(v);

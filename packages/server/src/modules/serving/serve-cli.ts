@@ -4,7 +4,7 @@ import { InvalidArgumentError, Option, type Command } from "commander";
 import { Cairn } from "@cairn/sdk";
 import { action, clientFor, formatTime, globalOptions, printJson, printTable, usageErrorsExit2, wantsJson } from "../../cli/output.js";
 import { parseDuration } from "../pipelines/definition.js";
-import { positiveInt } from "../../cli/parsers.js";
+import { positiveInt, nonNegativeInt } from "../../cli/parsers.js";
 import { ModelHost } from "./model-host.js";
 import { buildServeApp } from "./serve-app.js";
 import { InferenceLogBuffer } from "./log-buffer.js";
@@ -29,11 +29,6 @@ function share(v: string): number {
   return n;
 }
 
-function nonNegativeInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("must be a whole number ≥ 0");
-  return n;
-}
 
 /** Adds `cairn serve MODEL_URI` (one registry model behind the Open Inference Protocol and MLflow's /invocations) and `cairn inference-log MODEL`. */
 export function registerServeCommand(program: Command): void {
