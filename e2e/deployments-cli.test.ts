@@ -6,13 +6,12 @@
  * actors; delete; usage errors exit 2 before any request; an unknown deployment is RESOURCE_DOES_NOT_EXIST.
  */
 import fs from "node:fs";
+import { logisticOnnxFile } from "./models.js";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cairn, type Deployment, type DeploymentHistoryEntry, type InferRequest } from "@cairn/sdk";
-import { buildOnnxModel, onnxSignature } from "../examples/credit-risk/src/onnx-export.js";
-import type { LogisticModel } from "../examples/credit-risk/src/logistic-regression.js";
-import type { PreprocessingSpec } from "../examples/credit-risk/src/features.js";
+import { onnxSignature } from "../examples/credit-risk/src/onnx-export.js";
 import { startServer } from "../packages/server/src/server.js";
 import { runCli, runCliExpect } from "./processes.js";
 
@@ -26,13 +25,7 @@ let admin: string;
 /** A second admin, 'ana', who makes the CLI changes (so the history shows two actors). */
 let ana: string;
 
-/** p = sigmoid(w·x + b) on unscaled features. */
-function onnxFile(weights: number[], bias: number, name: string): string {
-  const spec = { featureNames: weights.map((_, i) => `f${i}`), offset: weights.map(() => 0), scale: weights.map(() => 1) } as unknown as PreprocessingSpec;
-  const file = path.join(tmp, name);
-  fs.writeFileSync(file, buildOnnxModel({ weights, bias } as unknown as LogisticModel, spec, 0.5));
-  return file;
-}
+const onnxFile = (weights: number[], bias: number, name: string) => logisticOnnxFile(tmp, weights, bias, name);
 
 const request = (id?: string): InferRequest => ({ ...(id ? { id } : {}), inputs: [{ name: "features", datatype: "FP32", shape: [1, D], data: [1, 0, 0] }] });
 

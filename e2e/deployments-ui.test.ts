@@ -10,6 +10,7 @@
  * Screenshots land in /tmp/cairn-ui-deployments*.png.
  */
 import fs from "node:fs";
+import { logisticOnnxFile } from "./models.js";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -17,9 +18,7 @@ import type { Browser, Page } from "playwright-core";
 import { ApiClient } from "@cairn/sdk/core";
 import { Cairn } from "@cairn/sdk";
 import type { Deployment } from "@cairn/contract";
-import { buildOnnxModel, onnxSignature } from "../examples/credit-risk/src/onnx-export.js";
-import type { LogisticModel } from "../examples/credit-risk/src/logistic-regression.js";
-import type { PreprocessingSpec } from "../examples/credit-risk/src/features.js";
+import { onnxSignature } from "../examples/credit-risk/src/onnx-export.js";
 import { chromiumAvailable, ensureUiBuilt, launchChromium, openPage, SHOTS, WEB_DIST } from "./browser.js";
 import { startServer } from "../packages/server/src/server.js";
 
@@ -38,14 +37,7 @@ describe.skipIf(!hasChromium)("deployments web UI (e2e, headless Chromium)", () 
   let api: ApiClient["api"];
   const pageErrors: string[] = [];
 
-  /** p = sigmoid(w·x + b) on unscaled features, as an ONNX file. */
-  function onnxFile(weights: number[], bias: number, name: string): string {
-    const spec = { featureNames: weights.map((_, i) => `f${i}`), offset: weights.map(() => 0), scale: weights.map(() => 1) } as unknown as PreprocessingSpec;
-    const model = { weights, bias } as unknown as LogisticModel;
-    const file = path.join(tmp, name);
-    fs.writeFileSync(file, buildOnnxModel(model, spec, 0.5));
-    return file;
-  }
+  const onnxFile = (weights: number[], bias: number, name: string) => logisticOnnxFile(tmp, weights, bias, name);
 
   /** Polls the deployment until `ok` holds (or throws with its last state). */
   async function waitFor(ok: (d: Deployment) => boolean, what: string): Promise<Deployment> {

@@ -5,15 +5,14 @@
  * run directly, its serving modules taken from the sources through a shim). Also `ModelHost.loadDirectory`.
  */
 import fs from "node:fs";
+import { logisticOnnxFile } from "./models.js";
 import os from "node:os";
 import path from "node:path";
 import net from "node:net";
 import { spawn, type ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cairn } from "@cairn/sdk";
-import { buildOnnxModel, onnxSignature } from "../examples/credit-risk/src/onnx-export.js";
-import type { LogisticModel } from "../examples/credit-risk/src/logistic-regression.js";
-import type { PreprocessingSpec } from "../examples/credit-risk/src/features.js";
+import { onnxSignature } from "../examples/credit-risk/src/onnx-export.js";
 import { startServer } from "../packages/server/src/server.js";
 import { ModelHost } from "../packages/server/src/modules/serving/model-host.js";
 import { writeServingImageContext } from "../packages/server/src/modules/serving/export.js";
@@ -25,12 +24,7 @@ let tmp: string;
 let sdk: Cairn;
 let local: ChildProcess | undefined;
 
-function onnxFile(weights: number[], bias: number, name: string): string {
-  const spec = { featureNames: weights.map((_, i) => `f${i}`), offset: weights.map(() => 0), scale: weights.map(() => 1) } as unknown as PreprocessingSpec;
-  const file = path.join(tmp, name);
-  fs.writeFileSync(file, buildOnnxModel({ weights, bias } as unknown as LogisticModel, spec, 0.5));
-  return file;
-}
+const onnxFile = (weights: number[], bias: number, name: string) => logisticOnnxFile(tmp, weights, bias, name);
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {

@@ -5,15 +5,14 @@
  * 4xx with a code naming the input; moving the alias rolls the server forward with no failed request.
  */
 import fs from "node:fs";
+import { logisticOnnxFile } from "./models.js";
 import os from "node:os";
 import path from "node:path";
 import { spawn, type ChildProcess } from "node:child_process";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cairn } from "@cairn/sdk";
-import { buildOnnxModel, onnxSignature } from "../examples/credit-risk/src/onnx-export.js";
-import type { LogisticModel } from "../examples/credit-risk/src/logistic-regression.js";
-import type { PreprocessingSpec } from "../examples/credit-risk/src/features.js";
+import { onnxSignature } from "../examples/credit-risk/src/onnx-export.js";
 import { startServer } from "../packages/server/src/server.js";
 import { CLI, ROOT, runCliExpect } from "./processes.js";
 
@@ -25,14 +24,7 @@ let serve: ChildProcess | undefined;
 let serveUrl = "";
 let serveLog = "";
 
-/** The model: p = sigmoid(w·x + b) on unscaled features; label = p ≥ 0.5. */
-function onnxFile(weights: number[], bias: number, name: string): string {
-  const spec = { featureNames: weights.map((_, i) => `f${i}`), offset: weights.map(() => 0), scale: weights.map(() => 1) } as unknown as PreprocessingSpec;
-  const model = { weights, bias } as unknown as LogisticModel;
-  const file = path.join(tmp, name);
-  fs.writeFileSync(file, buildOnnxModel(model, spec, 0.5));
-  return file;
-}
+const onnxFile = (weights: number[], bias: number, name: string) => logisticOnnxFile(tmp, weights, bias, name);
 
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
