@@ -110,6 +110,7 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
       runtime: new DeploymentRuntime({
         source: registryPackageSource(registry, blobs),
         cacheDir: path.join(config.dataDir, "serving-cache"),
+        runtime: { intraOpThreads: config.servingIntraOpThreads, interOpThreads: config.servingInterOpThreads },
         logger,
         sink: async (model, records) => void (await inferenceLog.append(model, records)),
       }),

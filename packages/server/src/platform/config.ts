@@ -29,6 +29,9 @@ export interface ServerConfig {
   logLevel: string;
   /** How often deployments are brought to the stored state and followed aliases checked, in ms (default 2000). */
   deploymentSyncMs: number;
+  /** onnxruntime threads per deployed model: within an operator (default 1, so requests run side by side) and across operators (default 1). */
+  servingIntraOpThreads: number;
+  servingInterOpThreads: number;
   /** Directory of the built web UI. */
   webDir: string;
 }
@@ -49,6 +52,8 @@ export const CONFIG_ENV = {
   bodyLimit: "CAIRN_BODY_LIMIT",
   logLevel: "CAIRN_LOG_LEVEL",
   deploymentSyncMs: "CAIRN_DEPLOYMENT_SYNC_MS",
+  servingIntraOpThreads: "CAIRN_SERVING_INTRA_OP_THREADS",
+  servingInterOpThreads: "CAIRN_SERVING_INTER_OP_THREADS",
   webDir: "CAIRN_WEB_DIR",
 } as const;
 
@@ -64,7 +69,7 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}, env: NodeJS.P
     if (v !== undefined && v !== null) return Array.isArray(v) ? v.join(",") : String(v);
     return env[CONFIG_ENV[k]] || undefined;
   };
-  const num = (k: "port" | "bodyLimit" | "authFailureLimit" | "deploymentSyncMs", dflt: number): number => {
+  const num = (k: "port" | "bodyLimit" | "authFailureLimit" | "deploymentSyncMs" | "servingIntraOpThreads" | "servingInterOpThreads", dflt: number): number => {
     const raw = pick(k);
     if (raw === undefined) return dflt;
     const n = Number(raw);
@@ -94,6 +99,8 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}, env: NodeJS.P
     bodyLimit: num("bodyLimit", 16 * 1024 * 1024),
     logLevel: pick("logLevel") ?? "info",
     deploymentSyncMs: Math.max(100, num("deploymentSyncMs", 2000)),
+    servingIntraOpThreads: Math.max(1, num("servingIntraOpThreads", 1)),
+    servingInterOpThreads: Math.max(1, num("servingInterOpThreads", 1)),
     webDir: path.resolve(pick("webDir") ?? DEFAULT_WEB_DIR),
   };
 }
