@@ -63,7 +63,8 @@ describe.skipIf(!hasChromium)("deployments web UI (e2e, headless Chromium)", () 
   beforeAll(async () => {
     ensureUiBuilt();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cairn-ui-deployments-e2e-"));
-    server = await startServer({ port: 0, dataDir: path.join(tmp, "data"), webDir: WEB_DIST, logLevel: "silent" });
+    // The broken JS-module version must get as far as loading (and fail there), so JS modules are allowed here.
+    server = await startServer({ port: 0, dataDir: path.join(tmp, "data"), webDir: WEB_DIST, logLevel: "silent", deployJsModels: true });
     api = new ApiClient({ url: server.url }).api;
     const sdk = new Cairn({ url: server.url, handleExit: false });
     // One run per version: a version's source is its run's logged package.

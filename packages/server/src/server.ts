@@ -107,10 +107,11 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
       registry,
       logger,
       syncMs: config.deploymentSyncMs,
+      allowJsModels: config.deployJsModels,
       runtime: new DeploymentRuntime({
         source: registryPackageSource(registry, blobs),
         cacheDir: path.join(config.dataDir, "serving-cache"),
-        runtime: { intraOpThreads: config.servingIntraOpThreads, interOpThreads: config.servingInterOpThreads },
+        runtime: { intraOpThreads: config.servingIntraOpThreads, interOpThreads: config.servingInterOpThreads, allowJsModules: config.deployJsModels },
         logger,
         sink: async (model, records) => void (await inferenceLog.append(model, records)),
       }),

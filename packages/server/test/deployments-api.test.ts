@@ -56,7 +56,8 @@ function deploymentsApi(backend: string, start: Start): void {
 
     beforeAll(async () => {
       tmp = tempDir("cairn-deploy-");
-      s = await start({ deploymentSyncMs: 200 });
+      // The test models are JS modules (each version's answer is known exactly): an admin must allow them.
+      s = await start({ deploymentSyncMs: 200, deployJsModels: true });
       sdk = new Cairn({ url: s.url, handleExit: false });
       const run = await sdk.startRun({ experiment: "deployments" });
       // Versions 1–6 of `scorer`: y = x, 2x, 3x; one failing its warm-up; one throwing; one hanging (each under its own path).
@@ -240,13 +241,15 @@ function deploymentsApi(backend: string, start: Start): void {
       expect(d.error).toMatch(/version 4: .*warm-up.*cannot score all-zero rows/);
       const r = await infer("fraud", row(1, 1));
       expect([r.status, r.body.model_version, r.body.outputs[0].data]).toEqual([200, "1", [1, 1]]);
-      const notReady = await call("GET", "/deployments/fraud/v2/health/ready");
-      expect([notReady.status, notReady.body.ready, notReady.body.state]).toEqual([503, false, "degraded"]);
+      // Still ready: version 1 is loaded and serves (the failure shows in the state, not by pulling the replica).
+      expect((await call("GET", "/deployments/fraud/v2/health/ready")).status).toBe(200);
       // A new deployment of only that version has nothing to serve: failed, and requests get 503.
       await call("POST", "/api/v1/deployments", { name: "broken", model: "scorer", primary: { version: 4 } });
       await waitFor("broken failed", () => get("broken"), (x: any) => x.state === "failed");
       const none = await infer("broken", row(1, 1));
       expect([none.status, none.body.code]).toEqual([503, "TEMPORARILY_UNAVAILABLE"]);
+      const notReady = await call("GET", "/deployments/broken/v2/health/ready");
+      expect([notReady.status, notReady.body.ready, notReady.body.state]).toEqual([503, false, "failed"]);
       expect((await call("DELETE", "/api/v1/deployments/broken")).status).toBe(200);
       await call("POST", "/api/v1/deployments/fraud/rollback", {});
       await ready("fraud");
@@ -282,16 +285,46 @@ function deploymentsApi(backend: string, start: Start): void {
       await sleep(600);
       expect((await get("follow")).revision).toBe(promoted.body.revision);
 
+      // A canary following the primary's alias without auto-rollout goes when the alias moves; the primary takes the new version.
+      await call("PATCH", "/api/v1/deployments/follow", { autoRollout: null, canary: { alias: "champion", percent: 10 } });
+      await sdk.models.setAlias("scorer", "champion", 2);
+      const both = await waitFor("both follow", () => get("follow"), (x: any) => x.arms[0]?.version === "2");
+      expect([both.spec.canary, both.arms.map((a: any) => a.arm)]).toEqual([null, ["primary"]]);
+      expect((await call("GET", "/api/v1/deployments")).status).toBe(200);
+
       expect((await call("DELETE", "/api/v1/deployments/follow")).status).toBe(200);
       expect((await infer("follow", row(1, 1))).status).toBe(404);
       expect((await call("GET", "/api/v1/deployments/follow")).status).toBe(404);
       expect((await call("GET", "/api/v1/deployments/follow/history")).body.history[0]).toMatchObject({ action: "delete" });
+      // Created again under the same name: its history and rollbacks start at its own creation.
+      const again = await call("POST", "/api/v1/deployments", { name: "follow", model: "scorer", primary: { version: 2 } });
+      expect(again.body.revision).toBeGreaterThan(promoted.body.revision);
+      expect((await call("GET", "/api/v1/deployments/follow/history")).body.history.map((e: any) => e.action)).toEqual(["create"]);
+      const old = await call("POST", "/api/v1/deployments/follow/rollback", { toRevision: 1 });
+      expect([old.status, old.body.error_code]).toEqual([404, "RESOURCE_DOES_NOT_EXIST"]);
+      const none = await call("POST", "/api/v1/deployments/follow/rollback", {});
+      expect([none.status, none.body.error_code]).toEqual([409, "INVALID_STATE"]);
+      await call("DELETE", "/api/v1/deployments/follow");
       expect((await call("GET", "/api/v1/deployments")).body.deployments.map((x: any) => x.name)).toEqual(["fraud"]);
       expect((await call("GET", "/api/v1/deployments?model=other")).body.deployments).toEqual([]);
     });
 
+    it("refuses JS-module versions unless an admin allowed them: their code would run inside the server", async () => {
+      const plain = await testServer({ backendStoreUri: s.config.backendStoreUri, artifactsUri: s.config.artifactsUri, deploymentSyncMs: 200 });
+      try {
+        const r = await http(plain.url, "POST", "/api/v1/deployments", { name: "js-refused", model: "scorer", primary: { version: 1 } });
+        expect([r.status, r.body.error_code]).toEqual([400, "INVALID_PARAMETER_VALUE"]);
+        expect(r.body.message).toMatch(/CAIRN_DEPLOY_JS_MODELS/);
+        // Deployments made where they were allowed fail to load here, with the reason, rather than run.
+        const d = await waitFor("refused arm", async () => (await http(plain.url, "GET", "/api/v1/deployments/fraud")).body, (x: any) => x.state === "failed");
+        expect(d.error).toMatch(/CAIRN_DEPLOY_JS_MODELS/);
+      } finally {
+        await plain.stop();
+      }
+    });
+
     it("serves every deployment from any server on the same database: a restart or a second replica picks them up, and changes reach it", async () => {
-      const b = await testServer({ backendStoreUri: s.config.backendStoreUri, artifactsUri: s.config.artifactsUri, deploymentSyncMs: 200 });
+      const b = await testServer({ backendStoreUri: s.config.backendStoreUri, artifactsUri: s.config.artifactsUri, deploymentSyncMs: 200, deployJsModels: true });
       try {
         const onB = (method: string, url: string, body?: unknown) => http(b.url, method, url, body);
         const d = await waitFor("replica ready", async () => (await onB("GET", "/api/v1/deployments/fraud")).body, (x: any) => x.state === "ready");
@@ -309,7 +342,7 @@ function deploymentsApi(backend: string, start: Start): void {
     });
 
     it("with auth on: a deployment lives in its model's project; viewers predict, editors change, others see nothing", async () => {
-      const a = await start({ auth: true, authFailureLimit: 0, deploymentSyncMs: 200 });
+      const a = await start({ auth: true, authFailureLimit: 0, deploymentSyncMs: 200, deployJsModels: true });
       try {
         const admin = bearer(a.bootstrapToken!);
         const ac = (method: string, url: string, body?: unknown, headers: Headers = admin) => http(a.url, method, url, body, headers);
@@ -343,6 +376,12 @@ function deploymentsApi(backend: string, start: Start): void {
         expect((await ac("GET", "/api/v1/deployments", undefined, viewer)).body.deployments.map((d: any) => d.name)).toEqual(["risk-dep"]);
         expect((await ac("GET", "/api/v1/deployments/risk-dep/history", undefined, outsider)).status).toBe(404);
         expect((await ac("POST", "/api/v1/deployments/risk-dep/rollback", {}, editor)).status).toBe(200);
+        // /metrics spans every project: admins only.
+        expect((await http(a.url, "GET", "/metrics", undefined, editor)).status).toBe(403);
+        expect((await http(a.url, "GET", "/metrics", undefined, admin)).status).toBe(200);
+        // Refused requests for made-up names mint no metric series.
+        for (let i = 0; i < 3; i++) expect((await http(a.url, "POST", `/deployments/junk-${i}/v2/models/q/infer`, row(1, 1), {})).status).toBe(401);
+        expect((await http(a.url, "GET", "/metrics", undefined, admin)).body).not.toMatch(/junk-/);
         // Changes are in the audit log with their actor.
         const audit = (await ac("GET", "/api/v1/audit?limit=50")).body;
         const entries = audit.records as any[];

@@ -32,6 +32,8 @@ export interface ServerConfig {
   /** onnxruntime threads per deployed model: within an operator (default 1, so requests run side by side) and across operators (default 1). */
   servingIntraOpThreads: number;
   servingInterOpThreads: number;
+  /** Let deployments on this server run JS-module models (their code runs inside the server; default off). */
+  deployJsModels: boolean;
   /** Directory of the built web UI. */
   webDir: string;
 }
@@ -54,6 +56,7 @@ export const CONFIG_ENV = {
   deploymentSyncMs: "CAIRN_DEPLOYMENT_SYNC_MS",
   servingIntraOpThreads: "CAIRN_SERVING_INTRA_OP_THREADS",
   servingInterOpThreads: "CAIRN_SERVING_INTER_OP_THREADS",
+  deployJsModels: "CAIRN_DEPLOY_JS_MODELS",
   webDir: "CAIRN_WEB_DIR",
 } as const;
 
@@ -76,7 +79,7 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}, env: NodeJS.P
     if (!Number.isInteger(n) || n < 0) throw new Error(`Invalid ${k}: ${raw}`);
     return n;
   };
-  const bool = (k: "auth" | "insecure" | "audit", dflt: boolean): boolean => {
+  const bool = (k: "auth" | "insecure" | "audit" | "deployJsModels", dflt: boolean): boolean => {
     const raw = pick(k);
     if (raw === undefined) return dflt;
     if (/^(1|true|yes|on)$/i.test(raw)) return true;
@@ -101,6 +104,7 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}, env: NodeJS.P
     deploymentSyncMs: Math.max(100, num("deploymentSyncMs", 2000)),
     servingIntraOpThreads: Math.max(1, num("servingIntraOpThreads", 1)),
     servingInterOpThreads: Math.max(1, num("servingInterOpThreads", 1)),
+    deployJsModels: bool("deployJsModels", false),
     webDir: path.resolve(pick("webDir") ?? DEFAULT_WEB_DIR),
   };
 }

@@ -15,6 +15,15 @@ import { DeploymentMetrics } from "./metrics.js";
 /** Values (inputs and outputs together) of a prediction kept for the UI's recent list. */
 const RECENT_MAX_VALUES = 10_000;
 
+// Payloads for the recent list are made outside the request handlers: a closure made inside one
+// would keep the handler's whole scope, big input tensors included, alive in the list.
+const NO_PAYLOAD = () => ({ inputs: null, outputs: null });
+const TOO_LARGE = () => ({ inputs: "(too large to keep here; see the inference log)", outputs: null });
+function keptPayload(inputs: Tensor[], outputs: Tensor[], encode: (ts: Tensor[]) => unknown): () => { inputs: unknown; outputs: unknown } {
+  if ([...inputs, ...outputs].reduce((n, t) => n + t.data.length, 0) > RECENT_MAX_VALUES) return TOO_LARGE;
+  return () => ({ inputs: encode(inputs), outputs: encode(outputs) });
+}
+
 type Params = { name: string; model?: string; version?: string };
 
 /** What the handler learned, for the response hook's metrics. */
@@ -41,7 +50,8 @@ function callerRequestId(req: FastifyRequest): string | undefined {
  */
 export function registerDeploymentDataPlane(app: FastifyInstance, svc: DeploymentService): void {
   const metrics = new DeploymentMetrics(svc.runtime);
-  app.get("/metrics", { config: { permission: "authenticated" } }, async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  // Every deployment's traffic, across projects: with auth on, admins (or an admin token for the scraper) only.
+  app.get("/metrics", { config: { permission: "admin" } }, async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
 
   void app.register(async (scope) => {
     // OIP clients read `error`; Cairn's stable code rides along.
@@ -54,8 +64,9 @@ export function registerDeploymentDataPlane(app: FastifyInstance, svc: Deploymen
     scope.addHook("onResponse", async (req, reply) => {
       const route = req.routeOptions.url;
       if (route === undefined || !(route.endsWith("/infer") || route.endsWith("/invocations"))) return;
+      // Only requests that reached a running deployment: names in refused requests must not mint label sets.
       const served = req.cairnServed;
-      metrics.observe((req.params as Params).name, served?.version ?? "", served?.arm ?? "", reply.statusCode, reply.elapsedTime / 1000);
+      if (served) metrics.observe((req.params as Params).name, served.version, served.arm, reply.statusCode, reply.elapsedTime / 1000);
     });
 
     const live = (params: Params): LiveDeployment => {
@@ -115,7 +126,7 @@ export function registerDeploymentDataPlane(app: FastifyInstance, svc: Deploymen
       } catch (e) {
         const ms = performance.now() - started;
         d.stats.record(pick.arm, current.version, ms, false);
-        d.stats.remember({ requestId: id, time: Date.now(), arm: pick.arm, version: current.version, status: toCairnError(e, req).status, latencyMs: ms, payload: () => ({ inputs: null, outputs: null }), error: e instanceof Error ? e.message : String(e) });
+        d.stats.remember({ requestId: id, time: Date.now(), arm: pick.arm, version: current.version, status: toCairnError(e, req).status, latencyMs: ms, payload: NO_PAYLOAD, error: e instanceof Error ? e.message : String(e) });
         throw e;
       }
       const { outputs, model } = result;
@@ -123,9 +134,7 @@ export function registerDeploymentDataPlane(app: FastifyInstance, svc: Deploymen
       req.cairnServed = { arm: pick.arm, version: model.version };
       reply.header("x-request-id", id).header("x-cairn-arm", pick.arm).header("x-cairn-model-version", model.version);
       d.stats.record(pick.arm, model.version, ms, true);
-      // The UI's recent list holds small payloads only: a big batch is not kept in memory for it.
-      const small = [...inputs, ...outputs].reduce((n, t) => n + t.data.length, 0) <= RECENT_MAX_VALUES;
-      d.stats.remember({ requestId: id, time: Date.now(), arm: pick.arm, version: model.version, status: 200, latencyMs: ms, payload: small ? () => ({ inputs: encode(inputs), outputs: encode(outputs) }) : () => ({ inputs: "(too large to keep; see the inference log)", outputs: null }) });
+      d.stats.remember({ requestId: id, time: Date.now(), arm: pick.arm, version: model.version, status: 200, latencyMs: ms, payload: keptPayload(inputs, outputs, encode) });
       d.logPrediction(() => ({ requestId: id, version: model.version, arm: pick.arm, inputs: encode(inputs), outputs: encode(outputs), latencyMs: ms, status: 200, time: Date.now() }));
       d.mirror(id, inputs, encode);
       return { outputs, model };
@@ -143,7 +152,7 @@ export function registerDeploymentDataPlane(app: FastifyInstance, svc: Deploymen
         const arm = pick?.arm ?? "primary";
         const version = pick?.host.current?.version ?? d.row.versions.primary;
         d.stats.record(arm, version, 0, false);
-        d.stats.remember({ requestId: id, time: Date.now(), arm, version, status: toCairnError(e, reply.request).status, latencyMs: 0, payload: () => ({ inputs: null, outputs: null }), error: e instanceof Error ? e.message : String(e) });
+        d.stats.remember({ requestId: id, time: Date.now(), arm, version, status: toCairnError(e, reply.request).status, latencyMs: 0, payload: NO_PAYLOAD, error: e instanceof Error ? e.message : String(e) });
         throw e;
       }
     };

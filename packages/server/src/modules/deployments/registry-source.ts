@@ -15,7 +15,7 @@ export function registryPackageSource(registry: RegistryService, blobs: BlobStor
   return {
     async resolve(uri) {
       const { modelVersion: v } = await registry.resolveModelUri(uri);
-      return { name: v.name, version: String(v.version), signature: v.signature };
+      return { name: v.name, version: String(v.version), signature: v.signature, created: v.creationTimestamp };
     },
     async download(name, version, dir) {
       const key = proxiedKey(await registry.getDownloadUri(name, Number(version)));

@@ -13,6 +13,8 @@ const ARMS: Arm[] = ["primary", "canary", "shadow"];
 
 /** Shadow copies running at once per deployment; past it copies are dropped (and counted), never queued behind the primary. */
 const SHADOW_IN_FLIGHT = 64;
+/** How long an arm whose load failed waits before the sync tries it again. */
+const RETRY_FAILED_MS = 30_000;
 
 /**
  * One arm of a live deployment: a model host and the version it should serve. Loads run one after
@@ -24,6 +26,10 @@ class ArmHost {
   target: string;
   state: ArmStatus["state"] = "loading";
   error: string | undefined;
+  /** When the last load failed (failed loads are retried after {@link RETRY_FAILED_MS}). */
+  failedAt = 0;
+  /** Shadow copies running on this arm, counted per version: a hung version's copies do not starve the next. */
+  shadow = { generation: 0, inFlight: 0 };
   #chain: Promise<void> = Promise.resolve();
   #closed = false;
 
@@ -45,7 +51,15 @@ class ArmHost {
     if (version === this.target) return;
     this.target = version;
     this.state = "loading";
+    this.shadow = { generation: this.shadow.generation + 1, inFlight: 0 };
     this.#enqueue(version);
+  }
+
+  /** Loads the wanted version again when its last load failed long enough ago (a passing storage error heals). */
+  retryIfFailed(now: number): void {
+    if (this.state !== "failed" || now - this.failedAt < RETRY_FAILED_MS) return;
+    this.state = "loading";
+    this.#enqueue(this.target);
   }
 
   #enqueue(version: string): void {
@@ -67,6 +81,7 @@ class ArmHost {
         this.log.warn({ deployment: this.deployment, arm: this.arm, version, err: msg }, "deployment arm failed to load");
         if (this.target === version) {
           this.state = "failed";
+          this.failedAt = Date.now();
           this.error = `version ${version}: ${msg}`;
         }
       }
@@ -78,14 +93,17 @@ class ArmHost {
     return this.#chain;
   }
 
-  get ready(): boolean {
+  /** Serving its wanted version, loaded and warmed. */
+  get current(): boolean {
     return this.state === "ready" && this.host.current?.version === this.target;
   }
 
+  /** Stops loading and serving; requests already taken finish first. A load in progress is not waited for (it may hang). */
   async close(): Promise<void> {
     this.#closed = true;
-    await this.#chain;
     await this.host.close();
+    // A load that finishes after this swaps into a closed host: close again once the chain settles.
+    void this.#chain.then(() => this.host.close()).catch(() => undefined);
   }
 }
 
@@ -110,7 +128,6 @@ export class LiveDeployment {
   readonly arms = new Map<Arm, ArmHost>();
   readonly stats = new TrafficStats();
   readonly log: InferenceLogBuffer;
-  #shadowInFlight = 0;
 
   constructor(row: DeploymentRow, readonly rt: DeploymentRuntime) {
     this.row = row;
@@ -135,7 +152,7 @@ export class LiveDeployment {
         this.arms.delete(arm);
         const gone = host;
         // A removed arm keeps answering what it already took; it closes after the primary's pending load.
-        void (this.arms.get("primary")?.settled() ?? Promise.resolve()).then(() => gone.close());
+        void (this.arms.get("primary")?.settled() ?? Promise.resolve()).then(() => gone.close()).catch((e: unknown) => this.rt.logger.warn({ deployment: this.name, err: String(e) }, "closing a removed arm failed"));
         host = undefined;
       }
       if (version === null) continue;
@@ -149,9 +166,19 @@ export class LiveDeployment {
     }
   }
 
-  /** Ready when every arm serves its version, loaded and warmed. */
+  /**
+   * Ready to take traffic: the primary (and the canary, when there is one) serves a loaded, warmed
+   * version. A rollout in progress stays ready on the version it replaces, so probes do not pull
+   * every replica at once; `status()` tells the rollout's progress. The shadow never answers callers.
+   */
   get ready(): boolean {
-    return [...this.arms.values()].every((a) => a.ready);
+    const armReady = (arm: Arm) => this.arms.get(arm)?.host.current !== undefined;
+    return armReady("primary") && (this.row.versions.canary === null || armReady("canary"));
+  }
+
+  /** Retries arms whose load failed a while ago. */
+  retryFailed(now: number): void {
+    for (const a of this.arms.values()) a.retryIfFailed(now);
   }
 
   /** Each arm's state on this server, and the deployment's. */
@@ -162,13 +189,14 @@ export class LiveDeployment {
       const h = this.arms.get(arm);
       const version = this.row.versions[arm];
       if (!h || version === null) continue;
-      const ref = arm === "primary" ? spec.primary : arm === "canary" ? spec.canary! : spec.shadow!;
+      const ref = arm === "primary" ? spec.primary : arm === "canary" ? spec.canary : spec.shadow;
+      if (!ref) continue;
       arms.push({
         arm,
         ref: ref.alias !== undefined ? { alias: ref.alias } : { version: ref.version! },
         version,
         ...(arm === "canary" ? { percent: spec.canary!.percent } : {}),
-        state: h.ready ? "ready" : h.state === "failed" ? "failed" : "loading",
+        state: h.current ? "ready" : h.state === "failed" ? "failed" : "loading",
         servingVersion: h.host.current?.version ?? null,
         ...(h.error ? { error: h.error } : {}),
       });
@@ -229,11 +257,12 @@ export class LiveDeployment {
   mirror(requestId: string, inputs: Tensor[], encode: (ts: Tensor[]) => unknown): void {
     const s = this.arms.get("shadow");
     if (!s?.host.current) return;
-    if (this.#shadowInFlight >= SHADOW_IN_FLIGHT) {
+    const counter = s.shadow;
+    if (counter.inFlight >= SHADOW_IN_FLIGHT) {
       this.stats.shadowDropped += 1;
       return;
     }
-    this.#shadowInFlight += 1;
+    counter.inFlight += 1;
     const started = performance.now();
     // After the primary's answer is on its way: the shadow's work starts on a later turn.
     setImmediate(() => {
@@ -251,7 +280,7 @@ export class LiveDeployment {
           },
         )
         .finally(() => {
-          this.#shadowInFlight -= 1;
+          counter.inFlight -= 1;
         });
     });
   }
@@ -261,10 +290,17 @@ export class LiveDeployment {
     this.log.log(() => ({ ...record(), deployment: this.name }));
   }
 
-  async close(): Promise<void> {
-    await Promise.all([...this.arms.values()].map((a) => a.close()));
-    this.arms.clear();
-    await this.log.close();
+  /** Settles when {@link close} has finished. */
+  closed: Promise<void> | undefined;
+
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      const arms = [...this.arms.values()];
+      this.arms.clear();
+      await this.log.close();
+      await Promise.allSettled(arms.map((a) => a.close()));
+    })();
+    return this.closed;
   }
 }
 
@@ -284,6 +320,9 @@ export interface DeploymentRuntimeOptions {
  */
 export class DeploymentRuntime {
   readonly #live = new Map<string, LiveDeployment>();
+  /** When this server last started, changed or stopped each deployment itself (a sync that read the database earlier must not undo it). */
+  readonly #touched = new Map<string, number>();
+  #tick = 0;
   readonly source: PackageSource;
   readonly cacheDir: string;
   readonly runtimeOptions: RuntimeOptions;
@@ -306,34 +345,64 @@ export class DeploymentRuntime {
     return [...this.#live.values()];
   }
 
-  /** Runs a deployment at its stored revision (starts it, or moves it to a newer revision). */
-  apply(row: DeploymentRow): LiveDeployment {
+  /** A logical clock for {@link sync}: read it before reading the rows a sync applies. */
+  clock(): number {
+    return ++this.#tick;
+  }
+
+  /** Runs a deployment at its stored revision (starts it, moves it to a newer revision, or replaces a deployment of the same name created since). */
+  apply(row: DeploymentRow, local = true): LiveDeployment {
+    if (local) this.#touched.set(row.name, this.clock());
     const live = this.#live.get(row.name);
-    if (!live) {
-      const d = new LiveDeployment(row, this);
-      this.#live.set(row.name, d);
-      return d;
+    if (live && live.row.createdAt !== row.createdAt) {
+      // Another deployment under the same name (deleted and created again): nothing of the old one carries over.
+      this.#stop(row.name, live);
+    } else if (live) {
+      if (row.revision > live.row.revision) live.apply(row);
+      return live;
     }
-    if (row.revision > live.row.revision || row.createdAt !== live.row.createdAt) live.apply(row);
-    return live;
+    const d = new LiveDeployment(row, this);
+    this.#live.set(row.name, d);
+    return d;
   }
 
-  /** Stops a deployment. */
-  async remove(name: string): Promise<void> {
+  /** Stops a deployment: it takes no new requests at once; what it is running finishes in the background. */
+  remove(name: string, local = true): void {
+    if (local) this.#touched.set(name, this.clock());
     const live = this.#live.get(name);
-    if (!live) return;
+    if (live) this.#stop(name, live);
+  }
+
+  #stop(name: string, live: LiveDeployment): void {
     this.#live.delete(name);
-    await live.close();
+    this.#closing.add(live);
+    void live
+      .close()
+      .catch((e: unknown) => this.logger.warn({ deployment: name, err: String(e) }, "stopping a deployment failed"))
+      .finally(() => this.#closing.delete(live));
   }
 
-  /** Brings the running deployments to these rows: starts or updates each, stops the rest. */
-  async sync(rows: DeploymentRow[]): Promise<void> {
+  readonly #closing = new Set<LiveDeployment>();
+
+  /**
+   * Brings the running deployments to rows read from the database after `readAt` (from {@link clock}):
+   * starts or updates each, stops the rest, and retries arms whose load failed. A deployment this
+   * server created, changed or deleted itself since `readAt` is left as it is.
+   */
+  async sync(rows: DeploymentRow[], readAt: number): Promise<void> {
+    const fresh = (name: string) => (this.#touched.get(name) ?? 0) > readAt;
     const names = new Set(rows.map((r) => r.name));
-    for (const r of rows) this.apply(r);
-    await Promise.all([...this.#live.keys()].filter((n) => !names.has(n)).map((n) => this.remove(n)));
+    for (const r of rows) if (!fresh(r.name)) this.apply(r, false);
+    for (const n of [...this.#live.keys()]) if (!names.has(n) && !fresh(n)) this.remove(n, false);
+    const now = Date.now();
+    for (const d of this.#live.values()) d.retryFailed(now);
   }
 
-  async close(): Promise<void> {
-    await Promise.all([...this.#live.keys()].map((n) => this.remove(n)));
+  /** Stops every deployment, waiting at most `graceMs` for running requests and log flushes. */
+  async close(graceMs = 5000): Promise<void> {
+    for (const n of [...this.#live.keys()]) this.remove(n);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.#closing].map((d) => d.closed)), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
   }
 }

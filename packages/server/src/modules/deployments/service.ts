@@ -2,6 +2,8 @@ import { CairnError, DEPLOYMENT_LIMITS, isCairnError, type CreateDeploymentReque
 import type { z } from "zod";
 import type * as C from "@cairn/contract";
 import type { Logger } from "pino";
+import { JS_FLAVOR, ONNX_FLAVOR } from "@cairn/contract/mlmodel";
+import { JS_REFUSED } from "../serving/runtime.js";
 import type { DeploymentRow, DeploymentStore } from "./store/deployment-store.js";
 import type { Arm, DeploymentRuntime } from "./runtime.js";
 
@@ -36,10 +38,12 @@ export class DeploymentService {
   readonly runtime: DeploymentRuntime;
   readonly #logger: Logger;
   readonly #syncMs: number;
+  readonly #allowJs: boolean;
   #timer: NodeJS.Timeout | undefined;
   #ticking: Promise<void> | undefined;
 
-  constructor(o: { store: DeploymentStore; registry: DeploymentRegistry; runtime: DeploymentRuntime; logger: Logger; syncMs?: number }) {
+  constructor(o: { store: DeploymentStore; registry: DeploymentRegistry; runtime: DeploymentRuntime; logger: Logger; syncMs?: number; allowJsModels?: boolean }) {
+    this.#allowJs = o.allowJsModels ?? false;
     this.#store = o.store;
     this.#registry = o.registry;
     this.runtime = o.runtime;
@@ -65,7 +69,8 @@ export class DeploymentService {
     this.#ticking ??= (async () => {
       try {
         for (const row of await this.#store.list()) await this.#followAliases(row);
-        await this.runtime.sync(await this.#store.list());
+        const readAt = this.runtime.clock();
+        await this.runtime.sync(await this.#store.list(), readAt);
       } catch (e) {
         this.#logger.warn({ err: e instanceof Error ? e.message : String(e) }, "deployments sync failed");
       }
@@ -83,15 +88,17 @@ export class DeploymentService {
   }
 
   async list(model?: string): Promise<Deployment[]> {
-    return (await this.#store.list(model)).slice(0, DEPLOYMENT_LIMITS.listMax).map((r) => this.#view(r));
+    return (await this.#store.list(model)).map((r) => this.#view(r));
   }
 
   /** @throws CairnError RESOURCE_DOES_NOT_EXIST (no deployment and no history under the name) */
   async history(name: string, q: z.output<typeof C.DeploymentHistoryQuery>): Promise<z.output<typeof C.DeploymentHistoryPage>> {
     const limit = q.limit ?? DEPLOYMENT_LIMITS.historyPageDefault;
-    const history = await this.#store.history(name, { limit, ...(q.before !== undefined ? { before: q.before } : {}) });
+    // A deployment's history starts at its own creation: an earlier deployment of the name may have been another project's.
+    const row = await this.#store.get(name);
+    const history = await this.#store.history(name, { limit, ...(q.before !== undefined ? { before: q.before } : {}), ...(row ? { from: row.firstRevision } : {}) });
     if (history.length === 0 && q.before === undefined) throw notFound(name);
-    return history.length === limit && history[history.length - 1]!.revision > 1 ? { history, next: history[history.length - 1]!.revision } : { history };
+    return history.length === limit && history[history.length - 1]!.revision > (row?.firstRevision ?? 1) ? { history, next: history[history.length - 1]!.revision } : { history };
   }
 
   /** Live traffic on this server. @throws CairnError RESOURCE_DOES_NOT_EXIST */
@@ -176,21 +183,22 @@ export class DeploymentService {
       if (opts.toRevision !== undefined) {
         if (opts.toRevision === row.revision) throw new CairnError("INVALID_PARAMETER_VALUE", `Deployment '${name}' is already at revision ${row.revision}`);
         const entry = await this.#store.historyEntry(name, opts.toRevision);
-        if (!entry || opts.toRevision > row.revision) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `Deployment '${name}' has no revision ${opts.toRevision}`);
+        if (!entry || opts.toRevision > row.revision || opts.toRevision < row.firstRevision) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `Deployment '${name}' has no revision ${opts.toRevision}`);
         target = entry.to;
         to = opts.toRevision;
       } else {
         target = (await this.#store.historyEntry(name, row.revision))?.from ?? null;
         to = row.revision - 1;
       }
-      if (!target) throw new CairnError("INVALID_STATE", `Deployment '${name}' has no earlier revision to roll back to`);
+      if (!target || row.revision <= row.firstRevision) throw new CairnError("INVALID_STATE", `Deployment '${name}' has no earlier revision to roll back to`);
+      if (target.spec.model !== row.spec.model) throw new CairnError("INVALID_STATE", `Cannot roll back to revision ${to}: it served another model ('${target.spec.model}')`);
       for (const arm of ARMS) {
         const v = target.versions[arm];
         if (v === null) continue;
         try {
-          await this.#registry.getModelVersion(target.spec.model, Number(v));
+          await this.#servable(target.spec.model, { version: v }, arm);
         } catch (e) {
-          if (isCairnError(e) && e.code === "RESOURCE_DOES_NOT_EXIST") throw new CairnError("INVALID_STATE", `Cannot roll back to revision ${to}: its ${arm} version ${v} of '${target.spec.model}' no longer exists`);
+          if (isCairnError(e)) throw new CairnError("INVALID_STATE", `Cannot roll back to revision ${to}: ${e.message}`);
           throw e;
         }
       }
@@ -209,7 +217,7 @@ export class DeploymentService {
     for (let i = 0; i < CAS_TRIES; i++) {
       const row = await this.#row(name);
       if (await this.#store.delete(name, row.revision, { time: Date.now(), actor, action: "delete", message: "deleted" })) {
-        await this.runtime.remove(name);
+        this.runtime.remove(name);
         return;
       }
     }
@@ -279,6 +287,8 @@ export class DeploymentService {
     }
     if (v.status === "FAILED_REGISTRATION") throw new CairnError("INVALID_PARAMETER_VALUE", `${arm}: version ${v.version} of '${model}' failed registration and cannot be served: ${v.statusMessage}`);
     if (v.retirement?.state === "archived") throw new CairnError("INVALID_PARAMETER_VALUE", `${arm}: version ${v.version} of '${model}' is archived and cannot be deployed`);
+    const flavors = v.flavors.map((f) => f.name);
+    if (!this.#allowJs && !flavors.includes(ONNX_FLAVOR) && flavors.includes(JS_FLAVOR)) throw new CairnError("INVALID_PARAMETER_VALUE", `${arm}: ${JS_REFUSED({ name: model, version: String(v.version) })}`);
     return String(v.version);
   }
 
@@ -298,7 +308,8 @@ export class DeploymentService {
     const notes: string[] = [];
     let action: DeploymentAction = "alias-moved";
     for (const arm of ARMS) {
-      const ref = refOf(spec, arm);
+      // Arms as this round left them: a primary's move may have removed the canary that followed its alias.
+      const ref = refOf(next?.spec ?? spec, arm);
       if (ref?.alias === undefined) continue;
       // A canary started by auto-rollout follows the primary's alias; the primary's move handles it.
       if (arm === "canary" && spec.autoRollout && ref.alias === spec.primary.alias) continue;

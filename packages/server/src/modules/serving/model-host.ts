@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { Cairn } from "@cairn/sdk";
@@ -27,7 +28,7 @@ interface Slot {
 /** Where {@link ModelHost.load} finds versions: the registry through the SDK, or the server's own registry. */
 export interface PackageSource {
   /** The version a `models:/` URI names. @throws CairnError RESOURCE_DOES_NOT_EXIST, INVALID_PARAMETER_VALUE */
-  resolve(uri: string): Promise<{ name: string; version: string; signature: ModelSignature | null }>;
+  resolve(uri: string): Promise<{ name: string; version: string; signature: ModelSignature | null; /** When the version was registered: part of its cache key, so a model deleted and created again never reuses old files. */ created: number }>;
   /** Writes the version's package files into `dir` (created; may be left partial on failure). */
   download(name: string, version: string, dir: string): Promise<void>;
 }
@@ -37,7 +38,7 @@ export function sdkPackageSource(cairn: Cairn): PackageSource {
   return {
     async resolve(uri) {
       const v = await cairn.models.resolve(uri);
-      return { name: v.name, version: String(v.version), signature: v.signature };
+      return { name: v.name, version: String(v.version), signature: v.signature, created: v.creationTimestamp };
     },
     async download(name, version, dir) {
       await cairn.models.download(`models:/${name}/${version}`, dir);
@@ -54,6 +55,8 @@ export interface ModelHostOptions {
   cacheDir: string;
   runtime?: RuntimeOptions;
   batching?: BatchingOptions;
+  /** How long a warm-up may take before the version counts as failed (default 2 minutes). */
+  warmupTimeoutMs?: number;
 }
 
 /**
@@ -90,7 +93,7 @@ export class ModelHost {
       const source = this.#o.source ?? (this.#o.cairn ? sdkPackageSource(this.#o.cairn) : undefined);
       if (!source) throw new CairnError("INVALID_STATE", `Cannot load ${uri}: this model host has no Cairn client (it serves a local package directory)`);
       const version = await source.resolve(uri);
-      const dir = path.join(this.#o.cacheDir, safe(version.name), safe(version.version));
+      const dir = cacheDirOf(this.#o.cacheDir, version);
       await fetchOnce(dir, () => source.download(version.name, version.version, dir));
       return await this.#loadWarmSwap(dir, version);
     } catch (e) {
@@ -117,9 +120,9 @@ export class ModelHost {
   async #loadWarmSwap(dir: string, meta: { name: string; version: string; signature: ModelSignature | null }): Promise<LoadedModel> {
     const model = await loadModelPackage(dir, meta, this.#o.runtime ?? {});
     try {
-      if (model.signature) await model.infer(warmupInputs(model.signature));
+      if (model.signature) await withTimeout(model.infer(warmupInputs(model.signature)), this.#o.warmupTimeoutMs ?? 120_000, "did not answer within the warm-up time limit");
     } catch (e) {
-      await model.close();
+      void model.close().catch(() => undefined);
       throw new CairnError("INVALID_PARAMETER_VALUE", `Model ${meta.name} version ${meta.version} failed its warm-up: ${(e as Error).message}`);
     }
     this.#swap(model);
@@ -176,20 +179,45 @@ export class ModelHost {
     return this.#slot?.batcher?.stats();
   }
 
-  /** Closes the current version. */
+  /** Stops serving: the current version closes once the requests it took have finished. */
   async close(): Promise<void> {
     const slot = this.#slot;
     this.#slot = undefined;
-    if (slot) await closeSlot(slot);
+    if (!slot) return;
+    slot.retired = true;
+    if (slot.inFlight === 0) await closeSlot(slot);
   }
 }
 
+/** Frees a retired version; never throws (a model's close is its own code). */
 async function closeSlot(slot: Slot): Promise<void> {
-  await slot.batcher?.close();
-  if (!slot.keepModel) await slot.model.close();
+  try {
+    await slot.batcher?.close();
+    if (!slot.keepModel) await slot.model.close();
+  } catch {
+    // ignored: the version is out of service either way
+  }
 }
 
-const safe = (s: string) => s.replace(/[^\w.-]/g, "_");
+/** Rejects with INVALID_PARAMETER_VALUE `message` when `p` takes longer than `ms`. */
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CairnError("INVALID_PARAMETER_VALUE", `${message} (${ms} ms)`)), ms);
+  });
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * A version's cache directory: the model name hashed (names may hold any character, and `a/b` and
+ * `a_b` must not share files) with a readable prefix, then the version and its registration time.
+ */
+function cacheDirOf(root: string, v: { name: string; version: string; created: number }): string {
+  const hash = createHash("sha256").update(v.name).digest("hex").slice(0, 16);
+  return path.join(root, `${safe(v.name).slice(0, 40)}-${hash}`, `${safe(v.version)}-${v.created}`);
+}
+
+const safe = (s: string) => s.replace(/[^\w-]/g, "_");
 
 /** Downloads in progress by directory: hosts sharing a cache (a deployment's arms) fetch a version once. */
 const fetching = new Map<string, Promise<void>>();

@@ -25,6 +25,11 @@ export interface RuntimeOptions {
   intraOpThreads?: number;
   /** onnxruntime's threads across operators (default 1). */
   interOpThreads?: number;
+  /**
+   * Whether JS-module models may load (default true). A JS module runs its own code in this process,
+   * so the main server refuses them unless an admin allows it (`CAIRN_DEPLOY_JS_MODELS`).
+   */
+  allowJsModules?: boolean;
 }
 
 const ORT_TYPE: Record<Datatype, string> = {
@@ -43,6 +48,10 @@ const ORT_TYPE: Record<Datatype, string> = {
   BYTES: "string",
 };
 const FROM_ORT: Record<string, Datatype> = Object.fromEntries(Object.entries(ORT_TYPE).map(([k, v]) => [v, k as Datatype]));
+
+/** Why a JS-module model is refused where JS modules are not allowed. */
+export const JS_REFUSED = (v: { name: string; version: string }) =>
+  `Model ${v.name} version ${v.version} is a JS-module model: it would run its own code inside the Cairn server, which an admin must allow (CAIRN_DEPLOY_JS_MODELS=1); or serve it in its own process with \`cairn serve\``;
 
 /** The flavor a package is served with: ONNX first, then the JS module. */
 function pickFlavor(flavors: readonly ModelFlavor[]): ModelFlavor {
@@ -74,6 +83,7 @@ export async function loadModelPackage(dir: string, meta: { name: string; versio
   const flavor = pickFlavor(mlmodel.flavors);
   const signature = meta.signature ?? mlmodel.signature;
   if (flavor.name === ONNX_FLAVOR) return loadOnnx(packageFile(root, flavor.details.data, "ONNX file ('data')"), { ...meta, signature }, opts);
+  if (opts.allowJsModules === false) throw new CairnError("INVALID_PARAMETER_VALUE", JS_REFUSED(meta));
   return loadJsModule(packageFile(root, flavor.details.entry, "entry module ('entry')"), { ...meta, signature });
 }
 
@@ -156,7 +166,12 @@ async function loadJsModule(file: string, meta: { name: string; version: string;
       return outputs && outputs.length > 0 ? list.filter((t) => outputs.includes(t.name)) : list;
     },
     async close() {
-      await impl.close?.();
+      // The module's own code: a failing close() must not take the server down.
+      try {
+        await impl.close?.();
+      } catch {
+        // ignored: the version is being dropped anyway
+      }
     },
   };
 }

@@ -59,7 +59,8 @@ export function describeDeploymentStore(name: string, open: () => Promise<{ stor
         expect(await store.get("fraud")).toBeUndefined();
         expect(await store.delete("fraud", 1, note("delete", 21))).toBe(false);
         const again = await store.create({ name: "fraud", description: "", spec: spec("4"), aliasSeen: {}, versions: versions("4"), createdAt: 30, updatedAt: 30, createdBy: "carol" }, note("create", 30, "carol"));
-        expect(again.revision).toBe(3);
+        expect([again.revision, again.firstRevision]).toEqual([3, 3]);
+        expect((await store.history("fraud", { limit: 10, from: 3 })).map((h) => h.revision)).toEqual([3]);
         expect((await store.history("fraud", { limit: 10 })).map((h) => [h.revision, h.action])).toEqual([[3, "create"], [2, "delete"], [1, "create"]]);
       } finally {
         await cleanup();

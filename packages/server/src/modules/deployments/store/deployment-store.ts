@@ -12,6 +12,8 @@ export interface DeploymentRow {
   /** Per arm that follows an alias: the version the alias pointed to when last looked at. */
   aliasSeen: Partial<Record<"primary" | "canary" | "shadow", string>>;
   revision: number;
+  /** The revision this deployment was created at (a name deleted and created again continues its numbering). */
+  firstRevision: number;
   createdAt: number;
   updatedAt: number;
   createdBy: string;
@@ -31,15 +33,15 @@ export interface ChangeNote {
  */
 export interface DeploymentStore {
   /** Creates a deployment at the revision after its name's last history entry. @throws CairnError RESOURCE_ALREADY_EXISTS */
-  create(row: Omit<DeploymentRow, "revision">, note: ChangeNote): Promise<DeploymentRow>;
+  create(row: Omit<DeploymentRow, "revision" | "firstRevision">, note: ChangeNote): Promise<DeploymentRow>;
   get(name: string): Promise<DeploymentRow | undefined>;
   list(model?: string): Promise<DeploymentRow[]>;
   /** Replaces the state when the stored revision is still `expectedRevision`; the new revision is one more. */
   update(name: string, expectedRevision: number, next: Pick<DeploymentRow, "description" | "spec" | "versions" | "aliasSeen">, note: ChangeNote): Promise<DeploymentRow | undefined>;
   /** Deletes the deployment when its revision is still `expectedRevision`, keeping its history (with a `delete` entry). */
   delete(name: string, expectedRevision: number, note: ChangeNote): Promise<boolean>;
-  /** History entries, newest first, below `before` when given. */
-  history(name: string, opts: { limit: number; before?: number }): Promise<DeploymentHistoryEntry[]>;
+  /** History entries, newest first, below `before` and from `from` when given. */
+  history(name: string, opts: { limit: number; before?: number; from?: number }): Promise<DeploymentHistoryEntry[]>;
   historyEntry(name: string, revision: number): Promise<DeploymentHistoryEntry | undefined>;
 }
 
@@ -53,12 +55,12 @@ export class SqlDeploymentStore implements DeploymentStore {
     this.#k = k;
   }
 
-  async create(row: Omit<DeploymentRow, "revision">, note: ChangeNote): Promise<DeploymentRow> {
+  async create(row: Omit<DeploymentRow, "revision" | "firstRevision">, note: ChangeNote): Promise<DeploymentRow> {
     try {
       return await this.#k.transaction().execute(async (trx) => {
         const last = await trx.selectFrom("dep_history").select((eb) => eb.fn.max("revision").as("r")).where("name", "=", row.name).executeTakeFirst();
         const revision = Number(last?.r ?? 0) + 1;
-        const full = { ...row, revision };
+        const full = { ...row, revision, firstRevision: revision };
         await trx.insertInto("dep_deployments").values(toDb(full)).execute();
         await insertHistory(trx, row.name, revision, note, null, { spec: row.spec, versions: row.versions });
         return full;
@@ -111,9 +113,10 @@ export class SqlDeploymentStore implements DeploymentStore {
     });
   }
 
-  async history(name: string, opts: { limit: number; before?: number }): Promise<DeploymentHistoryEntry[]> {
+  async history(name: string, opts: { limit: number; before?: number; from?: number }): Promise<DeploymentHistoryEntry[]> {
     let q = this.#k.selectFrom("dep_history").selectAll().where("name", "=", name);
     if (opts.before !== undefined) q = q.where("revision", "<", opts.before);
+    if (opts.from !== undefined) q = q.where("revision", ">=", opts.from);
     return (await q.orderBy("revision", "desc").limit(opts.limit).execute()).map(historyFromDb);
   }
 
@@ -131,7 +134,7 @@ async function insertHistory(trx: Transaction<any>, name: string, revision: numb
 }
 
 function toDb(r: DeploymentRow) {
-  return { name: r.name, model: r.spec.model, description: r.description, spec: json(r.spec), versions: json(r.versions), alias_seen: json(r.aliasSeen), revision: r.revision, created_at: r.createdAt, updated_at: r.updatedAt, created_by: r.createdBy };
+  return { name: r.name, model: r.spec.model, description: r.description, spec: json(r.spec), versions: json(r.versions), alias_seen: json(r.aliasSeen), revision: r.revision, first_revision: r.firstRevision, created_at: r.createdAt, updated_at: r.updatedAt, created_by: r.createdBy };
 }
 
 function fromDb(r: Record<string, unknown>): DeploymentRow {
@@ -142,6 +145,7 @@ function fromDb(r: Record<string, unknown>): DeploymentRow {
     versions: JSON.parse(String(r.versions)) as DeploymentRow["versions"],
     aliasSeen: JSON.parse(String(r.alias_seen)) as DeploymentRow["aliasSeen"],
     revision: Number(r.revision),
+    firstRevision: Number(r.first_revision),
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
     createdBy: String(r.created_by),

@@ -10,7 +10,8 @@ import { execStatements, isPostgres } from "../../../platform/db/database.js";
  *   at: the deployment rolls forward when the alias moves from it, not whenever the served version
  *   differs (a rollback would otherwise be undone at once).
  * - History is keyed by (name, revision) and outlives the deployment: a deployment created again
- *   under the same name continues its numbering.
+ *   under the same name continues its numbering, and `first_revision` marks where it began (its
+ *   history and rollbacks never reach into the earlier deployment's, which may be another project's).
  * - PostgreSQL text columns use the "C" collation so ordering matches SQLite byte for byte.
  */
 function ddl(pg: boolean): string[] {
@@ -25,6 +26,7 @@ function ddl(pg: boolean): string[] {
       versions ${T} not null,
       alias_seen ${T} not null,
       revision ${BIG} not null,
+      first_revision ${BIG} not null,
       created_at ${BIG} not null,
       updated_at ${BIG} not null,
       created_by ${T} not null

@@ -7,6 +7,7 @@ create table dep_deployments (
   versions text collate "C" not null,
   alias_seen text collate "C" not null,
   revision bigint not null,
+  first_revision bigint not null,
   created_at bigint not null,
   updated_at bigint not null,
   created_by text collate "C" not null

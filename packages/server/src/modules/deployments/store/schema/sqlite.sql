@@ -7,6 +7,7 @@ create table dep_deployments (
   versions text not null,
   alias_seen text not null,
   revision integer not null,
+  first_revision integer not null,
   created_at integer not null,
   updated_at integer not null,
   created_by text not null
