@@ -7,6 +7,9 @@ import { MicroBatcher } from "./batcher.js";
 import { loadModelPackage, warmupInputs, type LoadedModel, type RuntimeOptions } from "./runtime.js";
 import type { Tensor } from "./tensor.js";
 
+/** Requests that may wait for a batch per served version. */
+export const MAX_QUEUED_REQUESTS = 4096;
+
 /** Micro-batching of one served model: requests arriving while the model is busy are run together. */
 export interface BatchingOptions {
   /** Rows per batch; 0 or 1 turns batching off. */
@@ -132,7 +135,8 @@ export class ModelHost {
 
   #swap(model: LoadedModel, keepModel = false): void {
     const b = this.#o.batching;
-    const batcher = b && b.maxBatchSize > 1 ? new MicroBatcher({ run: (inputs: Tensor[]) => model.infer(inputs), maxBatchSize: b.maxBatchSize, maxLatencyMs: b.maxLatencyMs }) : undefined;
+    // A bounded queue: a slow model answers RESOURCE_EXHAUSTED instead of piling up requests in memory.
+    const batcher = b && b.maxBatchSize > 1 ? new MicroBatcher({ run: (inputs: Tensor[]) => model.infer(inputs), maxBatchSize: b.maxBatchSize, maxLatencyMs: b.maxLatencyMs, maxQueue: MAX_QUEUED_REQUESTS }) : undefined;
     const old = this.#slot;
     this.#slot = { model, batcher, inFlight: 0, retired: false };
     if (old) {

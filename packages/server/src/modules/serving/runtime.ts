@@ -156,14 +156,23 @@ async function loadJsModule(file: string, meta: { name: string; version: string;
     signature: meta.signature,
     async infer(inputs, outputs) {
       const byName = Object.fromEntries(inputs.map((t) => [t.name, t]));
-      const raw = await predict(byName);
+      let raw: unknown;
+      try {
+        raw = await predict(byName);
+      } catch (e) {
+        if (e instanceof CairnError) throw e;
+        // As with ONNX: the module refused what it was given (without a signature nothing checked it first).
+        throw new CairnError("INVALID_PARAMETER_VALUE", `The model rejected the inputs: ${String((e as Error)?.message ?? e).slice(0, 500)}`);
+      }
       const list = Array.isArray(raw) ? (raw as Tensor[]) : Object.entries((raw ?? {}) as Record<string, Omit<Tensor, "name">>).map(([name, t]) => ({ ...t, name }));
       for (const t of list) {
         if (!t || typeof t.name !== "string" || !Array.isArray(t.shape) || elementCount(t.shape) !== t.data?.length) {
           throw new CairnError("INTERNAL_ERROR", `Model ${meta.name}'s predict() returned a malformed tensor${t && typeof t.name === "string" ? ` '${t.name}'` : ""}: each needs name, datatype, shape and data of matching length`);
         }
       }
-      return outputs && outputs.length > 0 ? list.filter((t) => outputs.includes(t.name)) : list;
+      if (!outputs || outputs.length === 0) return list;
+      for (const o of outputs) if (!list.some((t) => t.name === o)) throw new CairnError("INVALID_PARAMETER_VALUE", `Unknown output '${o}' (the model has ${list.map((t) => t.name).join(", ")})`);
+      return list.filter((t) => outputs.includes(t.name));
     },
     async close() {
       // The module's own code: a failing close() must not take the server down.
