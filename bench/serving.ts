@@ -16,7 +16,7 @@ import type { PreprocessingSpec } from "../examples/credit-risk/src/features.js"
 import { buildMlpOnnx, MLP_INPUT, MLP_OUTPUT, mlpForward, mlpRow, mlpSignature, mlpWeights } from "./mlp-model.js";
 import { freePort, percentile, report, ROOT, startProcess, stopProcess, type Figure } from "./util.js";
 
-// Shorter for a quick look: BENCH_SERVING_SECONDS=2 npm run bench -- serving
+// Shorter for a quick look: BENCH_SERVING_SECONDS=3 npm run bench -- serving
 /** Seconds of load per variant of each figure, split over ROUNDS interleaved rounds. */
 const SECONDS = Number(process.env.BENCH_SERVING_SECONDS ?? 8);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_SERVING_ROUNDS ?? 4));
@@ -42,6 +42,8 @@ interface Load {
   rps: number;
   /** 2xx answers. */
   ok: number;
+  /** CPU time of this process (the servers in it and the load generator) per answer, µs. */
+  cpuUs: number;
   p50: number;
   p99: number;
   errors: number;
@@ -54,9 +56,11 @@ async function load(url: string, body: string, connections: number, seconds: num
   inst.on("response", (_client: unknown, status: number, _bytes: number, ms: number) => {
     if (status >= 200 && status < 300) latencies.push(ms);
   });
+  const cpu0 = process.cpuUsage();
   const r = await inst;
+  const cpu = process.cpuUsage(cpu0);
   latencies.sort((a, b) => a - b);
-  return { rps: r.requests.average, ok: r["2xx"], p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors: r.errors + r.non2xx };
+  return { rps: r.requests.average, ok: r["2xx"], cpuUs: (cpu.user + cpu.system) / Math.max(1, r.requests.total), p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors: r.errors + r.non2xx };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -77,6 +81,7 @@ async function compare(urls: string[], body: string, connections: number): Promi
   return per.map((rs) => ({
     rps: rs.reduce((a, r) => a + r.rps, 0) / rs.length,
     ok: rs.reduce((a, r) => a + r.ok, 0),
+    cpuUs: rs.reduce((a, r) => a + r.cpuUs * r.ok, 0) / Math.max(1, rs.reduce((a, r) => a + r.ok, 0)),
     p50: median(rs.map((r) => r.p50)),
     p99: median(rs.map((r) => r.p99)),
     errors: rs.reduce((a, r) => a + r.errors, 0),
@@ -167,10 +172,11 @@ export async function run({ json }: { json: boolean }): Promise<void> {
       ] as const) {
         checked(label, x);
         figures.push({
-          name: `single-row infer, concurrency ${conns}, ${label}: requests/s (${lat(x)})`,
+          name: `single-row infer, concurrency ${conns}, ${label}: requests/s (${lat(x)}; CPU per request ${x.cpuUs.toFixed(0)} µs)`,
           value: x.rps,
           unit: "req/s",
-          baseline: { name: `a bare Fastify route on the same session (${lat(base)})`, value: base.rps, unit: "req/s" },
+          baseline: { name: `a bare Fastify route on the same session (${lat(base)}; ${base.cpuUs.toFixed(0)} µs)`, value: base.rps, unit: "req/s" },
+          ratio: x.rps / base.rps,
           ...(label === "batching off" && conns === 1 ? { target: ">= 80% of baseline", pass: x.rps >= 0.8 * base.rps } : {}),
         });
       }
@@ -311,6 +317,13 @@ async function inferenceLog(tmp: string, modelFile: string, closers: (() => Prom
       { name: `inference log on, concurrency ${conns}: requests/s (${lat(on)})`, value: on.rps, unit: "req/s", baseline, ratio: on.rps / off.rps, target: "<= 10% overhead", pass: on.rps >= 0.9 * off.rps },
       { name: `inference log on, concurrency ${conns}: p99`, value: on.p99, unit: "ms", baseline: { name: "the same app, log off", value: off.p99, unit: "ms" }, ratio: on.p99 / off.p99, target: "<= 10% overhead", pass: on.p99 <= 1.1 * off.p99 },
       { name: `inference log on but not sent (records built, batches serialized), concurrency ${conns}: requests/s (${lat(local)})`, value: local.rps, unit: "req/s", baseline, ratio: local.rps / off.rps },
+      {
+        name: `inference log on, concurrency ${conns}: CPU of the serving process per request (not sent: ${local.cpuUs.toFixed(0)} µs; includes the load generator)`,
+        value: on.cpuUs,
+        unit: "µs",
+        baseline: { name: "log off", value: off.cpuUs, unit: "µs" },
+        ratio: on.cpuUs / off.cpuUs,
+      },
       // The load generator counts answers within its timed windows; requests in flight when a window closes are logged too.
       { name: `inference log, concurrency ${conns}: records logged (${on.ok} answers counted + those in flight at ${ROUNDS} stops; shed ${shed}, pending ${after.pending}, failed sends ${after.failedSends - before.failedSends})`, value: logged, unit: "records" },
     );

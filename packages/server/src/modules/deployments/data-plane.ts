@@ -135,7 +135,8 @@ export function registerDeploymentDataPlane(app: FastifyInstance, svc: Deploymen
       reply.header("x-request-id", id).header("x-cairn-arm", pick.arm).header("x-cairn-model-version", model.version);
       d.stats.record(pick.arm, model.version, ms, true);
       d.stats.remember({ requestId: id, time: Date.now(), arm: pick.arm, version: model.version, status: 200, latencyMs: ms, payload: keptPayload(inputs, outputs, encode) });
-      d.logPrediction(() => ({ requestId: id, version: model.version, arm: pick.arm, inputs: encode(inputs), outputs: encode(outputs), latencyMs: ms, status: 200, time: Date.now() }));
+      const time = Date.now();
+      d.logPrediction(() => ({ requestId: id, version: model.version, arm: pick.arm, inputs: encode(inputs), outputs: encode(outputs), latencyMs: ms, status: 200, time }));
       d.mirror(id, inputs, encode);
       return { outputs, model };
     };

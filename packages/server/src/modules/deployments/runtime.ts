@@ -271,8 +271,9 @@ export class LiveDeployment {
         .then(
           ({ outputs, model }) => {
             const ms = performance.now() - started;
+            const time = Date.now();
             this.stats.record("shadow", model.version, ms, true);
-            this.logPrediction(() => ({ requestId, version: model.version, arm: "shadow", inputs: encode(inputs), outputs: encode(outputs), latencyMs: ms, status: 200, time: Date.now() }));
+            this.logPrediction(() => ({ requestId, version: model.version, arm: "shadow", inputs: encode(inputs), outputs: encode(outputs), latencyMs: ms, status: 200, time }));
           },
           (e: unknown) => {
             this.stats.record("shadow", s.host.current?.version ?? s.target, performance.now() - started, false);

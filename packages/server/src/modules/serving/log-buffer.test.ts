@@ -54,4 +54,26 @@ describe("InferenceLogBuffer", () => {
     await buf.close();
     expect(buf.stats()).toMatchObject({ pending: 0, logged: 4 });
   });
+
+  it("sends what was queued when a round began, in one batch, and builds deferred records only then", async () => {
+    const batches: string[][] = [];
+    let built = 0;
+    let i = 100;
+    const buf = new InferenceLogBuffer({
+      sink: async (rs) => {
+        batches.push(rs.map((r) => r.requestId));
+        // Traffic keeps arriving while a batch is on its way: it waits for the next round.
+        buf.log(() => (built++, rec(i++)));
+      },
+      flushMs: 60_000,
+    });
+    for (let k = 0; k < 5; k++) buf.log(() => (built++, rec(k)));
+    expect(built).toBe(0);
+    await buf.flush();
+    expect(batches).toEqual([["r0", "r1", "r2", "r3", "r4"]]);
+    expect(buf.stats()).toMatchObject({ pending: 1, logged: 5 });
+    await buf.flush();
+    expect(batches[1]).toEqual(["r100"]);
+    await buf.close();
+  });
 });

@@ -36,7 +36,8 @@ export interface LogBufferStats {
  */
 export class InferenceLogBuffer {
   readonly #o: Required<Omit<LogBufferOptions, "random">> & { random: () => number };
-  readonly #queue: InferenceRecord[] = [];
+  /** Records, or functions that build them: tensors are encoded when a batch is sent, off the request's path. */
+  readonly #queue: (InferenceRecord | (() => InferenceRecord))[] = [];
   readonly #stats: LogBufferStats = { logged: 0, shed: 0, sampledOut: 0, pending: 0, failedSends: 0 };
   #timer: NodeJS.Timeout;
   #sending: Promise<void> | undefined;
@@ -54,7 +55,7 @@ export class InferenceLogBuffer {
 
   /**
    * Queues a record (or counts it as sampled out or shed). Never throws, never waits. Given a
-   * function, builds the record only when it is kept (encoding tensors costs time on the hot path).
+   * function, builds the record only when its batch is sent (encoding tensors would cost the request time).
    */
   log(record: InferenceRecord | (() => InferenceRecord)): void {
     if (this.#o.sample < 1 && (this.#o.sample <= 0 || this.#o.random() >= this.#o.sample)) {
@@ -65,7 +66,7 @@ export class InferenceLogBuffer {
       this.#stats.shed += 1;
       return;
     }
-    this.#queue.push(typeof record === "function" ? record() : record);
+    this.#queue.push(record);
   }
 
   /** Sends what is queued (one send at a time); resolves when this round is done. */
@@ -78,16 +79,30 @@ export class InferenceLogBuffer {
   }
 
   async #send(): Promise<void> {
-    while (this.#queue.length > 0) {
-      const batch = this.#queue.slice(0, this.#o.batchSize);
+    // Only what was queued when the round began: under steady traffic the queue never empties, and
+    // chasing it would send a small batch per request instead of one batch per flush interval.
+    let due = this.#queue.length;
+    while (due > 0) {
+      const n = Math.min(this.#o.batchSize, due);
+      let batch: InferenceRecord[];
+      try {
+        batch = this.#queue.slice(0, n).map((r) => (typeof r === "function" ? r() : r));
+      } catch {
+        // A record that cannot be built is dropped (counted as shed), never retried forever.
+        this.#queue.splice(0, n);
+        this.#stats.shed += n;
+        due -= n;
+        continue;
+      }
       try {
         await this.#o.sink(batch);
       } catch {
         this.#stats.failedSends += 1;
         return;
       }
-      this.#queue.splice(0, batch.length);
-      this.#stats.logged += batch.length;
+      this.#queue.splice(0, n);
+      this.#stats.logged += n;
+      due -= n;
     }
   }
 

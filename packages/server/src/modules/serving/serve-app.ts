@@ -60,7 +60,9 @@ export function buildServeApp(opts: ServeAppOptions): FastifyInstance {
   const logPrediction = (reply: FastifyReply, requestId: string, model: { name: string; version: string }, inputs: Tensor[], outputs: Tensor[]) => {
     if (!opts.log) return;
     const encode = (ts: Tensor[]) => encodeInferResponse({ modelName: model.name, id: requestId, outputs: ts }).outputs;
-    opts.log.log({ requestId, version: model.version, deployment: `serve:${model.name}`, arm: "primary", inputs: encode(inputs), outputs: encode(outputs), latencyMs: reply.elapsedTime, status: 200, time: Date.now() });
+    const latencyMs = reply.elapsedTime;
+    const time = Date.now();
+    opts.log.log(() => ({ requestId, version: model.version, deployment: `serve:${model.name}`, arm: "primary", inputs: encode(inputs), outputs: encode(outputs), latencyMs, status: 200, time }));
   };
   app.addHook("onResponse", async (req, reply) => {
     const route = req.routeOptions.url;
