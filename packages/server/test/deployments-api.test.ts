@@ -140,6 +140,9 @@ function deploymentsApi(backend: string, start: Start): void {
       await bad("POST", "/deployments/fraud/v2/models/scorer/infer", { inputs: [{ name: "x", datatype: "FP32", shape: [1, 3], data: [1, 2, 3] }] }, 400, "INVALID_PARAMETER_VALUE");
       await bad("POST", "/deployments/fraud/v2/models/scorer/infer", { inputs: [{ name: "x", datatype: "FP32", shape: [1, 2], data: ["NaN", 1] }] }, 400, "INVALID_PARAMETER_VALUE");
       await bad("POST", "/deployments/fraud/invocations", { nonsense: 1 }, 400, "MALFORMED_REQUEST");
+      // The id becomes a header and the log's key: printable, at most 128 characters.
+      await bad("POST", "/deployments/fraud/v2/models/scorer/infer", { id: "a\r\nx-evil: 1", ...row(1, 1) }, 400, "MALFORMED_REQUEST");
+      await bad("POST", "/deployments/fraud/v2/models/scorer/infer", { id: "x".repeat(129), ...row(1, 1) }, 400, "MALFORMED_REQUEST");
       // Still serving.
       expect((await infer("fraud", row(1, 1))).status).toBe(200);
     });

@@ -76,4 +76,27 @@ describe("InferenceLogBuffer", () => {
     expect(batches[1]).toEqual(["r100"]);
     await buf.close();
   });
+
+  it("drops a batch the log refuses for good (a 4xx), counting it as shed, and keeps one that failed for now", async () => {
+    let mode: "refuse" | "down" | "ok" = "refuse";
+    const sent: string[] = [];
+    const buf = new InferenceLogBuffer({
+      sink: async (rs) => {
+        if (mode === "refuse") throw Object.assign(new Error("bad record"), { status: 400 });
+        if (mode === "down") throw Object.assign(new Error("unavailable"), { status: 503 });
+        sent.push(...rs.map((r) => r.requestId));
+      },
+      flushMs: 60_000,
+    });
+    buf.log(rec(1));
+    await buf.flush();
+    expect(buf.stats()).toMatchObject({ pending: 0, shed: 1, failedSends: 1 });
+    mode = "down";
+    buf.log(rec(2));
+    await buf.flush();
+    expect(buf.stats()).toMatchObject({ pending: 1, shed: 1 });
+    mode = "ok";
+    await buf.close();
+    expect(sent).toEqual(["r2"]);
+  });
 });

@@ -96,8 +96,16 @@ export class InferenceLogBuffer {
       }
       try {
         await this.#o.sink(batch);
-      } catch {
+      } catch (e) {
         this.#stats.failedSends += 1;
+        // A batch the log refuses (a 4xx) would be refused again: drop it (counted as shed) rather than block the log.
+        const status = (e as { status?: unknown } | null)?.status;
+        if (typeof status === "number" && status >= 400 && status < 500 && status !== 429) {
+          this.#queue.splice(0, n);
+          this.#stats.shed += n;
+          due -= n;
+          continue;
+        }
         return;
       }
       this.#queue.splice(0, n);

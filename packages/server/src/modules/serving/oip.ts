@@ -339,7 +339,8 @@ export function tensorToJsonValues(t: Tensor): unknown[] {
 const Params = z.record(z.string(), z.unknown());
 
 const InferRequestSchema = z.object({
-  id: z.string().optional(),
+  // It is echoed in the x-request-id header and keys the inference log (where labels join on it).
+  id: z.string().regex(/^[\x21-\x7e]{1,128}$/, "must be 1 to 128 printable ASCII characters without spaces").optional(),
   parameters: Params.optional(),
   inputs: z.array(
     z.object({
