@@ -258,6 +258,32 @@ function deploymentsApi(backend: string, start: Start): void {
       await ready("fraud");
     });
 
+    it("swaps the primary's version under steady traffic without failing a request", async () => {
+      let stop = false;
+      const seen: [number, string][][] = [[], [], [], []];
+      const loops = seen.map(async (out) => {
+        while (!stop) {
+          const r = await infer("fraud", row(1, 1));
+          out.push([r.status, r.body.model_version]);
+        }
+      });
+      await sleep(100);
+      const before = (await get("fraud")).revision;
+      await call("PATCH", "/api/v1/deployments/fraud", { primary: { version: 2 } });
+      await waitFor("the swap under traffic", async () => seen.flat().filter(([, v]) => v === "2").length, (n) => n >= 20);
+      stop = true;
+      await Promise.all(loops);
+      for (const out of seen) {
+        expect(out.every(([status]) => status === 200)).toBe(true);
+        // Each caller sees version 1, then version 2, never back.
+        const versions = out.map(([, v]) => v);
+        expect(versions.slice(versions.indexOf("2")).every((v) => v === "2")).toBe(true);
+      }
+      expect(seen.flat().some(([, v]) => v === "1")).toBe(true);
+      await call("POST", "/api/v1/deployments/fraud/rollback", {});
+      expect((await ready("fraud")).revision).toBe(before + 2);
+    });
+
     it("follows an alias as it moves, as a canary first with autoRollout, and deletes without losing history", async () => {
       await sdk.models.setAlias("scorer", "champion", 1);
       await call("POST", "/api/v1/deployments", { name: "follow", model: "scorer", primary: { alias: "champion" } });
