@@ -1,0 +1,79 @@
+import { describe, expect, it } from "vitest";
+import { estimatePerformance, fitIsotonic } from "./cbpe.js";
+
+/** A seeded generator (mulberry32), so the statistical check is the same every run. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe("estimatePerformance", () => {
+  it("adds each prediction's expected share of the confusion matrix", () => {
+    // Scores 0.9, 0.6 (positive), 0.2 (negative): TP 1.5, FP 0.5, FN 0.2, TN 0.8.
+    const e = estimatePerformance([0.9, 0.6, 0.2]);
+    expect(e.expected.tp).toBeCloseTo(1.5, 12);
+    expect(e.expected.fp).toBeCloseTo(0.5, 12);
+    expect(e.expected.fn).toBeCloseTo(0.2, 12);
+    expect(e.expected.tn).toBeCloseTo(0.8, 12);
+    expect(e.accuracy).toBeCloseTo(2.3 / 3, 12);
+    expect(e.precision).toBeCloseTo(0.75, 12);
+    expect(e.recall).toBeCloseTo(1.5 / 1.7, 12);
+    expect(e.f1).toBeCloseTo(3 / 3.7, 12);
+  });
+
+  it("is null where a metric is undefined and counts only finite scores", () => {
+    expect(estimatePerformance([])).toMatchObject({ n: 0, accuracy: null, precision: null, recall: null, f1: null });
+    expect(estimatePerformance([0.1, Number.NaN]).n).toBe(1);
+    expect(estimatePerformance([0.1]).precision).toBeNull();
+  });
+
+  it("matches the realized accuracy of calibrated scores within sampling error", () => {
+    const r = rng(7);
+    const scores: number[] = [];
+    let correct = 0;
+    const n = 50_000;
+    for (let i = 0; i < n; i++) {
+      const p = r();
+      const y = r() < p ? 1 : 0;
+      scores.push(p);
+      if ((p >= 0.5 ? 1 : 0) === y) correct += 1;
+    }
+    // Standard error of an accuracy near 0.75 over 50,000 rows is about 0.002.
+    expect(Math.abs(estimatePerformance(scores).accuracy! - correct / n)).toBeLessThan(0.01);
+  });
+});
+
+describe("fitIsotonic", () => {
+  it("pools adjacent violators into a non-decreasing step map", () => {
+    const cal = fitIsotonic([0.1, 0.2, 0.3, 0.4], [0, 1, 0, 1]);
+    expect([cal(0.1), cal(0.2), cal(0.3), cal(0.4)]).toEqual([0, 0.5, 0.5, 1]);
+    expect(cal(-1)).toBe(0);
+    expect(cal(2)).toBe(1);
+    expect(cal(0.25)).toBe(0.5);
+  });
+
+  it("pools ties first and corrects overconfident scores", () => {
+    const r = rng(11);
+    const scores: number[] = [];
+    const labels: number[] = [];
+    // A model that says p but is right only with probability 0.5 + (p − 0.5) / 2.
+    for (let i = 0; i < 20_000; i++) {
+      const p = r();
+      scores.push(p);
+      labels.push(r() < 0.5 + (p - 0.5) / 2 ? 1 : 0);
+    }
+    const cal = fitIsotonic(scores, labels);
+    expect(cal(0.9)).toBeGreaterThan(0.6);
+    expect(cal(0.9)).toBeLessThan(0.8);
+    expect(cal(0.1)).toBeGreaterThan(0.2);
+    expect(cal(0.1)).toBeLessThan(0.4);
+    expect(fitIsotonic([1, 1, 1], [1, 0, 0])(1)).toBeCloseTo(1 / 3, 12);
+    expect(() => fitIsotonic([], [])).toThrow(RangeError);
+  });
+});
