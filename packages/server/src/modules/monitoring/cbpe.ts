@@ -13,7 +13,7 @@ export interface Calibrator {
 /**
  * Fits isotonic regression (pool adjacent violators) of labels on scores: the calibration CBPE
  * applies to a reference window with labels. Ties in score are pooled first. Scores outside the
- * fitted range map to the nearest end; between fitted points the map is linear.
+ * fitted range map to the nearest end; between them, a block's value holds up to the next block's first score.
  * @throws RangeError when the lengths differ or there is no data
  */
 export function fitIsotonic(scores: ArrayLike<number>, labels: ArrayLike<number>): Calibrator {
