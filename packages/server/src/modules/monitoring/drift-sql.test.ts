@@ -1,6 +1,7 @@
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { binnedCounts, categoricalSufficient, numericSufficient } from "./drift-sql.js";
+import { ks2Samp, ksPValue, sorted, wassersteinDistance } from "./drift-stats.js";
 
 /** A seeded generator (mulberry32). */
 function rng(seed: number): () => number {
@@ -70,6 +71,16 @@ describe("drift sufficient statistics in DuckDB", () => {
     const sd = Math.sqrt(ref.reduce((a, b) => a + (b - mean) ** 2, 0) / ref.length);
     expect(s.refStd).toBeCloseTo(sd, 9);
     expect([s.min, s.max]).toEqual([Math.min(...ref, ...cur), Math.max(...ref, ...cur)]);
+  });
+
+  it("gives the same KS test and W1 as the in-memory statistics (so the samples need not come into memory)", async () => {
+    const s = await numericSufficient(conn, "ref", "cur", "x");
+    const inMemory = ks2Samp(sorted(ref), sorted(cur));
+    const fromSql = ksPValue(s.ks, s.nRef, s.nCur);
+    expect(fromSql.statistic).toBe(inMemory.statistic);
+    expect(Math.abs(fromSql.pValue - inMemory.pValue)).toBeLessThanOrEqual(1e-12 * inMemory.pValue + 1e-300);
+    const w = wassersteinDistance(sorted(ref), sorted(cur));
+    expect(Math.abs(s.wasserstein - w)).toBeLessThanOrEqual(1e-9 * w);
   });
 
   it("answers an empty side with zero counts, not NaN", async () => {

@@ -653,7 +653,18 @@ export function ks2Samp(ref: Float64Array, cur: Float64Array): TestResult {
     if (diff < minDiff) minDiff = diff;
   }
   const minS = Math.min(Math.max(-minDiff, 0), 1);
-  let d = minS > maxS ? minS : maxS;
+  return ksPValue(minS > maxS ? minS : maxS, n1, n2);
+}
+
+/**
+ * The two-sided two-sample KS p-value of a statistic `d` between samples of `n1` and `n2` values, as
+ * `ks_2samp` computes it after finding `d` (exact up to 10,000 values a side, asymptotic beyond).
+ * The drift engine gets `d` from DuckDB, so the samples never come into memory.
+ * @throws RangeError when a sample is empty
+ */
+export function ksPValue(statistic: number, n1: number, n2: number): TestResult {
+  if (Math.min(n1, n2) === 0) throw new RangeError("ksPValue: samples must not be empty");
+  let d = statistic;
   const g = gcd(n1, n2);
   const n1g = Math.floor(n1 / g);
   let prob = NaN;
