@@ -7,6 +7,7 @@ export * from "./auth.js";
 export * from "./datasets.js";
 export * from "./pipelines.js";
 export * from "./serving.js";
+export * from "./monitoring.js";
 export * from "./routes.js";
 export * from "./openapi.js";
 export * from "./data-profile.js";

@@ -6,6 +6,7 @@ import { promotionRoutes } from "./promotion.js";
 import { datasetRoutes } from "./datasets.js";
 import { pipelineRoutes } from "./pipelines.js";
 import { deploymentRoutes, servingRoutes } from "./serving.js";
+import { monitoringRoutes } from "./monitoring.js";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
@@ -89,7 +90,7 @@ export const trackingRoutes = {
 export type TrackingRoutes = typeof trackingRoutes;
 
 /** Every native route, keyed by operation id. Later capabilities add their tables here. */
-export const apiRoutes = { ...trackingRoutes, ...registryRoutes, ...authRoutes, ...promotionRoutes, ...datasetRoutes, ...pipelineRoutes, ...servingRoutes, ...deploymentRoutes } as const;
+export const apiRoutes = { ...trackingRoutes, ...registryRoutes, ...authRoutes, ...promotionRoutes, ...datasetRoutes, ...pipelineRoutes, ...servingRoutes, ...deploymentRoutes, ...monitoringRoutes } as const;
 export type ApiRoutes = typeof apiRoutes;
 export type RouteName = keyof ApiRoutes;
 

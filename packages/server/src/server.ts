@@ -44,6 +44,9 @@ import { DeploymentRuntime } from "./modules/deployments/runtime.js";
 import { registryPackageSource } from "./modules/deployments/registry-source.js";
 import { registerDeploymentRoutes } from "./modules/deployments/routes.js";
 import { registerDeploymentDataPlane } from "./modules/deployments/data-plane.js";
+import { createFeedbackStore } from "./modules/monitoring/store/feedback-store.js";
+import { FeedbackService } from "./modules/monitoring/feedback.js";
+import { registerFeedbackRoutes } from "./modules/monitoring/feedback-routes.js";
 
 import { VERSION } from "./version.js";
 
@@ -117,6 +120,14 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
       }),
     });
 
+    const feedback = new FeedbackService({
+      store: await createFeedbackStore(db),
+      deployment: async (name) => {
+        const r = await deployments.row(name);
+        return r ? { model: r.spec.model } : undefined;
+      },
+    });
+
     const lineage = new LineageService(datasets.store, {
       ...serviceLineageSources(tracking, registry),
       deploymentsOf: async (model, version) => (await deployments.deploymentsOf(model, version)).map((r) => ({ name: r.name, model: r.spec.model, versions: r.versions })),
@@ -153,6 +164,7 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
     registerServingRoutes(app, inferenceLog);
     registerDeploymentRoutes(app, deployments);
     registerDeploymentDataPlane(app, deployments);
+    registerFeedbackRoutes(app, feedback);
     await serveUi(app, config.webDir);
 
     pipelines.start();

@@ -935,6 +935,12 @@ export function sturgesEdges(ref: Float64Array, cur: Float64Array): Float64Array
   if (N === 0) return Float64Array.of(0, 1);
   const lo = Math.min(ref.length ? ref[0]! : Infinity, cur.length ? cur[0]! : Infinity);
   const hi = Math.max(ref.length ? ref[ref.length - 1]! : -Infinity, cur.length ? cur[cur.length - 1]! : -Infinity);
+  return sturgesEdgesOf(lo, hi, N);
+}
+
+/** {@link sturgesEdges} from the combined minimum, maximum and count (what DuckDB reports without the values). */
+export function sturgesEdgesOf(lo: number, hi: number, N: number): Float64Array {
+  if (N === 0) return Float64Array.of(0, 1);
   let first = lo;
   let last = hi;
   if (first === last) {

@@ -1,0 +1,149 @@
+import { z } from "zod";
+import { InferenceArm } from "./serving.js";
+import type { RouteDef } from "./routes.js";
+
+/** Limits on ground-truth feedback and performance queries. */
+export const MONITORING_LIMITS = {
+  feedbackPerPost: 10_000,
+  requestIdLength: 128,
+  /** A string label's length. */
+  labelLength: 256,
+  /** Windows one performance query may ask for. */
+  windowsMax: 1000,
+  windowSecondsMin: 1,
+  windowSecondsMax: 366 * 24 * 3600,
+  /** Joined predictions read per version, arm and window; beyond it the window says `truncated`. */
+  rowsPerWindow: 200_000,
+  /** Default time range of a performance query (ending now). */
+  defaultRangeMs: 24 * 3600 * 1000,
+  calibrationBins: 10,
+} as const;
+
+/** A ground-truth label: a number (regression, or numeric classes), a boolean, or a class name. One type per deployment. */
+export const FeedbackLabel = z.union([z.number(), z.boolean(), z.string().min(1).max(MONITORING_LIMITS.labelLength)]);
+export type FeedbackLabel = z.infer<typeof FeedbackLabel>;
+
+/** One label for a logged prediction, joined to it by request id (the `x-request-id` the deployment answered with). */
+export const FeedbackRecord = z.object({
+  requestId: z.string().min(1).max(MONITORING_LIMITS.requestIdLength),
+  label: FeedbackLabel,
+  /** When the label was observed (ms since the epoch; default: when it was posted). */
+  time: z.number().int().min(0).optional(),
+});
+export type FeedbackRecord = z.infer<typeof FeedbackRecord>;
+
+export const PostFeedbackRequest = z.object({ records: z.array(FeedbackRecord).min(1).max(MONITORING_LIMITS.feedbackPerPost) });
+export type PostFeedbackRequest = z.input<typeof PostFeedbackRequest>;
+
+/**
+ * What a feedback post did. Labels are keyed by (deployment, request id): a label for a request that
+ * already has one replaces it (a correction), and counts as `updated`; a request id given twice in one
+ * post keeps its last label. `unmatched` counts request ids with no logged prediction of the deployment
+ * yet: their labels are stored anyway (the log may not have flushed) and join once the prediction is logged.
+ */
+export const PostFeedbackResponse = z.object({
+  accepted: z.number().int(),
+  updated: z.number().int(),
+  unmatched: z.number().int(),
+});
+export type PostFeedbackResponse = z.infer<typeof PostFeedbackResponse>;
+
+export const PerformanceTask = z.enum(["classification", "regression"]);
+export type PerformanceTask = z.infer<typeof PerformanceTask>;
+
+export const PerformanceQuery = z.object({
+  /** Predictions at or after this time (ms; default: `to` minus 24 hours). Windows start here. */
+  from: z.coerce.number().int().min(0).optional(),
+  /** Predictions before this time (ms; default: now). */
+  to: z.coerce.number().int().min(1).optional(),
+  /** Window length (default: the whole range as one window). */
+  windowSeconds: z.coerce.number().int().min(MONITORING_LIMITS.windowSecondsMin).max(MONITORING_LIMITS.windowSecondsMax).optional(),
+  /** Default: classification for boolean and string labels, regression for numbers. */
+  task: PerformanceTask.optional(),
+  /** The output tensor holding the prediction (default: the first). */
+  output: z.string().min(1).max(256).optional(),
+  /** The positive class (default: `true` for boolean labels, `1` for numbers; required for string labels). */
+  positive: z.string().min(1).max(MONITORING_LIMITS.labelLength).optional(),
+  /** A probability at or above it predicts the positive class (default 0.5). */
+  threshold: z.coerce.number().min(0).max(1).default(0.5),
+});
+
+/** One of 10 equal-width bins of predicted probability: the mean prediction and the observed positive rate in it. */
+export const CalibrationBin = z.object({
+  lower: z.number(),
+  upper: z.number(),
+  count: z.number().int(),
+  /** Null when the bin is empty. */
+  meanPredicted: z.number().nullable(),
+  observedRate: z.number().nullable(),
+});
+export type CalibrationBin = z.infer<typeof CalibrationBin>;
+
+/** Binary metrics for the positive class; null where undefined (no rows, a single class, no probability output). */
+export const ClassificationMetrics = z.object({
+  accuracy: z.number().nullable(),
+  precision: z.number().nullable(),
+  recall: z.number().nullable(),
+  f1: z.number().nullable(),
+  rocAuc: z.number().nullable(),
+  logLoss: z.number().nullable(),
+  calibration: z.array(CalibrationBin).nullable(),
+});
+export type ClassificationMetrics = z.infer<typeof ClassificationMetrics>;
+
+export const RegressionMetrics = z.object({
+  mae: z.number().nullable(),
+  rmse: z.number().nullable(),
+  r2: z.number().nullable(),
+});
+export type RegressionMetrics = z.infer<typeof RegressionMetrics>;
+
+/** One time window of one version and arm. */
+export const PerformanceWindow = z.object({
+  /** [start, end) in ms, by the prediction's time. */
+  start: z.number().int(),
+  end: z.number().int(),
+  /** Labelled predictions the metrics are computed over. */
+  n: z.number().int(),
+  /** Labelled predictions whose output could not be read as a prediction (missing output, several rows, wrong type). */
+  skipped: z.number().int(),
+  /** More than `MONITORING_LIMITS.rowsPerWindow` labelled predictions: the metrics cover the first ones (oldest logged first). */
+  truncated: z.boolean(),
+  classification: ClassificationMetrics.optional(),
+  regression: RegressionMetrics.optional(),
+});
+export type PerformanceWindow = z.infer<typeof PerformanceWindow>;
+
+export const PerformanceSeries = z.object({
+  version: z.string(),
+  arm: InferenceArm,
+  windows: z.array(PerformanceWindow),
+});
+
+export const PerformanceResponse = z.object({
+  deployment: z.string(),
+  model: z.string(),
+  task: PerformanceTask,
+  /** The deployment's label type (null: no labels yet). */
+  labelType: z.enum(["number", "boolean", "string"]).nullable(),
+  positive: z.string().nullable(),
+  threshold: z.number(),
+  from: z.number().int(),
+  to: z.number().int(),
+  windowSeconds: z.number().int(),
+  /** One series per version and arm that has labelled predictions in the range (shadow included). */
+  series: z.array(PerformanceSeries),
+});
+export type PerformanceResponse = z.infer<typeof PerformanceResponse>;
+
+function route<const R extends RouteDef>(r: R): R {
+  return r;
+}
+// `name` so the auth guard resolves the deployment's model project (write to post, read to query).
+const DeploymentParams = z.object({ name: z.string().min(1).max(256) });
+
+/** Monitoring: delayed ground truth for a deployment's predictions, and its performance over time. */
+export const monitoringRoutes = {
+  postFeedback: route({ method: "POST", path: "/api/v1/deployments/:name/feedback", summary: "Post ground-truth labels for a deployment's predictions by request id (a later label for a request replaces the earlier one)", tag: "monitoring", params: DeploymentParams, body: PostFeedbackRequest, response: PostFeedbackResponse, permission: "write" }),
+  getPerformance: route({ method: "GET", path: "/api/v1/deployments/:name/performance", summary: "A deployment's performance against its labels per version, arm and time window (classification or regression metrics)", tag: "monitoring", params: DeploymentParams, query: PerformanceQuery, response: PerformanceResponse, permission: "read" }),
+} as const satisfies Record<string, RouteDef>;

@@ -1,0 +1,86 @@
+import type { DuckDBConnection } from "@duckdb/node-api";
+import { CairnError } from "@cairn/contract";
+import { binnedCounts, categoricalSufficient, numericSufficient } from "./drift-sql.js";
+import { chooseTest, columnDrift, datasetDrift, ksPValue, sturgesEdgesOf, testDefaults, type DatasetDriftResult, type DriftTestName } from "./drift-stats.js";
+
+/** A column to test, and optionally its own test and threshold. */
+export interface DriftColumn {
+  name: string;
+  kind: "numeric" | "categorical";
+  test?: DriftTestName;
+  threshold?: number;
+}
+
+/** One column's result: the test, its statistic (and p-value), the threshold and the verdict; or no data in the current window. */
+export type ColumnReport =
+  | { column: string; kind: "numeric" | "categorical"; test: DriftTestName; statistic: number; pValue?: number; threshold: number; drifted: boolean; nRef: number; nCur: number }
+  | { column: string; kind: "numeric" | "categorical"; noData: true; nRef: number; nCur: 0 };
+
+export interface DriftReport {
+  columns: ColumnReport[];
+  /** Share of drifted columns among those with data; `noData` when the current window is empty. */
+  dataset: DatasetDriftResult & { noData: boolean };
+}
+
+/** Above this many distinct values a numeric column's PSI and Jensen–Shannon use Sturges bins, not one bin per value. */
+const BIN_ABOVE_UNIQUE = 20;
+
+/**
+ * Drift between two DuckDB relations (tables, views, or parenthesized queries over Parquet, CSV or
+ * the inference log), column by column with Evidently's default test or the column's own, and the
+ * dataset verdict by share of drifted columns. Everything the tests need (both CDFs for KS and
+ * Wasserstein, counts per value, bin counts) is computed in DuckDB; only those statistics reach JS,
+ * so memory does not grow with the rows. KS p-values, chi-square, Z, Jensen–Shannon and PSI are then
+ * computed exactly as SciPy does (`drift-stats.ts`).
+ * @throws CairnError INVALID_PARAMETER_VALUE when the reference has no values in a column
+ */
+export async function driftReport(conn: DuckDBConnection, ref: string, cur: string, columns: readonly DriftColumn[], opts: { driftShare?: number } = {}): Promise<DriftReport> {
+  const out: ColumnReport[] = [];
+  for (const col of columns) out.push(col.kind === "numeric" ? await numericColumn(conn, ref, cur, col) : await categoricalColumn(conn, ref, cur, col));
+  const withData = out.filter((c): c is Extract<ColumnReport, { drifted: boolean }> => !("noData" in c));
+  return { columns: out, dataset: { ...datasetDrift(withData, opts.driftShare ?? 0.5), noData: withData.length === 0 } };
+}
+
+async function numericColumn(conn: DuckDBConnection, ref: string, cur: string, col: DriftColumn): Promise<ColumnReport> {
+  const s = await numericSufficient(conn, ref, cur, col.name);
+  if (s.nRef === 0) throw new CairnError("INVALID_PARAMETER_VALUE", `The reference has no values in column '${col.name}'`);
+  if (s.nCur === 0) return { column: col.name, kind: "numeric", noData: true, nRef: s.nRef, nCur: 0 };
+  const choice = col.test ? testDefaults(col.test) : chooseTest("numeric", s.nRef, s.nUnique);
+  const threshold = col.threshold ?? choice.threshold;
+  const base = { column: col.name, kind: "numeric" as const, test: choice.test, threshold, nRef: s.nRef, nCur: s.nCur };
+  if (choice.test === "ks") {
+    const r = ksPValue(s.ks, s.nRef, s.nCur);
+    return { ...base, statistic: r.statistic, pValue: r.pValue, drifted: r.pValue < threshold };
+  }
+  if (choice.test === "wasserstein") {
+    const statistic = s.wasserstein / Math.max(s.refStd ?? 0, 0.001);
+    return { ...base, statistic, drifted: statistic >= threshold };
+  }
+  // Count-based tests: one bin per value, or Sturges bins over both samples for PSI and JS on many values.
+  let counts: { ref: number[]; cur: number[] };
+  if ((choice.test === "psi" || choice.test === "jensenshannon") && s.nUnique > BIN_ABOVE_UNIQUE) {
+    counts = await binnedCounts(conn, ref, cur, col.name, [...sturgesEdgesOf(s.min!, s.max!, s.nRef + s.nCur)]);
+  } else {
+    const c = await categoricalSufficient(conn, ref, cur, col.name);
+    // Ascending by value, as the Z-test's target category is the first.
+    const order = c.values.map((v, i) => [Number(v), i] as const).sort((a, b) => a[0] - b[0]);
+    counts = { ref: order.map(([, i]) => c.ref[i]!), cur: order.map(([, i]) => c.cur[i]!) };
+  }
+  const r = columnDrift({ kind: "categorical", referenceCounts: Float64Array.from(counts.ref), currentCounts: Float64Array.from(counts.cur) }, { test: choice.test, threshold });
+  return { ...base, statistic: r.statistic, ...(r.pValue !== undefined ? { pValue: r.pValue } : {}), drifted: r.drifted };
+}
+
+async function categoricalColumn(conn: DuckDBConnection, ref: string, cur: string, col: DriftColumn): Promise<ColumnReport> {
+  const c = await categoricalSufficient(conn, ref, cur, col.name);
+  const nRef = c.ref.reduce((a, b) => a + b, 0);
+  const nCur = c.cur.reduce((a, b) => a + b, 0);
+  if (nRef === 0) throw new CairnError("INVALID_PARAMETER_VALUE", `The reference has no values in column '${col.name}'`);
+  if (nCur === 0) return { column: col.name, kind: "categorical", noData: true, nRef, nCur: 0 };
+  if (col.test === "ks" || col.test === "wasserstein") throw new CairnError("INVALID_PARAMETER_VALUE", `Column '${col.name}' is categorical: the ${col.test} test needs numbers`);
+  const order = c.values.map((v, i) => [v, i] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const choice = col.test ? testDefaults(col.test) : chooseTest("categorical", nRef, c.values.length);
+  const threshold = col.threshold ?? choice.threshold;
+  if (choice.test === "z" && c.values.length > 2) throw new CairnError("INVALID_PARAMETER_VALUE", `Column '${col.name}' has ${c.values.length} categories: the Z-test compares two`);
+  const r = columnDrift({ kind: "categorical", referenceCounts: Float64Array.from(order.map(([, i]) => c.ref[i]!)), currentCounts: Float64Array.from(order.map(([, i]) => c.cur[i]!)) }, { test: choice.test, threshold });
+  return { column: col.name, kind: "categorical", test: r.test, statistic: r.statistic, ...(r.pValue !== undefined ? { pValue: r.pValue } : {}), threshold, drifted: r.drifted, nRef, nCur };
+}

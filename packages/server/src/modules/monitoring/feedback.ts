@@ -1,0 +1,282 @@
+import { CairnError, MONITORING_LIMITS, type PerformanceResponse, type PerformanceTask, type PerformanceWindow, type PostFeedbackResponse } from "@cairn/contract";
+import type { z } from "zod";
+import type * as C from "@cairn/contract";
+import { classificationMetrics, regressionMetrics } from "./metrics.js";
+import type { FeedbackRow, FeedbackStore, JoinScope, LabelType } from "./store/feedback-store.js";
+
+/** What feedback reads of a deployment: its model (labels join the model's inference log). */
+export type DeploymentLookup = (name: string) => Promise<{ model: string } | undefined>;
+
+type Label = number | boolean | string;
+const ARM_ORDER: Record<string, number> = { primary: 0, canary: 1, shadow: 2 };
+/** Joined rows read per query. */
+const PAGE = 1000;
+
+/** Python's json writes non-finite floats as bare tokens, which the body parser turns into these strings: refused as labels. */
+const NON_FINITE_TOKENS = new Set<unknown>(["NaN", "Infinity", "-Infinity"]);
+const typeOf = (label: Label): LabelType => (typeof label === "number" ? "number" : typeof label === "boolean" ? "boolean" : "string");
+const notFound = (name: string) => new CairnError("RESOURCE_DOES_NOT_EXIST", `Deployment '${name}' not found`);
+const invalid = (msg: string) => new CairnError("INVALID_PARAMETER_VALUE", msg);
+
+/**
+ * Delayed ground truth and performance over time. Labels are posted by request id (the id a
+ * deployment answered with) and joined in SQL to the deployment's logged predictions; metrics are
+ * computed here over the joined rows, read in pages per version, arm and window, at most
+ * `rowsPerWindow` of them per window (beyond it the window says `truncated`).
+ *
+ * - A deployment's labels have one type (number, boolean or string), fixed by its first label. Numbers
+ *   must be finite; the strings "NaN", "Infinity" and "-Infinity" (what a Python client's bare tokens
+ *   become) are refused as non-finite numbers, not taken as classes.
+ * - A second label for a request replaces the first (a correction; the row's `updated_at` records it).
+ * - Labels whose prediction is not logged yet are stored (the log may not have flushed) and counted as
+ *   `unmatched`; they join once it is. Windows go by the prediction's time, not the label's.
+ * - Labels outlive their deployment: a deployment deleted and created again under its name keeps them
+ *   (and its label type); they join only predictions of the same model.
+ */
+export class FeedbackService {
+  readonly #store: FeedbackStore;
+  readonly #deployment: DeploymentLookup;
+  readonly #now: () => number;
+  readonly #rowsPerWindow: number;
+
+  constructor(o: { store: FeedbackStore; deployment: DeploymentLookup; now?: () => number; rowsPerWindow?: number }) {
+    this.#store = o.store;
+    this.#deployment = o.deployment;
+    this.#now = o.now ?? Date.now;
+    this.#rowsPerWindow = o.rowsPerWindow ?? MONITORING_LIMITS.rowsPerWindow;
+  }
+
+  /**
+   * Stores labels for a deployment's predictions (all or none).
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST (no such deployment), INVALID_PARAMETER_VALUE (a label not a finite number, or not of the deployment's label type: the first such record is named)
+   */
+  async post(name: string, body: z.output<typeof C.PostFeedbackRequest>): Promise<PostFeedbackResponse> {
+    const dep = await this.#deployment(name);
+    if (!dep) throw notFound(name);
+    const records = body.records;
+    records.forEach((r, i) => {
+      if ((typeof r.label === "number" && !Number.isFinite(r.label)) || NON_FINITE_TOKENS.has(r.label as string)) throw invalid(`records[${i}] (request '${r.requestId}'): label must be a finite number`);
+    });
+    const established = await this.#store.labelType(name);
+    const type = established ?? typeOf(records[0]!.label);
+    checkTypes(name, records, type, established !== undefined);
+    const now = this.#now();
+    // A request id given twice keeps its last label.
+    const byId = new Map<string, FeedbackRow>();
+    for (const r of records) {
+      byId.delete(r.requestId);
+      byId.set(r.requestId, { requestId: r.requestId, label: r.label, time: r.time ?? now });
+    }
+    const rows = [...byId.values()];
+    const result = await this.#store.upsert(name, dep.model, type, rows, now);
+    if ("mismatch" in result) {
+      // Another post fixed the label type first: name the first record of the wrong type (all of them are).
+      checkTypes(name, records, result.mismatch, true);
+      throw invalid(`Labels of deployment '${name}' must be ${result.mismatch}s`);
+    }
+    const logged = await this.#store.loggedRequestIds(dep.model, name, rows.map((r) => r.requestId));
+    return { accepted: result.accepted, updated: result.updated, unmatched: rows.length - logged.size };
+  }
+
+  /**
+   * A deployment's performance per version, arm and window.
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST, INVALID_PARAMETER_VALUE (an empty range, too many windows, a task or positive class that does not fit the labels)
+   */
+  async performance(name: string, q: z.output<typeof C.PerformanceQuery>): Promise<PerformanceResponse> {
+    const dep = await this.#deployment(name);
+    if (!dep) throw notFound(name);
+    const to = q.to ?? this.#now();
+    const from = q.from ?? Math.max(0, to - MONITORING_LIMITS.defaultRangeMs);
+    if (from >= to) throw invalid(`'from' (${from}) must be before 'to' (${to})`);
+    const windowSeconds = q.windowSeconds ?? Math.ceil((to - from) / 1000);
+    const windowMs = windowSeconds * 1000;
+    const windows = Math.ceil((to - from) / windowMs);
+    if (windows > MONITORING_LIMITS.windowsMax) throw invalid(`${windows} windows of ${windowSeconds} s between 'from' and 'to': at most ${MONITORING_LIMITS.windowsMax}; widen windowSeconds or narrow the range`);
+
+    const labelType = (await this.#store.labelType(name)) ?? null;
+    const task: PerformanceTask = q.task ?? (labelType === "number" ? "regression" : "classification");
+    if (task === "regression" && labelType !== null && labelType !== "number") throw invalid(`Regression needs number labels; deployment '${name}' has ${labelType} labels`);
+    const positive = task === "classification" ? positiveClass(name, labelType, q.positive) : null;
+
+    const scope: JoinScope = { model: dep.model, deployment: name, from, to };
+    const counts = new Map<string, { version: string; arm: string; byWindow: Map<number, number> }>();
+    for (const c of await this.#store.joinedCounts({ ...scope, windowMs })) {
+      const key = `${c.arm}\u0000${c.version}`;
+      const g = counts.get(key) ?? { version: c.version, arm: c.arm, byWindow: new Map<number, number>() };
+      g.byWindow.set(c.bucket, c.count);
+      counts.set(key, g);
+    }
+    const groups = [...counts.values()].sort((a, b) => compareVersions(a.version, b.version) || (ARM_ORDER[a.arm] ?? 9) - (ARM_ORDER[b.arm] ?? 9));
+    const read = { output: q.output, positive, threshold: q.threshold };
+
+    const series: PerformanceResponse["series"] = [];
+    for (const g of groups) {
+      const out: PerformanceWindow[] = [];
+      for (let i = 0; i < windows; i++) {
+        const start = from + i * windowMs;
+        const end = Math.min(start + windowMs, to);
+        const count = g.byWindow.get(i) ?? 0;
+        const rows = count === 0 ? [] : await this.#windowRows({ ...scope, from: start, to: end, version: g.version, arm: g.arm });
+        out.push({ start, end, ...(task === "classification" ? classify(rows, read) : regress(rows, read.output)), truncated: count > this.#rowsPerWindow });
+      }
+      series.push({ version: g.version, arm: g.arm as PerformanceResponse["series"][number]["arm"], windows: out });
+    }
+    return { deployment: name, model: dep.model, task, labelType, positive, threshold: q.threshold, from, to, windowSeconds, series };
+  }
+
+  /** The joined rows of one version, arm and window, at most `rowsPerWindow`. */
+  async #windowRows(s: JoinScope & { version: string; arm: string }): Promise<{ outputs: string; label: Label }[]> {
+    const rows: { outputs: string; label: Label }[] = [];
+    let afterSeq = 0;
+    while (rows.length < this.#rowsPerWindow) {
+      const page = await this.#store.joinedPage({ ...s, afterSeq, limit: Math.min(PAGE, this.#rowsPerWindow - rows.length) });
+      for (const r of page) rows.push({ outputs: r.outputs, label: r.label });
+      if (page.length === 0 || page.length < PAGE) break;
+      afterSeq = page[page.length - 1]!.seq;
+    }
+    return rows;
+  }
+}
+
+/** Throws naming the first record whose label is not of `type`. */
+function checkTypes(name: string, records: readonly { requestId: string; label: Label }[], type: LabelType, established: boolean): void {
+  const i = records.findIndex((r) => typeOf(r.label) !== type);
+  if (i < 0) return;
+  const r = records[i]!;
+  const why = established ? `deployment '${name}' has ${type} labels` : `records[0]'s is a ${type} (a deployment's labels have one type)`;
+  throw invalid(`records[${i}] (request '${r.requestId}'): label is a ${typeOf(r.label)}, but ${why}`);
+}
+
+/** The positive class as a label key (see {@link labelKey}). */
+function positiveClass(name: string, labelType: LabelType | null, given: string | undefined): string | null {
+  if (labelType === "boolean" || (labelType === null && given === undefined)) {
+    if (given === undefined) return labelType === null ? null : "true";
+    const k = labelKey(given, "boolean");
+    if (k === undefined) throw invalid(`'positive' must be true or false: deployment '${name}' has boolean labels`);
+    return k;
+  }
+  if (labelType === "number") {
+    if (given === undefined) return "1";
+    const k = labelKey(given, "number");
+    if (k === undefined) throw invalid(`'positive' must be a number: deployment '${name}' has number labels`);
+    return k;
+  }
+  if (given === undefined) throw invalid(`Give 'positive' (the positive class): deployment '${name}' has string labels`);
+  return given;
+}
+
+/** A class as a comparable key in the deployment's label type, or undefined when it is not one. */
+function labelKey(v: unknown, type: LabelType | null): string | undefined {
+  if (type === "boolean") {
+    if (v === true || v === 1 || v === "true" || v === "1") return "true";
+    if (v === false || v === 0 || v === "false" || v === "0") return "false";
+    return undefined;
+  }
+  if (type === "number") {
+    const n = typeof v === "number" ? v : typeof v === "boolean" ? Number(v) : typeof v === "string" && v.trim() !== "" ? Number(v) : NaN;
+    return Number.isFinite(n) ? String(n) : undefined;
+  }
+  return typeof v === "string" || typeof v === "number" || typeof v === "boolean" ? String(v) : undefined;
+}
+
+interface LoggedTensor {
+  name?: unknown;
+  datatype?: unknown;
+  shape?: unknown;
+  data?: unknown;
+}
+
+/**
+ * The one-row prediction of a logged answer: the named output (or the first), its datatype and its
+ * values. Undefined when it is missing or holds several rows (one label is one request's truth).
+ */
+function predictionOf(outputsJson: string, output: string | undefined): { datatype: string; values: unknown[] } | undefined {
+  let outputs: unknown;
+  try {
+    outputs = JSON.parse(outputsJson);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(outputs) || outputs.length === 0) return undefined;
+  const t = (output === undefined ? outputs[0] : outputs.find((o: LoggedTensor) => o?.name === output)) as LoggedTensor | undefined;
+  if (!t || typeof t.datatype !== "string" || !Array.isArray(t.data)) return undefined;
+  const shape = Array.isArray(t.shape) ? t.shape : [];
+  if (shape.length > 0 && shape[0] !== 1) return undefined;
+  const values = (t.data as unknown[]).flat(32);
+  return values.length === 0 ? undefined : { datatype: t.datatype, values };
+}
+
+const toNumber = (v: unknown): number => (typeof v === "number" ? v : typeof v === "string" && v.trim() !== "" ? Number(v) : NaN);
+
+type Counted = Pick<PerformanceWindow, "n" | "skipped">;
+
+/**
+ * Classification over a window's rows. A floating-point output is the probability of the positive
+ * class (one value, or two: the second column); values outside [0, 1] are skipped. Any other datatype
+ * is the predicted class itself (accuracy, precision, recall and F1 only, no scores).
+ */
+function classify(rows: readonly { outputs: string; label: Label }[], o: { output: string | undefined; positive: string | null; threshold: number }): Counted & { classification: PerformanceWindow["classification"] } {
+  const actual: unknown[] = [];
+  const predictedClass: unknown[] = [];
+  const y: number[] = [];
+  const predicted: number[] = [];
+  const scored = { y: [] as number[], p: [] as number[] };
+  let skipped = 0;
+  for (const r of rows) {
+    const pred = predictionOf(r.outputs, o.output);
+    const type = typeOf(r.label);
+    const truth = labelKey(r.label, type)!;
+    const yi = truth === o.positive ? 1 : 0;
+    if (pred && pred.datatype.startsWith("FP")) {
+      const p = pred.values.length === 1 ? toNumber(pred.values[0]) : pred.values.length === 2 ? toNumber(pred.values[1]) : NaN;
+      if (!(p >= 0 && p <= 1)) {
+        skipped++;
+        continue;
+      }
+      const yhat = p >= o.threshold ? 1 : 0;
+      actual.push(yi);
+      predictedClass.push(yhat);
+      y.push(yi);
+      predicted.push(yhat);
+      scored.y.push(yi);
+      scored.p.push(p);
+    } else {
+      const k = pred && pred.values.length === 1 ? labelKey(pred.values[0], type) : undefined;
+      if (k === undefined) {
+        skipped++;
+        continue;
+      }
+      actual.push(truth);
+      predictedClass.push(k);
+      y.push(yi);
+      predicted.push(k === o.positive ? 1 : 0);
+    }
+  }
+  return { n: y.length, skipped, classification: classificationMetrics({ actual, predictedClass, y, predicted, scored }, MONITORING_LIMITS.calibrationBins) };
+}
+
+/** Regression over a window's rows: the output's one value against the number label. */
+function regress(rows: readonly { outputs: string; label: Label }[], output: string | undefined): Counted & { regression: PerformanceWindow["regression"] } {
+  const y: number[] = [];
+  const predicted: number[] = [];
+  let skipped = 0;
+  for (const r of rows) {
+    const pred = predictionOf(r.outputs, output);
+    const v = pred && pred.values.length === 1 && pred.datatype !== "BOOL" ? toNumber(pred.values[0]) : NaN;
+    if (typeof r.label !== "number" || !Number.isFinite(v)) {
+      skipped++;
+      continue;
+    }
+    y.push(r.label);
+    predicted.push(v);
+  }
+  return { n: y.length, skipped, regression: regressionMetrics(y, predicted) };
+}
+
+/** Versions in numeric order (they are registry version numbers), other strings after, by text. */
+function compareVersions(a: string, b: string): number {
+  const x = Number(a);
+  const y = Number(b);
+  if (Number.isFinite(x) && Number.isFinite(y)) return x - y;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
