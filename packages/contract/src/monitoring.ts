@@ -136,6 +136,54 @@ export const PerformanceResponse = z.object({
 });
 export type PerformanceResponse = z.infer<typeof PerformanceResponse>;
 
+// ---------------------------------------------------------------- drift
+
+export const DriftTestName = z.enum(["ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi"]);
+export type DriftTestName = z.infer<typeof DriftTestName>;
+
+const TimeRange = z.object({ from: z.number().int().min(0), to: z.number().int().min(0) }).refine((r) => r.from < r.to, "'from' must be before 'to'");
+
+/** What the current window is compared with: an earlier window of the log, or a dataset version's tabular file. */
+export const DriftReference = z.union([
+  z.object({ window: TimeRange }).strict(),
+  z.object({ dataset: z.string().min(1).max(600), path: z.string().min(1).max(1024).optional() }).strict(),
+]);
+
+export const DriftRequest = z.object({
+  reference: DriftReference,
+  /** The window of logged predictions to test (default: the last hour). */
+  current: TimeRange.optional(),
+  /** Only these columns (default: every input and output), each optionally with its own test and threshold. */
+  columns: z.array(z.object({ name: z.string().min(1).max(512), test: DriftTestName.optional(), threshold: z.number().min(0).optional() })).max(2000).optional(),
+  /** Names of the columns of 2-D input tensors, by tensor (`{ "features": ["age", "income"] }`), to match a dataset's columns. */
+  columnNames: z.record(z.string(), z.array(z.string().min(1).max(512)).max(10_000)).optional(),
+  /** The share of drifted columns at which the dataset counts as drifted (default 0.5). */
+  driftShare: z.number().min(0).max(1).optional(),
+});
+export type DriftRequest = z.input<typeof DriftRequest>;
+
+export const DriftColumnReport = z.object({
+  column: z.string(),
+  kind: z.enum(["numeric", "categorical"]),
+  test: DriftTestName.optional(),
+  statistic: z.number().optional(),
+  pValue: z.number().optional(),
+  threshold: z.number().optional(),
+  drifted: z.boolean().optional(),
+  /** True when the current window has no values in the column (no verdict, never a NaN score). */
+  noData: z.boolean().optional(),
+  nRef: z.number().int(),
+  nCur: z.number().int(),
+});
+
+export const DriftReportResponse = z.object({
+  columns: z.array(DriftColumnReport),
+  dataset: z.object({ driftedColumns: z.number().int(), totalColumns: z.number().int(), share: z.number(), driftShare: z.number(), datasetDrift: z.boolean(), noData: z.boolean() }),
+  reference: z.object({ rows: z.number().int(), truncated: z.boolean(), source: z.string() }),
+  current: z.object({ rows: z.number().int(), truncated: z.boolean(), from: z.number().int(), to: z.number().int() }),
+});
+export type DriftReportResponse = z.infer<typeof DriftReportResponse>;
+
 function route<const R extends RouteDef>(r: R): R {
   return r;
 }
@@ -145,5 +193,6 @@ const DeploymentParams = z.object({ name: z.string().min(1).max(256) });
 /** Monitoring: delayed ground truth for a deployment's predictions, and its performance over time. */
 export const monitoringRoutes = {
   postFeedback: route({ method: "POST", path: "/api/v1/deployments/:name/feedback", summary: "Post ground-truth labels for a deployment's predictions by request id (a later label for a request replaces the earlier one)", tag: "monitoring", params: DeploymentParams, body: PostFeedbackRequest, response: PostFeedbackResponse, permission: "write" }),
+  deploymentDrift: route({ method: "POST", path: "/api/v1/deployments/:name/drift", summary: "Drift of a deployment's logged inputs and outputs in a window against a reference (an earlier window or a dataset version), per column with Evidently's tests, SciPy-exact", tag: "monitoring", params: DeploymentParams, body: DriftRequest, response: DriftReportResponse, permission: "read" }),
   getPerformance: route({ method: "GET", path: "/api/v1/deployments/:name/performance", summary: "A deployment's performance against its labels per version, arm and time window (classification or regression metrics)", tag: "monitoring", params: DeploymentParams, query: PerformanceQuery, response: PerformanceResponse, permission: "read" }),
 } as const satisfies Record<string, RouteDef>;

@@ -46,7 +46,8 @@ import { registerDeploymentRoutes } from "./modules/deployments/routes.js";
 import { registerDeploymentDataPlane } from "./modules/deployments/data-plane.js";
 import { createFeedbackStore } from "./modules/monitoring/store/feedback-store.js";
 import { FeedbackService } from "./modules/monitoring/feedback.js";
-import { registerFeedbackRoutes } from "./modules/monitoring/feedback-routes.js";
+import { registerMonitoringRoutes } from "./modules/monitoring/routes.js";
+import { DriftService } from "./modules/monitoring/drift-service.js";
 
 import { VERSION } from "./version.js";
 
@@ -104,7 +105,8 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
     });
     tracking.onInputsLogged((runId, inputs) => datasets.linkLoggedInputs(runId, inputs));
     const pipelines = new PipelineService({ store: await createPipelineStore(db), tracking, datasets, logger });
-    const inferenceLog = new InferenceLogService(await createInferenceLogStore(db), async (name) => (await unlessMissing(registry.getModelState(name))) !== undefined);
+    const inferenceLogStore = await createInferenceLogStore(db);
+    const inferenceLog = new InferenceLogService(inferenceLogStore, async (name) => (await unlessMissing(registry.getModelState(name))) !== undefined);
     const deployments = new DeploymentService({
       store: await createDeploymentStore(db),
       registry,
@@ -120,13 +122,12 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
       }),
     });
 
-    const feedback = new FeedbackService({
-      store: await createFeedbackStore(db),
-      deployment: async (name) => {
-        const r = await deployments.row(name);
-        return r ? { model: r.spec.model } : undefined;
-      },
-    });
+    const deploymentModel = async (name: string) => {
+      const r = await deployments.row(name);
+      return r ? { model: r.spec.model } : undefined;
+    };
+    const feedback = new FeedbackService({ store: await createFeedbackStore(db), deployment: deploymentModel });
+    const drift = new DriftService({ tabular, log: inferenceLogStore, datasets, deployment: deploymentModel });
 
     const lineage = new LineageService(datasets.store, {
       ...serviceLineageSources(tracking, registry),
@@ -164,7 +165,7 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
     registerServingRoutes(app, inferenceLog);
     registerDeploymentRoutes(app, deployments);
     registerDeploymentDataPlane(app, deployments);
-    registerFeedbackRoutes(app, feedback);
+    registerMonitoringRoutes(app, { feedback, drift });
     await serveUi(app, config.webDir);
 
     pipelines.start();

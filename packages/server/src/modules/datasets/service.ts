@@ -719,6 +719,20 @@ export class DatasetService {
     return { status: results.every((r) => r.passed) ? "passed" : "failed", checkedAt, results };
   }
 
+  /**
+   * Runs `fn` on a version's tabular file as a local path with its format: `filePath`, or the
+   * version's only tabular file (for drift references).
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST (dataset, version, file), INVALID_PARAMETER_VALUE (not tabular; several tabular files and no path)
+   */
+  async withVersionFile<T>(name: string, ref: string, filePath: string | undefined, fn: (file: string, format: TabularFormat, label: string) => Promise<T>): Promise<T> {
+    const v = await this.getVersion(name, ref);
+    const tabular = (await this.#allFiles(v.id)).filter((f) => f.uri === undefined && formatOf(f.path) && (filePath === undefined || f.path === filePath));
+    if (filePath !== undefined && tabular.length === 0) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `Dataset ${name}@v${v.number} has no tabular file '${filePath}'`);
+    if (tabular.length !== 1) throw new CairnError("INVALID_PARAMETER_VALUE", tabular.length === 0 ? `Dataset ${name}@v${v.number} has no tabular file (CSV, Parquet or JSON lines)` : `Dataset ${name}@v${v.number} has ${tabular.length} tabular files; name one (${tabular.slice(0, 5).map((f) => f.path).join(", ")}${tabular.length > 5 ? ", …" : ""})`);
+    const f = tabular[0]!;
+    return this.#withLocalFile(f.sha256!, (file) => fn(file, formatOf(f.path)!, `${name}@v${v.number}/${f.path}`));
+  }
+
   /** Runs `fn` on a local file holding a blob: the blob store's own file when local, else a temporary copy. */
   async #withLocalFile<T>(sha256: string, fn: (file: string) => Promise<T>): Promise<T> {
     const key = blobKey(sha256);

@@ -245,7 +245,8 @@ export class TabularEngine {
     return this.instance;
   }
 
-  private async withConnection<T>(fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
+  /** Runs `fn` on a connection of its own (closed afterwards), for other modules' DuckDB work (drift). */
+  async withConnection<T>(fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
     const conn = await (await this.db()).connect();
     try {
       // Temporal values are rendered as text in profiles; pin the zone so they do not depend on the host.
@@ -288,6 +289,20 @@ export class TabularEngine {
     } catch (e) {
       await this.drop(conn, table, format);
       throw fileError(e, format, label) ?? e;
+    }
+  }
+
+  /**
+   * Runs `fn` with a tabular file readable on `conn` as a relation (a temporary table, or a view over
+   * Parquet) and its column names and DuckDB types; the relation is dropped afterwards.
+   * @throws CairnError INVALID_PARAMETER_VALUE when the file is empty or not valid in its format
+   */
+  async withRelation<T>(conn: DuckDBConnection, file: string, format: TabularFormat, label: string, fn: (rel: { name: string; columns: string[]; types: string[] }) => Promise<T>): Promise<T> {
+    const t = await this.load(conn, file, format, label);
+    try {
+      return await fn({ name: t.table, columns: t.names, types: t.types });
+    } finally {
+      await this.drop(conn, t.table, format);
     }
   }
 

@@ -61,7 +61,7 @@ async function numericColumn(conn: DuckDBConnection, ref: string, cur: string, c
   if ((choice.test === "psi" || choice.test === "jensenshannon") && s.nUnique > BIN_ABOVE_UNIQUE) {
     counts = await binnedCounts(conn, ref, cur, col.name, [...sturgesEdgesOf(s.min!, s.max!, s.nRef + s.nCur)]);
   } else {
-    const c = await categoricalSufficient(conn, ref, cur, col.name);
+    const c = await categoricalSufficient(conn, ref, cur, col.name, true);
     // Ascending by value, as the Z-test's target category is the first.
     const order = c.values.map((v, i) => [Number(v), i] as const).sort((a, b) => a[0] - b[0]);
     counts = { ref: order.map(([, i]) => c.ref[i]!), cur: order.map(([, i]) => c.cur[i]!) };

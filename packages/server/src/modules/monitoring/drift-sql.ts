@@ -65,12 +65,18 @@ export async function numericSufficient(conn: DuckDBConnection, ref: string, cur
   };
 }
 
-/** Counts per distinct value (as text) of a column in both relations, most frequent first. */
-export async function categoricalSufficient(conn: DuckDBConnection, ref: string, cur: string, column: string): Promise<CategoricalSufficient> {
+/**
+ * Counts per distinct value (as text) of a column in both relations, most frequent first. With
+ * `numeric`, values are compared as numbers (an integer column and a DOUBLE one share `1`), and
+ * NaN and ±Infinity are left out as the numeric tests leave them out.
+ */
+export async function categoricalSufficient(conn: DuckDBConnection, ref: string, cur: string, column: string, numeric = false): Promise<CategoricalSufficient> {
   const c = sqlIdent(column);
+  const value = numeric ? `CAST(CAST(${c} AS DOUBLE) AS VARCHAR)` : `CAST(${c} AS VARCHAR)`;
+  const keep = numeric ? `${c} IS NOT NULL AND isfinite(CAST(${c} AS DOUBLE))` : `${c} IS NOT NULL`;
   const sql = `
-    WITH v AS (SELECT CAST(${c} AS VARCHAR) AS v, 1 AS r, 0 AS c FROM ${ref} WHERE ${c} IS NOT NULL
-               UNION ALL SELECT CAST(${c} AS VARCHAR), 0, 1 FROM ${cur} WHERE ${c} IS NOT NULL)
+    WITH v AS (SELECT ${value} AS v, 1 AS r, 0 AS c FROM ${ref} WHERE ${keep}
+               UNION ALL SELECT ${value}, 0, 1 FROM ${cur} WHERE ${keep})
     SELECT v, SUM(r)::BIGINT AS r, SUM(c)::BIGINT AS c FROM v GROUP BY v ORDER BY SUM(r) + SUM(c) DESC, v`;
   const rows = (await conn.runAndReadAll(sql)).getRowObjectsJS();
   return { values: rows.map((r) => String(r.v)), ref: rows.map((r) => Number(r.r)), cur: rows.map((r) => Number(r.c)) };
