@@ -172,6 +172,8 @@ export const DriftColumnReport = z.object({
   drifted: z.boolean().optional(),
   /** True when the current window has no values in the column (no verdict, never a NaN score). */
   noData: z.boolean().optional(),
+  /** Both distributions for charts: counts in shared bins (`edges`, numeric) or per value (`labels`, the most frequent; the rest as "(other)"). */
+  histogram: z.object({ edges: z.array(z.number()).optional(), labels: z.array(z.string()).optional(), ref: z.array(z.number()), cur: z.array(z.number()) }).optional(),
   nRef: z.number().int(),
   nCur: z.number().int(),
 });

@@ -67,6 +67,11 @@ describe("driftReport (DuckDB statistics, SciPy-exact tests)", () => {
     same(b, columnDrift(counts(small.ref, small.cur, "b")));
     expect([x.test, k.test, c.test, b.test]).toEqual(["ks", "chisquare", "chisquare", "z"]);
     expect(x).toMatchObject({ nRef: 800, nCur: 600, drifted: true });
+    // Charts: every value in one of 30 shared bins; categories with their counts.
+    const total = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    expect([x.histogram.edges.length, total(x.histogram.ref), total(x.histogram.cur)]).toEqual([31, 800, 600]);
+    expect(c.histogram.labels.slice().sort()).toEqual(["blue", "green", "red"]);
+    expect([total(c.histogram.ref), total(c.histogram.cur)]).toEqual([800, 600]);
     expect(rep.dataset).toMatchObject({ totalColumns: 4, noData: false });
   });
 

@@ -11,10 +11,29 @@ export interface DriftColumn {
   threshold?: number;
 }
 
+/** Both distributions of a column for charts: counts in shared bins (numeric: `edges`) or per value (the most frequent, the rest as `(other)`). */
+export interface ColumnHistogram {
+  edges?: number[];
+  labels?: string[];
+  ref: number[];
+  cur: number[];
+}
+
 /** One column's result: the test, its statistic (and p-value), the threshold and the verdict; or no data in the current window. */
 export type ColumnReport =
-  | { column: string; kind: "numeric" | "categorical"; test: DriftTestName; statistic: number; pValue?: number; threshold: number; drifted: boolean; nRef: number; nCur: number }
+  | { column: string; kind: "numeric" | "categorical"; test: DriftTestName; statistic: number; pValue?: number; threshold: number; drifted: boolean; nRef: number; nCur: number; histogram: ColumnHistogram }
   | { column: string; kind: "numeric" | "categorical"; noData: true; nRef: number; nCur: 0 };
+
+/** Bins of a numeric column's chart, and values of a categorical one's before the rest is `(other)`. */
+const CHART_BINS = 30;
+const CHART_VALUES = 20;
+
+function topValues(values: string[], ref: number[], cur: number[]): ColumnHistogram {
+  // `values` come most frequent first (categoricalSufficient's order).
+  if (values.length <= CHART_VALUES) return { labels: values, ref, cur };
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  return { labels: [...values.slice(0, CHART_VALUES - 1), "(other)"], ref: [...ref.slice(0, CHART_VALUES - 1), sum(ref.slice(CHART_VALUES - 1))], cur: [...cur.slice(0, CHART_VALUES - 1), sum(cur.slice(CHART_VALUES - 1))] };
+}
 
 export interface DriftReport {
   columns: ColumnReport[];
@@ -47,7 +66,11 @@ async function numericColumn(conn: DuckDBConnection, ref: string, cur: string, c
   if (s.nCur === 0) return { column: col.name, kind: "numeric", noData: true, nRef: s.nRef, nCur: 0 };
   const choice = col.test ? testDefaults(col.test) : chooseTest("numeric", s.nRef, s.nUnique);
   const threshold = col.threshold ?? choice.threshold;
-  const base = { column: col.name, kind: "numeric" as const, test: choice.test, threshold, nRef: s.nRef, nCur: s.nCur };
+  const lo = s.min!;
+  const hi = s.max! > lo ? s.max! : lo + 1;
+  const edges = Array.from({ length: CHART_BINS + 1 }, (_, i) => (i === CHART_BINS ? hi : lo + ((hi - lo) * i) / CHART_BINS));
+  const bins = await binnedCounts(conn, ref, cur, col.name, edges);
+  const base = { column: col.name, kind: "numeric" as const, test: choice.test, threshold, nRef: s.nRef, nCur: s.nCur, histogram: { edges, ref: bins.ref, cur: bins.cur } };
   if (choice.test === "ks") {
     const r = ksPValue(s.ks, s.nRef, s.nCur);
     return { ...base, statistic: r.statistic, pValue: r.pValue, drifted: r.pValue < threshold };
@@ -82,5 +105,5 @@ async function categoricalColumn(conn: DuckDBConnection, ref: string, cur: strin
   const threshold = col.threshold ?? choice.threshold;
   if (choice.test === "z" && c.values.length > 2) throw new CairnError("INVALID_PARAMETER_VALUE", `Column '${col.name}' has ${c.values.length} categories: the Z-test compares two`);
   const r = columnDrift({ kind: "categorical", referenceCounts: Float64Array.from(order.map(([, i]) => c.ref[i]!)), currentCounts: Float64Array.from(order.map(([, i]) => c.cur[i]!)) }, { test: choice.test, threshold });
-  return { column: col.name, kind: "categorical", test: r.test, statistic: r.statistic, ...(r.pValue !== undefined ? { pValue: r.pValue } : {}), threshold, drifted: r.drifted, nRef, nCur };
+  return { column: col.name, kind: "categorical", test: r.test, statistic: r.statistic, ...(r.pValue !== undefined ? { pValue: r.pValue } : {}), threshold, drifted: r.drifted, nRef, nCur, histogram: topValues(c.values, c.ref, c.cur) };
 }
