@@ -7,6 +7,7 @@ import { Datasets } from "./datasets.js";
 import { Deployments } from "./deployments.js";
 import { Experiments } from "./experiments.js";
 import { Models } from "./models.js";
+import { Monitoring } from "./monitoring.js";
 import type { RetryOptions } from "./retry.js";
 import { Run } from "./run.js";
 import { Runs } from "./runs.js";
@@ -77,6 +78,8 @@ export class Cairn {
   readonly datasets: Datasets;
   /** Managed deployments: a model's versions served by the Cairn server, with canary, shadow, history and rollback. */
   readonly deployments: Deployments;
+  /** Model monitoring: delayed ground-truth labels for a deployment's predictions, and its performance over time. */
+  readonly monitoring: Monitoring;
   readonly #opts: CairnOptions;
   /** Runs this client started or attached, newest last: `datasets.use()` records inputs on the newest one still open. */
   readonly #handles: Run[] = [];
@@ -98,6 +101,7 @@ export class Cairn {
     const activeRun = () => this.#handles.findLast((r) => !r.ended)?.id;
     this.datasets = new Datasets(this.client, opts.timeoutMs === undefined ? { retry, activeRun } : { retry, idleTimeoutMs: opts.timeoutMs, activeRun });
     this.deployments = new Deployments(this.client, { retry });
+    this.monitoring = new Monitoring(this.client, { retry });
   }
 
   /** The server URL this client talks to. */

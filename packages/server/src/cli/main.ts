@@ -15,6 +15,7 @@ import { registerServeCommand } from "../modules/serving/serve-cli.js";
 import { registerServingExportCommands } from "../modules/serving/export-cli.js";
 import { registerDeploymentCommands } from "../modules/deployments/cli.js";
 import { registerSweepCommand } from "../modules/pipelines/sweep-cli.js";
+import { registerMonitoringCommands } from "../modules/monitoring/cli.js";
 
 /**
  * Builds the `cairn` command-line program. Client commands share `--url`, `--token` and `--json`.
@@ -92,6 +93,7 @@ export function buildProgram(): Command {
   registerServingExportCommands(program);
   registerDeploymentCommands(program);
   registerSweepCommand(program);
+  registerMonitoringCommands(program);
   return program;
 }
 
