@@ -186,6 +186,80 @@ export const DriftReportResponse = z.object({
 });
 export type DriftReportResponse = z.infer<typeof DriftReportResponse>;
 
+// ---------------------------------------------------------------- monitors and alerts
+
+/** A monitor's name: like a deployment's. */
+export const MonitorName = z.string().min(1).max(63).regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, "must be lower-case letters, digits and '-', starting and ending with a letter or digit");
+
+/** What an alert does when it fires: record an event (always), call a webhook, or start a pipeline run (retraining). */
+export const AlertAction = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("webhook"), url: z.string().min(1).max(2048) }),
+  z.object({ type: z.literal("pipeline"), pipeline: z.string().min(1).max(256), params: z.record(z.string().min(1).max(256), z.union([z.string().max(65536), z.number(), z.boolean()])).optional() }),
+]);
+export type AlertAction = z.infer<typeof AlertAction>;
+
+/** A threshold rule on one of the monitor's series (`drift.share`, `drift.<column>`, `traffic.requests`, `latency.mean_ms`, `performance.<metric>`). */
+export const AlertRule = z.object({
+  name: z.string().min(1).max(128).regex(/^[\w.-]+$/, "letters, digits, '_', '.' and '-'"),
+  series: z.string().min(1).max(600),
+  op: z.enum([">", ">=", "<", "<="]),
+  threshold: z.number(),
+  /** Consecutive breached windows before it fires (default 1). */
+  forWindows: z.number().int().min(1).max(1000).default(1),
+  /** A re-firing within this many seconds of the last runs no actions (default 0). */
+  cooldownSeconds: z.number().int().min(0).max(366 * 24 * 3600).default(0),
+  actions: z.array(AlertAction).max(10).default([]),
+});
+export type AlertRule = z.output<typeof AlertRule>;
+
+export const MonitorSpec = z.object({
+  name: MonitorName,
+  /** Each run looks at the last `windowSeconds` of traffic … */
+  windowSeconds: z.number().int().min(10).max(30 * 24 * 3600).default(3600),
+  /** … every `intervalSeconds`. */
+  intervalSeconds: z.number().int().min(5).max(30 * 24 * 3600).default(300),
+  /** What drift is measured against (none: no drift series). */
+  reference: DriftReference.optional(),
+  columns: DriftRequest.shape.columns,
+  columnNames: DriftRequest.shape.columnNames,
+  /** Realized performance from labels (classification: positive class, threshold; or regression). */
+  performance: z.object({ task: PerformanceTask, output: z.string().max(256).optional(), positive: z.union([z.string(), z.number(), z.boolean()]).optional(), threshold: z.number().min(0).max(1).optional() }).optional(),
+  rules: z.array(AlertRule).max(100).default([]),
+});
+export type MonitorSpec = z.input<typeof MonitorSpec>;
+
+export const Monitor = z.object({
+  deployment: z.string(),
+  spec: MonitorSpec,
+  createdAt: z.number().int(),
+  createdBy: z.string(),
+  lastRunAt: z.number().int().nullable(),
+  nextRunAt: z.number().int(),
+  /** Each rule's state: ok, pending (breached, not yet for long enough) or firing. */
+  alerts: z.array(z.object({ rule: z.string(), status: z.enum(["ok", "pending", "firing"]), consecutive: z.number().int(), lastFiredAt: z.number().int().nullable() })),
+});
+export type Monitor = z.infer<typeof Monitor>;
+
+export const MonitorPoint = z.object({ time: z.number().int(), series: z.string(), value: z.number().nullable() });
+export const MonitorSeriesQuery = z.object({ series: z.string().max(600).optional(), from: z.coerce.number().int().min(0).optional(), to: z.coerce.number().int().min(0).optional(), limit: z.coerce.number().int().min(1).max(100_000).optional() });
+export const MonitorSeriesResponse = z.object({ points: z.array(MonitorPoint) });
+
+export const AlertEvent = z.object({
+  seq: z.number().int(),
+  deployment: z.string(),
+  monitor: z.string(),
+  rule: z.string(),
+  kind: z.enum(["fired", "suppressed", "resolved"]),
+  time: z.number().int(),
+  value: z.number(),
+  /** What each action did (a webhook's status, the pipeline run started). */
+  actions: z.array(z.object({ type: z.string(), ok: z.boolean(), detail: z.string() })),
+});
+export type AlertEvent = z.infer<typeof AlertEvent>;
+export const AlertEventsQuery = z.object({ monitor: z.string().max(63).optional(), limit: z.coerce.number().int().min(1).max(1000).optional(), before: z.coerce.number().int().min(1).optional() });
+export const AlertEventsResponse = z.object({ events: z.array(AlertEvent) });
+export const MonitorRunResponse = z.object({ time: z.number().int(), points: z.array(MonitorPoint), events: z.array(AlertEvent) });
+
 function route<const R extends RouteDef>(r: R): R {
   return r;
 }
@@ -196,5 +270,11 @@ const DeploymentParams = z.object({ name: z.string().min(1).max(256) });
 export const monitoringRoutes = {
   postFeedback: route({ method: "POST", path: "/api/v1/deployments/:name/feedback", summary: "Post ground-truth labels for a deployment's predictions by request id (a later label for a request replaces the earlier one)", tag: "monitoring", params: DeploymentParams, body: PostFeedbackRequest, response: PostFeedbackResponse, permission: "write" }),
   deploymentDrift: route({ method: "POST", path: "/api/v1/deployments/:name/drift", summary: "Drift of a deployment's logged inputs and outputs in a window against a reference (an earlier window or a dataset version), per column with Evidently's tests, SciPy-exact", tag: "monitoring", params: DeploymentParams, body: DriftRequest, response: DriftReportResponse, permission: "read" }),
+  createMonitor: route({ method: "POST", path: "/api/v1/deployments/:name/monitors", summary: "Create (or replace) a monitor: drift, traffic and performance over sliding windows on a schedule, with alert rules", tag: "monitoring", params: DeploymentParams, body: MonitorSpec, response: Monitor, status: 201, permission: "write" }),
+  listMonitors: route({ method: "GET", path: "/api/v1/deployments/:name/monitors", summary: "A deployment's monitors with their alert states", tag: "monitoring", params: DeploymentParams, response: z.object({ monitors: z.array(Monitor) }), permission: "read" }),
+  deleteMonitor: route({ method: "DELETE", path: "/api/v1/deployments/:name/monitors/:monitor", summary: "Delete a monitor with its series and alert history", tag: "monitoring", params: DeploymentParams.extend({ monitor: z.string().min(1).max(63) }), response: z.object({}), permission: "write" }),
+  runMonitor: route({ method: "POST", path: "/api/v1/deployments/:name/monitors/:monitor/run", summary: "Run a monitor now (as its schedule would): its window's points, and the alerts they fired", tag: "monitoring", params: DeploymentParams.extend({ monitor: z.string().min(1).max(63) }), response: MonitorRunResponse, permission: "write" }),
+  getMonitorSeries: route({ method: "GET", path: "/api/v1/deployments/:name/monitors/:monitor/series", summary: "A monitor's stored points, oldest first (one series, or all)", tag: "monitoring", params: DeploymentParams.extend({ monitor: z.string().min(1).max(63) }), query: MonitorSeriesQuery, response: MonitorSeriesResponse, permission: "read" }),
+  listAlertEvents: route({ method: "GET", path: "/api/v1/deployments/:name/alerts", summary: "A deployment's alert events, newest first: fired, suppressed (cooldown) and resolved, with what their actions did", tag: "monitoring", params: DeploymentParams, query: AlertEventsQuery, response: AlertEventsResponse, permission: "read" }),
   getPerformance: route({ method: "GET", path: "/api/v1/deployments/:name/performance", summary: "A deployment's performance against its labels per version, arm and time window (classification or regression metrics)", tag: "monitoring", params: DeploymentParams, query: PerformanceQuery, response: PerformanceResponse, permission: "read" }),
 } as const satisfies Record<string, RouteDef>;

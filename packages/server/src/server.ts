@@ -48,6 +48,9 @@ import { createFeedbackStore } from "./modules/monitoring/store/feedback-store.j
 import { FeedbackService } from "./modules/monitoring/feedback.js";
 import { registerMonitoringRoutes } from "./modules/monitoring/routes.js";
 import { DriftService } from "./modules/monitoring/drift-service.js";
+import { MonitorService } from "./modules/monitoring/monitors.js";
+import { createMonitorStore } from "./modules/monitoring/store/monitor-store.js";
+import { WebhookAllowList } from "./modules/monitoring/webhook.js";
 
 import { VERSION } from "./version.js";
 
@@ -128,6 +131,17 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
     };
     const feedback = new FeedbackService({ store: await createFeedbackStore(db), deployment: deploymentModel });
     const drift = new DriftService({ tabular, log: inferenceLogStore, datasets, deployment: deploymentModel });
+    const monitors = new MonitorService({
+      store: await createMonitorStore(db),
+      drift,
+      performance: (name, q) => feedback.performance(name, q),
+      log: inferenceLogStore,
+      deployment: deploymentModel,
+      startPipeline: async (name, params, detail) => (await pipelines.startRun(name, { params, trigger: { kind: "api", detail } }, { user: "cairn-monitor" })).id,
+      webhooks: new WebhookAllowList(config.webhookAllowedHosts),
+      logger,
+      tickMs: config.monitorTickMs,
+    });
 
     const lineage = new LineageService(datasets.store, {
       ...serviceLineageSources(tracking, registry),
@@ -165,12 +179,14 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
     registerServingRoutes(app, inferenceLog);
     registerDeploymentRoutes(app, deployments);
     registerDeploymentDataPlane(app, deployments);
-    registerMonitoringRoutes(app, { feedback, drift });
+    registerMonitoringRoutes(app, { feedback, drift, monitors });
     await serveUi(app, config.webDir);
 
     pipelines.start();
     deployments.start();
+    monitors.start();
     const closeStores = async () => {
+      await monitors.stop();
       pipelines.stop();
       await deployments.stop();
       await tabular?.close();

@@ -34,6 +34,10 @@ export interface ServerConfig {
   servingInterOpThreads: number;
   /** Let deployments on this server run JS-module models (their code runs inside the server; default off). */
   deployJsModels: boolean;
+  /** Hosts alert webhooks may call (`hooks.example.com`, `*.corp.internal`, `host:port`); none by default. */
+  webhookAllowedHosts: string[];
+  /** How often due monitors are looked for, in ms (default 5000). */
+  monitorTickMs: number;
   /** Directory of the built web UI. */
   webDir: string;
 }
@@ -57,6 +61,8 @@ export const CONFIG_ENV = {
   servingIntraOpThreads: "CAIRN_SERVING_INTRA_OP_THREADS",
   servingInterOpThreads: "CAIRN_SERVING_INTER_OP_THREADS",
   deployJsModels: "CAIRN_DEPLOY_JS_MODELS",
+  webhookAllowedHosts: "CAIRN_WEBHOOK_ALLOWED_HOSTS",
+  monitorTickMs: "CAIRN_MONITOR_TICK_MS",
   webDir: "CAIRN_WEB_DIR",
 } as const;
 
@@ -72,7 +78,7 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}, env: NodeJS.P
     if (v !== undefined && v !== null) return Array.isArray(v) ? v.join(",") : String(v);
     return env[CONFIG_ENV[k]] || undefined;
   };
-  const num = (k: "port" | "bodyLimit" | "authFailureLimit" | "deploymentSyncMs" | "servingIntraOpThreads" | "servingInterOpThreads", dflt: number): number => {
+  const num = (k: "port" | "bodyLimit" | "authFailureLimit" | "deploymentSyncMs" | "servingIntraOpThreads" | "servingInterOpThreads" | "monitorTickMs", dflt: number): number => {
     const raw = pick(k);
     if (raw === undefined) return dflt;
     const n = Number(raw);
@@ -105,6 +111,8 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}, env: NodeJS.P
     servingIntraOpThreads: Math.max(1, num("servingIntraOpThreads", 1)),
     servingInterOpThreads: Math.max(1, num("servingInterOpThreads", 1)),
     deployJsModels: bool("deployJsModels", false),
+    webhookAllowedHosts: (pick("webhookAllowedHosts") ?? "").split(",").map((s) => s.trim()).filter(Boolean),
+    monitorTickMs: Math.max(100, num("monitorTickMs", 5000)),
     webDir: path.resolve(pick("webDir") ?? DEFAULT_WEB_DIR),
   };
 }

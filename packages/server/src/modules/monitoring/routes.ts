@@ -3,10 +3,18 @@ import { monitoringRoutes as R } from "@cairn/contract";
 import { registerRoute } from "../../platform/http/app.js";
 import type { FeedbackService } from "./feedback.js";
 import type { DriftService } from "./drift-service.js";
+import type { MonitorService } from "./monitors.js";
+import { actorOf } from "../../platform/auth/principal.js";
 
 /** Monitoring of deployments (ground truth, performance, drift): each route validates, then makes one service call. */
-export function registerMonitoringRoutes(app: FastifyInstance, svc: { feedback: FeedbackService; drift: DriftService }): void {
+export function registerMonitoringRoutes(app: FastifyInstance, svc: { feedback: FeedbackService; drift: DriftService; monitors: MonitorService }): void {
   registerRoute(app, R.postFeedback, async ({ params, body }) => svc.feedback.post(params.name, body));
   registerRoute(app, R.getPerformance, async ({ params, query }) => svc.feedback.performance(params.name, query));
   registerRoute(app, R.deploymentDrift, async ({ params, body }) => svc.drift.deploymentDrift(params.name, body));
+  registerRoute(app, R.createMonitor, async ({ params, body, req }) => svc.monitors.create(params.name, body, actorOf(req)));
+  registerRoute(app, R.listMonitors, async ({ params }) => ({ monitors: await svc.monitors.list(params.name) }));
+  registerRoute(app, R.deleteMonitor, async ({ params }) => (await svc.monitors.delete(params.name, params.monitor), {}));
+  registerRoute(app, R.runMonitor, async ({ params }) => svc.monitors.runNow(params.name, params.monitor));
+  registerRoute(app, R.getMonitorSeries, async ({ params, query }) => svc.monitors.series(params.name, params.monitor, query));
+  registerRoute(app, R.listAlertEvents, async ({ params, query }) => svc.monitors.events(params.name, query));
 }

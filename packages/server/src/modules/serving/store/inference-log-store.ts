@@ -26,6 +26,8 @@ export interface InferenceLogStore {
   /** Appends records of one model in one transaction; a request id already logged for the model and arm is skipped. Returns how many were new. */
   append(model: string, records: InferenceRecord[]): Promise<number>;
   query(q: LogQuery): Promise<StoredRecord[]>;
+  /** Traffic of a deployment in [from, to): logged predictions by arm, their mean latency and how many failed. */
+  summary(q: { model: string; deployment: string; from: number; to: number }): Promise<{ arm: string; requests: number; errors: number; meanLatencyMs: number | null }[]>;
 }
 
 /** The inference log over SQLite or PostgreSQL. */
@@ -63,6 +65,20 @@ export class SqlInferenceLogStore implements InferenceLogStore {
       }
       return added;
     });
+  }
+
+  async summary(q: { model: string; deployment: string; from: number; to: number }): Promise<{ arm: string; requests: number; errors: number; meanLatencyMs: number | null }[]> {
+    const rows = await this.#k
+      .selectFrom("il_records")
+      .select((eb) => ["arm", eb.fn.countAll().as("n"), eb.fn.sum(eb.case().when("status", ">=", 400).then(1).else(0).end()).as("errors"), eb.fn.avg("latency_ms").as("latency")])
+      .where("model", "=", q.model)
+      .where("deployment", "=", q.deployment)
+      .where("time", ">=", q.from)
+      .where("time", "<", q.to)
+      .groupBy("arm")
+      .orderBy("arm")
+      .execute();
+    return rows.map((r) => ({ arm: String(r.arm), requests: Number(r.n), errors: Number(r.errors ?? 0), meanLatencyMs: r.latency === null ? null : Number(r.latency) }));
   }
 
   async query(q: LogQuery): Promise<StoredRecord[]> {
