@@ -145,3 +145,29 @@ describe("cairn feedback import and cairn performance (e2e)", () => {
     expect(again.series[0]!.windows[0]!.n).toBe(N);
   }, 30_000);
 });
+
+describe("cairn drift, cairn monitor and cairn alerts (e2e)", () => {
+  it("reports drift of the deployment's traffic (table, JSON, HTML), and runs a monitor whose rule fires", async () => {
+    // The same traffic on both sides: every column's statistic is 0 (three inputs, the probability and the label).
+    const table = await cli(["drift", "--deployment", NAME, "--reference-from", String(t0 - 60_000), "--reference-to", String(Date.now() + 60_000), "--html", path.join(tmp, "drift.html")]);
+    expect(table.stdout).toMatch(/verdict\s+no drift: 0 of 5 columns/);
+    expect(table.stdout).toMatch(/features\[0\]\s+numeric\s+ks/);
+    expect(fs.readFileSync(path.join(tmp, "drift.html"), "utf8")).toMatch(/^<!doctype html>[\s\S]*features\[2\][\s\S]*<svg /);
+    const json = JSON.parse((await cli(["--json", "drift", "--deployment", NAME, "--reference-from", String(t0 - 60_000), "--reference-to", String(Date.now() + 60_000), "--columns", "features[1]"])).stdout);
+    expect(json.columns.map((c: { column: string; drifted: boolean }) => [c.column, c.drifted])).toEqual([["features[1]", false]]);
+    expect(json.reference.rows).toBe(N);
+    await cli(["drift", "--deployment", NAME], 2);
+    await cli(["drift", "--deployment", NAME, "--reference", "data:nope@v1"], 1);
+
+    const spec = file("monitor.json", JSON.stringify({ name: "traffic", windowSeconds: 3600, intervalSeconds: 3600, rules: [{ name: "busy", series: "traffic.primary.requests", op: ">=", threshold: 100 }] }));
+    expect((await cli(["monitor", "create", NAME, spec])).stdout).toMatch(/monitor\s+traffic/);
+    const ran = await cli(["monitor", "run", NAME, "traffic"]);
+    expect(ran.stdout).toMatch(/traffic\.primary\.requests\s+200/);
+    expect(ran.stdout).toMatch(/alert busy fired at 200/);
+    expect((await cli(["monitor", "ls", NAME])).stdout).toMatch(/traffic.*busy: firing/);
+    const alerts = JSON.parse((await cli(["--json", "alerts", NAME])).stdout).events;
+    expect(alerts).toEqual([expect.objectContaining({ monitor: "traffic", rule: "busy", kind: "fired", value: 200 })]);
+    await cli(["monitor", "create", NAME, file("bad.json", "{not json")], 2);
+    expect((await cli(["monitor", "rm", NAME, "traffic"])).stdout).toMatch(/deleted monitor traffic/);
+  });
+});

@@ -6,6 +6,11 @@ import {
   type PerformanceResponse,
   type PerformanceTask,
   type PostFeedbackResponse,
+  type AlertEvent,
+  type DriftReportResponse,
+  type DriftRequest,
+  type Monitor,
+  type MonitorSpec,
 } from "@cairn/contract";
 import type { ApiClient } from "./core.js";
 import { withRetry, type RetryOptions } from "./retry.js";
@@ -152,5 +157,46 @@ export class Monitoring {
       q[k] = k === "positive" ? String(v) : (v as string | number);
     }
     return withRetry(() => this.#client.api.getPerformance({ params: { name: deployment }, query: q as never }), this.#retry);
+  }
+
+  /**
+   * The drift of a deployment's logged inputs and outputs in a window (default: the last hour) against
+   * a reference: an earlier window, or a dataset version's tabular file (`{ dataset: "credit@v3" }`,
+   * with `columnNames` naming the columns of 2-D inputs). Read-only, so it is retried like a read.
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST (deployment, dataset, version), INVALID_PARAMETER_VALUE (a column the reference lacks, a test that does not fit)
+   * @example
+   * const r = await cairn.monitoring.drift("fraud", { reference: { dataset: "credit@v3" }, columnNames: { features: cols } });
+   */
+  async drift(deployment: string, req: DriftRequest): Promise<DriftReportResponse> {
+    return withRetry(() => this.#client.api.deploymentDrift({ params: { name: deployment }, body: req }), this.#retry);
+  }
+
+  /**
+   * Creates or replaces a monitor on a deployment: drift, traffic and performance over sliding windows
+   * on a schedule, with alert rules and their actions.
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST (deployment), PERMISSION_DENIED (a webhook host off the server's allow-list), INVALID_PARAMETER_VALUE
+   */
+  async createMonitor(deployment: string, spec: MonitorSpec): Promise<Monitor> {
+    return this.#client.api.createMonitor({ params: { name: deployment }, body: spec });
+  }
+
+  /** A deployment's monitors with their alert states. @throws CairnError RESOURCE_DOES_NOT_EXIST */
+  async monitors(deployment: string): Promise<Monitor[]> {
+    return (await withRetry(() => this.#client.api.listMonitors({ params: { name: deployment } }), this.#retry)).monitors;
+  }
+
+  /** Runs a monitor's window now: its points and the alerts they fired. @throws CairnError RESOURCE_DOES_NOT_EXIST */
+  async runMonitor(deployment: string, monitor: string): Promise<{ time: number; points: { time: number; series: string; value: number | null }[]; events: AlertEvent[] }> {
+    return this.#client.api.runMonitor({ params: { name: deployment, monitor } });
+  }
+
+  /** A deployment's alert events, newest first. @throws CairnError RESOURCE_DOES_NOT_EXIST */
+  async alerts(deployment: string, opts: { monitor?: string; limit?: number } = {}): Promise<AlertEvent[]> {
+    return (await withRetry(() => this.#client.api.listAlertEvents({ params: { name: deployment }, query: opts }), this.#retry)).events;
+  }
+
+  /** Deletes a monitor with its series and alert history. @throws CairnError RESOURCE_DOES_NOT_EXIST */
+  async deleteMonitor(deployment: string, monitor: string): Promise<void> {
+    await this.#client.api.deleteMonitor({ params: { name: deployment, monitor } });
   }
 }

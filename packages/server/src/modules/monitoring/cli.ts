@@ -6,7 +6,8 @@ import { InvalidArgumentError, Option, type Command } from "commander";
 import { CairnError, MONITORING_LIMITS, isCairnError, type FeedbackLabel, type FeedbackRecord, type PostFeedbackResponse } from "@cairn/contract";
 import type { PerformanceOptions, PerformanceResponse } from "@cairn/sdk";
 import { action, clientFor, formatDuration, formatNumber, formatTime, printJson, printKeyValues, printTable, usageErrorsExit2, wantsJson, type Cell } from "../../cli/output.js";
-import { timeArg } from "../../cli/parsers.js";
+import { positiveInt, timeArg } from "../../cli/parsers.js";
+import { driftReportHtml } from "./drift-html.js";
 
 /**
  * `cairn feedback import DEPLOYMENT FILE` (ground-truth labels from a CSV or JSON-lines file, posted by
@@ -453,6 +454,123 @@ export function registerMonitoringCommands(program: Command): void {
       }),
     );
 
+  program
+    .command("drift")
+    .description("drift of a deployment's logged inputs and outputs against a reference (a dataset version or an earlier window), per column, SciPy-exact")
+    .requiredOption("--deployment <name>", "the deployment whose traffic is tested")
+    .option("--reference <ref>", "a dataset version: data:NAME@VERSION (e.g. data:credit@v3)")
+    .option("--reference-path <path>", "the reference dataset's tabular file, when it has several")
+    .addOption(new Option("--reference-from <time>", "or an earlier window of the log: its start (ms or ISO date) …").argParser(timeArg))
+    .addOption(new Option("--reference-to <time>", "… and its end").argParser(timeArg))
+    .addOption(new Option("--window <duration>", "the current window: the last DURATION (default 1h)").argParser(windowDuration))
+    .option("--columns <names>", "only these columns, comma-separated")
+    .option("--column-names <tensor=a,b,…>", "names of a 2-D input's columns, to match the dataset's (e.g. features=age,income)")
+    .option("--html <file>", "also write a self-contained HTML report with each column's distributions")
+    .action(
+      action(async (o: { deployment: string; reference?: string; referencePath?: string; referenceFrom?: number; referenceTo?: number; window?: number; columns?: string; columnNames?: string; html?: string }, cmd: Command) => {
+        const byWindow = o.referenceFrom !== undefined || o.referenceTo !== undefined;
+        if ((o.reference === undefined) === !byWindow) usage(cmd, "give the reference: --reference data:NAME@VERSION, or --reference-from and --reference-to");
+        if (byWindow && (o.referenceFrom === undefined || o.referenceTo === undefined || o.referenceFrom >= o.referenceTo)) usage(cmd, "--reference-from and --reference-to must both be given, the first before the second");
+        let columnNames: Record<string, string[]> | undefined;
+        if (o.columnNames !== undefined) {
+          const m = /^([^=]+)=(.+)$/.exec(o.columnNames);
+          if (!m) usage(cmd, "--column-names takes TENSOR=a,b,c");
+          columnNames = { [m![1]!.trim()]: m![2]!.split(",").map((x) => x.trim()) };
+        }
+        const to = Date.now();
+        const report = await clientFor(cmd).monitoring.drift(o.deployment, {
+          reference: byWindow ? { window: { from: o.referenceFrom!, to: o.referenceTo! } } : { dataset: o.reference!.replace(/^data(sets)?:\/?/, ""), ...(o.referencePath ? { path: o.referencePath } : {}) },
+          current: { from: to - Math.round((o.window ?? 3600) * 1000), to },
+          ...(o.columns ? { columns: o.columns.split(",").map((name) => ({ name: name.trim() })) } : {}),
+          ...(columnNames ? { columnNames } : {}),
+        });
+        if (o.html) fs.writeFileSync(o.html, driftReportHtml(report, `Drift of ${o.deployment}`));
+        if (wantsJson(cmd)) return printJson(report);
+        const d = report.dataset;
+        printKeyValues([
+          ["deployment", o.deployment],
+          ["reference", `${report.reference.source} (${report.reference.rows} rows)`],
+          ["current", `${formatTime(report.current.from)} – ${formatTime(report.current.to)} (${report.current.rows} rows${report.current.truncated ? ", truncated" : ""})`],
+          ["verdict", d.noData ? "no data in the current window" : `${d.datasetDrift ? "DRIFT" : "no drift"}: ${d.driftedColumns} of ${d.totalColumns} columns (share ${formatNumber(d.share)}, threshold ${formatNumber(d.driftShare)})`],
+        ]);
+        printTable(
+          ["COLUMN", "KIND", "TEST", "STATISTIC", "P-VALUE", "THRESHOLD", "VERDICT"],
+          report.columns.map((c) => [c.column, c.kind, c.noData ? "-" : (c.test ?? "-"), c.statistic === undefined ? "-" : formatNumber(c.statistic), c.pValue === undefined ? "-" : c.pValue.toExponential(2), c.threshold === undefined ? "-" : formatNumber(c.threshold), c.noData ? "no data" : c.drifted ? "DRIFT" : "ok"]),
+        );
+        if (o.html) process.stderr.write(`wrote ${o.html}\n`);
+      }),
+    );
+
+  const monitor = program.command("monitor").description("monitors on deployments: drift, traffic and performance on a schedule, with alert rules");
+  monitor
+    .command("create")
+    .description("create or replace a monitor from a JSON file (name, windowSeconds, intervalSeconds, reference, columnNames, performance, rules)")
+    .argument("<deployment>", "the deployment")
+    .argument("<file>", "the monitor's spec as JSON")
+    .action(
+      action(async (deployment: string, file: string, _o: unknown, cmd: Command) => {
+        let spec: unknown;
+        try {
+          spec = JSON.parse(fs.readFileSync(file, "utf8"));
+        } catch (e) {
+          usage(cmd, `cannot read ${file} as JSON: ${(e as Error).message}`);
+        }
+        const m = await clientFor(cmd).monitoring.createMonitor(deployment, spec as never);
+        if (wantsJson(cmd)) return printJson(m);
+        printKeyValues([["monitor", m.spec.name], ["deployment", m.deployment], ["every", formatDuration((m.spec.intervalSeconds ?? 300) * 1000)], ["window", formatDuration((m.spec.windowSeconds ?? 3600) * 1000)], ["rules", String(m.alerts.length)], ["first run", formatTime(m.nextRunAt)]]);
+      }),
+    );
+  monitor
+    .command("ls")
+    .description("a deployment's monitors and their alert states")
+    .argument("<deployment>", "the deployment")
+    .action(
+      action(async (deployment: string, _o: unknown, cmd: Command) => {
+        const ms = await clientFor(cmd).monitoring.monitors(deployment);
+        if (wantsJson(cmd)) return printJson({ monitors: ms });
+        printTable(["MONITOR", "EVERY", "WINDOW", "LAST RUN", "NEXT RUN", "ALERTS"], ms.map((m) => [m.spec.name, formatDuration((m.spec.intervalSeconds ?? 300) * 1000), formatDuration((m.spec.windowSeconds ?? 3600) * 1000), m.lastRunAt === null ? "-" : formatTime(m.lastRunAt), formatTime(m.nextRunAt), m.alerts.map((a) => `${a.rule}: ${a.status}`).join(", ") || "-"]));
+      }),
+    );
+  monitor
+    .command("run")
+    .description("run a monitor's window now and print its points and the alerts they fired")
+    .argument("<deployment>", "the deployment")
+    .argument("<monitor>", "the monitor")
+    .action(
+      action(async (deployment: string, name: string, _o: unknown, cmd: Command) => {
+        const r = await clientFor(cmd).monitoring.runMonitor(deployment, name);
+        if (wantsJson(cmd)) return printJson(r);
+        printTable(["SERIES", "VALUE"], r.points.map((p) => [p.series, p.value === null ? "-" : formatNumber(p.value)]));
+        for (const e of r.events) process.stdout.write(`alert ${e.rule} ${e.kind} at ${formatNumber(e.value)}${e.actions.length ? `: ${e.actions.map((a) => `${a.type} ${a.ok ? "ok" : "failed"} (${a.detail})`).join("; ")}` : ""}\n`);
+      }),
+    );
+  monitor
+    .command("rm")
+    .description("delete a monitor with its series and alert history")
+    .argument("<deployment>", "the deployment")
+    .argument("<monitor>", "the monitor")
+    .action(
+      action(async (deployment: string, name: string, _o: unknown, cmd: Command) => {
+        await clientFor(cmd).monitoring.deleteMonitor(deployment, name);
+        if (wantsJson(cmd)) return printJson({ deleted: name });
+        process.stdout.write(`deleted monitor ${name}\n`);
+      }),
+    );
+  program
+    .command("alerts")
+    .description("a deployment's alert events, newest first")
+    .argument("<deployment>", "the deployment")
+    .option("--monitor <name>", "only this monitor's")
+    .addOption(new Option("--limit <n>", "at most N events (default 50)").argParser(positiveInt))
+    .action(
+      action(async (deployment: string, o: { monitor?: string; limit?: number }, cmd: Command) => {
+        const events = await clientFor(cmd).monitoring.alerts(deployment, { ...(o.monitor ? { monitor: o.monitor } : {}), limit: o.limit ?? 50 });
+        if (wantsJson(cmd)) return printJson({ events });
+        printTable(["TIME", "MONITOR", "RULE", "EVENT", "VALUE", "ACTIONS"], events.map((e) => [formatTime(e.time), e.monitor, e.rule, e.kind, formatNumber(e.value), e.actions.map((a) => `${a.type}: ${a.ok ? "ok" : "failed"}`).join(", ") || "-"]));
+      }),
+    );
+
   for (const c of feedback.commands) usageErrorsExit2(c);
-  usageErrorsExit2(program.commands.find((c) => c.name() === "performance")!);
+  for (const c of monitor.commands) usageErrorsExit2(c);
+  for (const name of ["performance", "drift", "alerts"]) usageErrorsExit2(program.commands.find((c) => c.name() === name)!);
 }
