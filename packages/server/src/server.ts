@@ -139,6 +139,7 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
       deployment: deploymentModel,
       startPipeline: async (name, params, detail) => (await pipelines.startRun(name, { params, trigger: { kind: "api", detail } }, { user: "cairn-monitor" })).id,
       webhooks: new WebhookAllowList(config.webhookAllowedHosts),
+      projects: { deployment: (name) => lookups.deployment(name), pipeline: (name) => lookups.experimentByName(`pipeline:${name}`) },
       logger,
       tickMs: config.monitorTickMs,
     });

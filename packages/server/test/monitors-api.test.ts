@@ -159,6 +159,7 @@ function monitorsApi(backend: string, start: Start): void {
       await bad("POST", "/api/v1/deployments/scoring/monitors", monitor({ name: "Bad Name" }), 400, "INVALID_PARAMETER_VALUE");
       await bad("POST", "/api/v1/deployments/scoring/monitors", monitor({ name: "r2", rules: [{ name: "r", series: "a", op: "!=", threshold: 0 }] }), 400, "INVALID_PARAMETER_VALUE");
       await bad("POST", "/api/v1/deployments/nope/monitors", monitor(), 404, "RESOURCE_DOES_NOT_EXIST");
+      await bad("POST", "/api/v1/deployments/scoring/monitors", monitor({ name: "ghost", rules: [{ name: "r", series: "a", op: ">", threshold: 0, actions: [{ type: "pipeline", pipeline: "no-such-pipeline" }] }] }), 404, "RESOURCE_DOES_NOT_EXIST");
       await bad("POST", "/api/v1/deployments/scoring/monitors/nope/run", undefined, 404, "RESOURCE_DOES_NOT_EXIST");
       await bad("GET", "/api/v1/deployments/scoring/monitors/nope/series", undefined, 404, "RESOURCE_DOES_NOT_EXIST");
       await bad("DELETE", "/api/v1/deployments/scoring/monitors/nope", undefined, 404, "RESOURCE_DOES_NOT_EXIST");

@@ -21,6 +21,11 @@ export interface MonitorServiceOptions {
   /** Starts a pipeline run (an alert's retraining action); returns the run's id. */
   startPipeline(name: string, params: Record<string, string | number | boolean>, detail: string): Promise<string>;
   webhooks: WebhookAllowList;
+  /**
+   * The project of a deployment and of a pipeline (undefined when missing). An alert's pipeline must
+   * live in its deployment's project: the run starts as the monitor, not as whoever wrote the rule.
+   */
+  projects: { deployment(name: string): Promise<string | undefined>; pipeline(name: string): Promise<string | undefined> };
   logger: Logger;
   /** How often due monitors are looked for (default 5 s). */
   tickMs?: number;
@@ -76,7 +81,7 @@ export class MonitorService {
 
   /**
    * Creates or replaces a monitor; its first window runs one interval from now.
-   * @throws CairnError RESOURCE_DOES_NOT_EXIST (deployment), PERMISSION_DENIED (a webhook host not on the allow-list), INVALID_PARAMETER_VALUE (a bad webhook URL, duplicate rule names)
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST (deployment, an action's pipeline), PERMISSION_DENIED (a webhook host not on the allow-list; a pipeline of another project), INVALID_PARAMETER_VALUE (a bad webhook URL, duplicate rule names)
    */
   async create(deployment: string, spec: Spec, actor: string): Promise<Monitor> {
     if (!(await this.#o.deployment(deployment))) throw notFound(deployment);
@@ -84,7 +89,14 @@ export class MonitorService {
     for (const r of spec.rules) {
       if (names.has(r.name)) throw new CairnError("INVALID_PARAMETER_VALUE", `rules: '${r.name}' appears more than once`);
       names.add(r.name);
-      for (const a of r.actions) if (a.type === "webhook") this.#o.webhooks.check(a.url);
+      for (const a of r.actions) {
+        if (a.type === "webhook") this.#o.webhooks.check(a.url);
+        else {
+          const [pp, dp] = await Promise.all([this.#o.projects.pipeline(a.pipeline), this.#o.projects.deployment(deployment)]);
+          if (pp === undefined) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `rules: '${r.name}' starts pipeline '${a.pipeline}', which does not exist`);
+          if (pp !== dp) throw new CairnError("PERMISSION_DENIED", `rules: '${r.name}' starts pipeline '${a.pipeline}' of project '${pp}'; an alert may start only pipelines of its deployment's project ('${dp}')`);
+        }
+      }
     }
     const now = this.#now();
     await this.#o.store.put({ deployment, name: spec.name, spec, createdAt: now, createdBy: actor, lastRunAt: null, nextRunAt: now + spec.intervalSeconds * 1000 });
