@@ -120,6 +120,9 @@ export function DeploymentPage({ params }: PageProps) {
           <h1>{d.name}</h1>
           <DeploymentStateBadge state={d.state} title={d.error ?? d.state} testId="deployment-state" />
           <span className="spacer" />
+          <a className="btn small" href={href(`/deployments/${encodeURIComponent(d.name)}/monitoring`)} data-testid="deployment-monitoring-link">
+            Monitoring
+          </a>
           {d.spec.canary && (
             <button type="button" className="btn small" onClick={() => setDialog({ kind: "promote" })} data-testid="promote-canary">
               Promote canary

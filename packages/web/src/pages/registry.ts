@@ -18,6 +18,7 @@ import { SweepPage } from "./sweep-page.js";
 import { SchedulesPage } from "./schedules-page.js";
 import { DeploymentsPage } from "./deployments-page.js";
 import { DeploymentPage } from "./deployment-page.js";
+import { MonitoringPage } from "./monitoring-page.js";
 
 /** What every page component receives from the router. */
 export interface PageProps {
@@ -70,6 +71,7 @@ export const pages: PageDef[] = [
   { path: "/sweeps/:id", navParent: "/pipelines", component: SweepPage },
   { path: "/deployments", label: "Deployments", section: "Serving", component: DeploymentsPage },
   { path: "/deployments/:name", navParent: "/deployments", component: DeploymentPage },
+  { path: "/deployments/:name/monitoring", navParent: "/deployments", component: MonitoringPage },
   { path: "/audit", label: "Audit log", section: "Admin", requires: "admin", component: AuditPage },
 ];
 
