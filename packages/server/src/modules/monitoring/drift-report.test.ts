@@ -93,5 +93,6 @@ describe("driftReport (DuckDB statistics, SciPy-exact tests)", () => {
     expect(rep.dataset).toMatchObject({ noData: true, datasetDrift: false, share: 0 });
     await expect(driftReport(conn, "(SELECT * FROM small_ref WHERE false)", "small_cur", cols)).rejects.toMatchObject({ code: "INVALID_PARAMETER_VALUE" });
     await expect(driftReport(conn, "small_ref", "small_cur", [{ name: "c", kind: "categorical", test: "ks" }])).rejects.toMatchObject({ code: "INVALID_PARAMETER_VALUE" });
+    await expect(driftReport(conn, "small_ref", "small_cur", [{ name: "k", kind: "numeric", test: "z" }])).rejects.toMatchObject({ code: "INVALID_PARAMETER_VALUE" });
   });
 });

@@ -89,6 +89,7 @@ async function numericColumn(conn: DuckDBConnection, ref: string, cur: string, c
     const order = c.values.map((v, i) => [Number(v), i] as const).sort((a, b) => a[0] - b[0]);
     counts = { ref: order.map(([, i]) => c.ref[i]!), cur: order.map(([, i]) => c.cur[i]!) };
   }
+  if (choice.test === "z" && counts.ref.length > 2) throw new CairnError("INVALID_PARAMETER_VALUE", `Column '${col.name}' has ${counts.ref.length} values: the Z-test compares two`);
   const r = columnDrift({ kind: "categorical", referenceCounts: Float64Array.from(counts.ref), currentCounts: Float64Array.from(counts.cur) }, { test: choice.test, threshold });
   return { ...base, statistic: r.statistic, ...(r.pValue !== undefined ? { pValue: r.pValue } : {}), drifted: r.drifted };
 }

@@ -127,12 +127,13 @@ export class FeedbackService {
   /** The joined rows of one version, arm and window, at most `rowsPerWindow`. */
   async #windowRows(s: JoinScope & { version: string; arm: string }): Promise<{ outputs: string; label: Label }[]> {
     const rows: { outputs: string; label: Label }[] = [];
-    let afterSeq = 0;
+    let after: { time: number; seq: number } | undefined;
     while (rows.length < this.#rowsPerWindow) {
-      const page = await this.#store.joinedPage({ ...s, afterSeq, limit: Math.min(PAGE, this.#rowsPerWindow - rows.length) });
+      const page = await this.#store.joinedPage({ ...s, ...(after ? { after } : {}), limit: Math.min(PAGE, this.#rowsPerWindow - rows.length) });
       for (const r of page) rows.push({ outputs: r.outputs, label: r.label });
       if (page.length === 0 || page.length < PAGE) break;
-      afterSeq = page[page.length - 1]!.seq;
+      const last = page[page.length - 1]!;
+      after = { time: last.time, seq: last.seq };
     }
     return rows;
   }

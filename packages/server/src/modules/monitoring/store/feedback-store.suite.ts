@@ -85,16 +85,16 @@ export function describeFeedbackStore(name: string, open: () => Promise<{ store:
           { version: "2", arm: "canary", bucket: 1, count: 1 },
           { version: "2", arm: "shadow", bucket: 1, count: 1 },
         ]);
-        const page = await feedback.joinedPage({ ...scope, version: "1", arm: "primary", afterSeq: 0, limit: 2 });
+        const page = await feedback.joinedPage({ ...scope, version: "1", arm: "primary", limit: 2 });
         expect(page.map((r) => r.label)).toEqual([true, false]);
         expect(JSON.parse(page[0]!.outputs)).toEqual([{ name: "p", datatype: "FP32", shape: [1, 1], data: [1] }]);
-        const rest = await feedback.joinedPage({ ...scope, version: "1", arm: "primary", afterSeq: page[1]!.seq, limit: 2 });
+        const rest = await feedback.joinedPage({ ...scope, version: "1", arm: "primary", after: { time: page[1]!.time, seq: page[1]!.seq }, limit: 2 });
         expect(rest.map((r) => r.label)).toEqual([true]);
-        expect(await feedback.joinedPage({ ...scope, version: "1", arm: "primary", afterSeq: rest[0]!.seq, limit: 2 })).toEqual([]);
-        expect((await feedback.joinedPage({ ...scope, version: "2", arm: "shadow", afterSeq: 0, limit: 10 })).map((r) => r.label)).toEqual([true]);
+        expect(await feedback.joinedPage({ ...scope, version: "1", arm: "primary", after: { time: rest[0]!.time, seq: rest[0]!.seq }, limit: 2 })).toEqual([]);
+        expect((await feedback.joinedPage({ ...scope, version: "2", arm: "shadow", limit: 10 })).map((r) => r.label)).toEqual([true]);
         // A label that is corrected joins with its new value.
         await feedback.upsert("fraud", "scorer", "boolean", [{ requestId: "c", label: false, time: 60 }], 200);
-        expect((await feedback.joinedPage({ ...scope, version: "2", arm: "shadow", afterSeq: 0, limit: 10 })).map((r) => r.label)).toEqual([false]);
+        expect((await feedback.joinedPage({ ...scope, version: "2", arm: "shadow", limit: 10 })).map((r) => r.label)).toEqual([false]);
       } finally {
         await cleanup();
       }

@@ -28,6 +28,8 @@ export interface JoinedCount {
 /** One labelled prediction: its place in the log, its outputs (JSON text as logged) and its label. */
 export interface JoinedRow {
   seq: number;
+  /** The prediction's time (ms). */
+  time: number;
   outputs: string;
   label: number | boolean | string;
 }
@@ -56,8 +58,11 @@ export interface FeedbackStore {
   loggedRequestIds(model: string, deployment: string, requestIds: string[]): Promise<Set<string>>;
   /** Counts of labelled predictions per version, arm and window. */
   joinedCounts(scope: JoinScope & { windowMs: number }): Promise<JoinedCount[]>;
-  /** Labelled predictions of one version and arm, oldest logged first, after `afterSeq`. */
-  joinedPage(scope: JoinScope & { version: string; arm: string; afterSeq: number; limit: number }): Promise<JoinedRow[]>;
+  /**
+   * Labelled predictions of one version and arm in (time, seq) order, after `after` (the last row of
+   * the previous page): keyset paging on the log's (model, time) index, so each page costs its own rows.
+   */
+  joinedPage(scope: JoinScope & { version: string; arm: string; after?: { time: number; seq: number }; limit: number }): Promise<JoinedRow[]>;
 }
 
 /** Rows a statement carries at most (7 parameters a row, well under PostgreSQL's 65,535 and SQLite's 32,766). */
@@ -130,24 +135,23 @@ export class SqlFeedbackStore implements FeedbackStore {
     return r.rows.map((x) => ({ version: String(x.version), arm: String(x.arm), bucket: Number(x.bucket), count: Number(x.n) }));
   }
 
-  async joinedPage(s: JoinScope & { version: string; arm: string; afterSeq: number; limit: number }): Promise<JoinedRow[]> {
-    const rows = await this.#k
+  async joinedPage(s: JoinScope & { version: string; arm: string; after?: { time: number; seq: number }; limit: number }): Promise<JoinedRow[]> {
+    let q = this.#k
       .selectFrom("il_records as il")
       .innerJoin("monitoring_feedback as f", (j) => j.onRef("f.deployment", "=", "il.deployment").onRef("f.request_id", "=", "il.request_id").onRef("f.model", "=", "il.model"))
-      .select(["il.seq as seq", "il.outputs as outputs", "f.label as label"])
+      .select(["il.seq as seq", "il.time as time", "il.outputs as outputs", "f.label as label"])
       .where("il.model", "=", s.model)
       .where("il.deployment", "=", s.deployment)
       .where("il.version", "=", s.version)
       .where("il.arm", "=", s.arm)
-      .where("il.time", ">=", s.from)
+      .where("il.time", ">=", s.after ? Math.max(s.from, s.after.time) : s.from)
       .where("il.time", "<", s.to)
       .where("il.status", ">=", 200)
-      .where("il.status", "<", 300)
-      .where("il.seq", ">", s.afterSeq)
-      .orderBy("il.seq")
-      .limit(s.limit)
-      .execute();
-    return rows.map((r) => ({ seq: Number(r.seq), outputs: String(r.outputs), label: JSON.parse(String(r.label)) as JoinedRow["label"] }));
+      .where("il.status", "<", 300);
+    const after = s.after;
+    if (after) q = q.where((eb) => eb.or([eb("il.time", ">", after.time), eb("il.seq", ">", after.seq)]));
+    const rows = await q.orderBy("il.time").orderBy("il.seq").limit(s.limit).execute();
+    return rows.map((r) => ({ seq: Number(r.seq), time: Number(r.time), outputs: String(r.outputs), label: JSON.parse(String(r.label)) as JoinedRow["label"] }));
   }
 }
 
