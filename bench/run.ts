@@ -8,6 +8,7 @@ const areas: Record<string, () => Promise<{ run(opts: { json: boolean }): Promis
   data: () => import("./data.js"),
   pipelines: () => import("./pipelines.js"),
   serving: () => import("./serving.js"),
+  monitoring: () => import("./monitoring.js"),
 };
 
 const args = process.argv.slice(2);
