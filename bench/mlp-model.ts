@@ -10,6 +10,7 @@
  * That is the usual case for real models (dense layers, embeddings, transformers) on CPUs and GPUs.
  */
 import onnxProto from "onnx-proto";
+import { mulberry32 as prng } from "../packages/server/test/seeded.js";
 import type { ModelSignature } from "../packages/sdk/src/index.js";
 
 const { onnx } = onnxProto;
@@ -29,17 +30,6 @@ export interface Mlp {
   out: { w: Float32Array; b: number };
 }
 
-/** A small seeded generator (mulberry32), uniform in [0, 1): the same weights in every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Seeded weights with a He-style uniform initialisation (activations keep their scale through the Relu layers). */
 export function mlpWeights(inputs: number, width: number, layers: number, seed = 42): Mlp {

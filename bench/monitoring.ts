@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { mulberry32 as rng } from "../packages/server/test/seeded.js";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -29,17 +30,6 @@ function log(msg: string): void {
   process.stderr.write(`[bench] ${msg}\n`);
 }
 
-/** A seeded generator (mulberry32), uniform in [0, 1). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Standard normal draws (Box–Muller) from a uniform generator. */
 function normal(u: () => number): () => number {

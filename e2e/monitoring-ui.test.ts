@@ -10,6 +10,7 @@
  * Screenshots land in /tmp/cairn-ui-monitoring*.png.
  */
 import { createHash } from "node:crypto";
+import { mulberry32 as rng } from "../packages/server/test/seeded.js";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -29,16 +30,6 @@ const DEP = "mon-scoring";
 const MONITOR = "drift-watch";
 const SIGNATURE = { inputs: [{ name: "x", dtype: "float32", shape: [-1, 2] }], outputs: [{ name: "score", dtype: "float32", shape: [-1, 1] }] };
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe.skipIf(!hasChromium)("monitoring web UI (e2e, headless Chromium)", () => {
   let server: { url: string; close(): Promise<void> };

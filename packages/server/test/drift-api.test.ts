@@ -4,6 +4,7 @@
  * the verdicts per column, "no data" for an empty window, and 4xx for what cannot be compared.
  */
 import { createHash } from "node:crypto";
+import { mulberry32 as rng } from "./seeded.js";
 import fs from "node:fs";
 import path from "node:path";
 import { Readable } from "node:stream";
@@ -17,17 +18,6 @@ import { http, tempDir, testServer } from "./helpers.js";
 type Server = Awaited<ReturnType<typeof testServer>> & { drop?: () => Promise<void> };
 type Start = (config?: Partial<ServerConfig>) => Promise<Server>;
 
-/** A seeded generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SIGNATURE = { inputs: [{ name: "x", dtype: "float32", shape: [-1, 3] }], outputs: [{ name: "score", dtype: "float32", shape: [-1, 1] }] };
 

@@ -5,6 +5,7 @@
  * schedule runs it by itself; bad rules and targets are refused with 4xx codes.
  */
 import { createHash } from "node:crypto";
+import { mulberry32 as rng } from "./seeded.js";
 import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -21,16 +22,6 @@ import { http as call0, tempDir, testServer } from "./helpers.js";
 type Server = Awaited<ReturnType<typeof testServer>> & { drop?: () => Promise<void> };
 type Start = (config?: Partial<ServerConfig>) => Promise<Server>;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SIGNATURE = { inputs: [{ name: "x", dtype: "float32", shape: [-1, 2] }], outputs: [{ name: "score", dtype: "float32", shape: [-1, 1] }] };
 

@@ -1,17 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { mulberry32 as rng } from "../../../test/seeded.js";
 import { estimatePerformance, fitIsotonic } from "./cbpe.js";
 
-/** A seeded generator (mulberry32), so the statistical check is the same every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("estimatePerformance", () => {
   it("adds each prediction's expected share of the confusion matrix", () => {

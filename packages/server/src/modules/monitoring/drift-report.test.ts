@@ -1,19 +1,9 @@
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+import { mulberry32 as rng } from "../../../test/seeded.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { driftReport } from "./drift-report.js";
 import { columnDrift } from "./drift-stats.js";
 
-/** A seeded generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Rows of (x continuous, k few values, c category, b binary) for the reference and current samples. */
 function sample(n: number, shift: number, seed: number) {
