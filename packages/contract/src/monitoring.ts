@@ -241,7 +241,14 @@ export const Monitor = z.object({
 export type Monitor = z.infer<typeof Monitor>;
 
 export const MonitorPoint = z.object({ time: z.number().int(), series: z.string(), value: z.number().nullable() });
-export const MonitorSeriesQuery = z.object({ series: z.string().max(600).optional(), from: z.coerce.number().int().min(0).optional(), to: z.coerce.number().int().min(0).optional(), limit: z.coerce.number().int().min(1).max(100_000).optional() });
+export const MonitorSeriesQuery = z.object({
+  series: z.string().max(600).optional(),
+  from: z.coerce.number().int().min(0).optional(),
+  to: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(100_000).optional(),
+  /** With `limit`: the newest points rather than the oldest (answered oldest first either way). */
+  latest: z.enum(["true", "false"]).transform((v) => v === "true").optional(),
+});
 export const MonitorSeriesResponse = z.object({ points: z.array(MonitorPoint) });
 
 export const AlertEvent = z.object({

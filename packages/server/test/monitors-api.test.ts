@@ -122,6 +122,9 @@ function monitorsApi(backend: string, start: Start): void {
       expect(listed[0].lastRunAt).toBe(second.body.time);
       const series = (await call("GET", "/api/v1/deployments/scoring/monitors/drift-watch/series?series=drift.share")).body.points;
       expect(series.map((p: any) => p.value)).toEqual([0.5, 0.5]);
+      // The newest point only, for a long-running monitor's latest window.
+      const newest = (await call("GET", "/api/v1/deployments/scoring/monitors/drift-watch/series?series=drift.share&limit=1&latest=true")).body.points;
+      expect(newest.map((p: any) => p.time)).toEqual([second.body.time]);
       const alerts = (await call("GET", "/api/v1/deployments/scoring/alerts")).body.events;
       expect(alerts).toHaveLength(1);
       expect(alerts[0]).toMatchObject({ rule: "data-drift", kind: "fired", actions: [{ type: "webhook", ok: true }, { type: "pipeline", ok: true }] });

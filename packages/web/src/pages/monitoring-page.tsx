@@ -499,7 +499,7 @@ export function MonitoringPage({ params, query }: PageProps) {
   const selectedName = query.get("monitor") ?? list[0]?.spec.name;
   const monitor = list.find((m) => m.spec.name === selectedName);
   const [seriesTick, setSeriesTick] = useState(0);
-  const series = useAsync(async () => (monitor ? api.getMonitorSeries({ params: { name, monitor: monitor.spec.name }, query: { limit: 100_000 } }) : { points: [] }), [name, monitor?.spec.name, seriesTick]);
+  const series = useAsync(async () => (monitor ? api.getMonitorSeries({ params: { name, monitor: monitor.spec.name }, query: { limit: 100_000, latest: "true" } }) : { points: [] }), [name, monitor?.spec.name, seriesTick]);
   const idx = useMemo(() => indexPoints(series.data?.points ?? []), [series.data]);
   const [running, setRunning] = useState<string | undefined>(undefined);
   const [runError, setRunError] = useState<unknown>(undefined);

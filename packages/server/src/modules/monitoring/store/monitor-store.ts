@@ -31,7 +31,8 @@ export interface MonitorStore {
   ruleStates(deployment: string, monitor: string): Promise<Record<string, RuleState>>;
   /** Sets what the actions of an event did (they run after the event is recorded). */
   setEventActions(seq: number, actions: AlertEvent["actions"]): Promise<void>;
-  points(deployment: string, monitor: string, q: { series?: string; from?: number; to?: number; limit: number }): Promise<{ time: number; series: string; value: number | null }[]>;
+  /** Points oldest first; with `latest`, the newest `limit` of them. */
+  points(deployment: string, monitor: string, q: { series?: string; from?: number; to?: number; limit: number; latest?: boolean }): Promise<{ time: number; series: string; value: number | null }[]>;
   events(deployment: string, q: { monitor?: string; before?: number; limit: number }): Promise<AlertEvent[]>;
 }
 
@@ -127,12 +128,14 @@ export class SqlMonitorStore implements MonitorStore {
     await this.k.updateTable("monitoring_alert_events").set({ actions: JSON.stringify(actions) }).where("seq", "=", seq).execute();
   }
 
-  async points(deployment: string, monitor: string, q: { series?: string; from?: number; to?: number; limit: number }): Promise<{ time: number; series: string; value: number | null }[]> {
+  async points(deployment: string, monitor: string, q: { series?: string; from?: number; to?: number; limit: number; latest?: boolean }): Promise<{ time: number; series: string; value: number | null }[]> {
     let query = this.k.selectFrom("monitoring_points").select(["time", "series", "value"]).where("deployment", "=", deployment).where("monitor", "=", monitor);
     if (q.series !== undefined) query = query.where("series", "=", q.series);
     if (q.from !== undefined) query = query.where("time", ">=", q.from);
     if (q.to !== undefined) query = query.where("time", "<", q.to);
-    return (await query.orderBy("time").orderBy("series").limit(q.limit).execute()).map((r) => ({ time: Number(r.time), series: String(r.series), value: r.value === null ? null : Number(r.value) }));
+    const dir = q.latest ? "desc" : "asc";
+    const rows = (await query.orderBy("time", dir).orderBy("series", dir).limit(q.limit).execute()).map((r) => ({ time: Number(r.time), series: String(r.series), value: r.value === null ? null : Number(r.value) }));
+    return q.latest ? rows.reverse() : rows;
   }
 
   async events(deployment: string, q: { monitor?: string; before?: number; limit: number }): Promise<AlertEvent[]> {
