@@ -1,6 +1,19 @@
 import { z } from "zod";
-import { AliasName, ModelName, VersionNumber } from "./registry.js";
+import { AliasName, ModelName, VersionNumber, type TensorDType } from "./registry.js";
 import type { RouteDef } from "./routes.js";
+
+/** A signature dtype (registry and MLflow names) as the Open Inference Protocol's datatype: the one mapping the server and the UI share. */
+export const DTYPE_TO_OIP_DATATYPE = {
+  float32: "FP32",
+  float64: "FP64",
+  float16: "FP16",
+  int32: "INT32",
+  int64: "INT64",
+  int8: "INT8",
+  uint8: "UINT8",
+  bool: "BOOL",
+  string: "BYTES",
+} as const satisfies Record<TensorDType, string>;
 
 /** Limits on the inference log. */
 export const INFERENCE_LOG_LIMITS = {

@@ -12,12 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cairn } from "@cairn/sdk";
 import type { ServerConfig } from "../src/platform/config.js";
 import { describePg, freshPgSchema } from "./pg.js";
-import { http, tempDir, testServer } from "./helpers.js";
+import { http, tempDir, testServer, authAdmin } from "./helpers.js";
 
 type Server = Awaited<ReturnType<typeof testServer>> & { drop?: () => Promise<void> };
 type Start = (config?: Partial<ServerConfig>) => Promise<Server>;
 type Headers = Record<string, string>;
-const bearer = (t: string): Headers => ({ authorization: `Bearer ${t}` });
 
 const SIGNATURE = { inputs: [{ name: "x", dtype: "float32", shape: [-1, 2] }], outputs: [{ name: "y", dtype: "float32", shape: [-1, 2] }] };
 const row = (a: number, b: number) => ({ inputs: [{ name: "x", datatype: "FP32", shape: [1, 2], data: [a, b] }] });
@@ -373,13 +372,7 @@ function deploymentsApi(backend: string, start: Start): void {
     it("with auth on: a deployment lives in its model's project; viewers predict, editors change, others see nothing", async () => {
       const a = await start({ auth: true, authFailureLimit: 0, deploymentSyncMs: 200, deployJsModels: true });
       try {
-        const admin = bearer(a.bootstrapToken!);
-        const ac = (method: string, url: string, body?: unknown, headers: Headers = admin) => http(a.url, method, url, body, headers);
-        const tokenOf = async (user: string, roles: Record<string, string>) => {
-          expect((await ac("POST", "/api/v1/auth/users", { name: user })).status).toBe(201);
-          for (const [p, role] of Object.entries(roles)) expect((await ac("PUT", `/api/v1/projects/${p}/members/${user}`, { role })).status).toBe(200);
-          return bearer((await ac("POST", "/api/v1/auth/tokens", { user, name: "t" })).body.token);
-        };
+        const { admin, ac, tokenOf } = authAdmin(a);
         const adminSdk = new Cairn({ url: a.url, token: a.bootstrapToken!, handleExit: false });
         await adminSdk.models.create("risky", { tags: { "cairn.project": "risk" } });
         const run = await adminSdk.startRun({ experiment: "deploy-auth", tags: { "cairn.project": "risk" } });

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cairn } from "@cairn/sdk";
 import type { ServerConfig } from "../src/platform/config.js";
 import { describePg, freshPgSchema } from "./pg.js";
-import { http, tempDir, testServer } from "./helpers.js";
+import { http, tempDir, testServer, authAdmin } from "./helpers.js";
 import { sqliteTestDb } from "./db.js";
 import { createInferenceLogStore } from "../src/modules/serving/store/inference-log-store.js";
 import { createFeedbackStore } from "../src/modules/monitoring/store/feedback-store.js";
@@ -21,7 +21,6 @@ import { FeedbackService } from "../src/modules/monitoring/feedback.js";
 type Server = Awaited<ReturnType<typeof testServer>> & { drop?: () => Promise<void> };
 type Start = (config?: Partial<ServerConfig>) => Promise<Server>;
 type Headers = Record<string, string>;
-const bearer = (t: string): Headers => ({ authorization: `Bearer ${t}` });
 
 const SIGNATURE = {
   inputs: [{ name: "x", dtype: "float32", shape: [-1, 1] }],
@@ -212,13 +211,7 @@ function feedbackApi(backend: string, start: Start): void {
     it("with auth on: posting needs write on the deployment's model project, querying read", async () => {
       const a = await start({ auth: true, authFailureLimit: 0, deploymentSyncMs: 200, deployJsModels: true });
       try {
-        const admin = bearer(a.bootstrapToken!);
-        const ac = (method: string, url: string, body?: unknown, headers: Headers = admin) => http(a.url, method, url, body, headers);
-        const tokenOf = async (user: string, roles: Record<string, string>) => {
-          expect((await ac("POST", "/api/v1/auth/users", { name: user })).status).toBe(201);
-          for (const [p, role] of Object.entries(roles)) expect((await ac("PUT", `/api/v1/projects/${p}/members/${user}`, { role })).status).toBe(200);
-          return bearer((await ac("POST", "/api/v1/auth/tokens", { user, name: "t" })).body.token);
-        };
+        const { admin, ac, tokenOf } = authAdmin(a);
         for (const p of ["risk", "other"]) expect((await ac("POST", "/api/v1/projects", { name: p })).status).toBe(201);
         const adminSdk = new Cairn({ url: a.url, token: a.bootstrapToken!, handleExit: false });
         await adminSdk.models.create("scorer", { tags: { "cairn.project": "risk" } });

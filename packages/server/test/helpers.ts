@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import { expect } from "vitest";
 import os from "node:os";
 import path from "node:path";
 import { PG_URL, pgUnreachable } from "./pg.js";
@@ -55,4 +56,19 @@ export async function pgAvailable(): Promise<boolean> {
   if (process.env.CAIRN_REQUIRE_SERVICES === "1") throw new Error(`PostgreSQL at ${PG_URL} is required (CAIRN_REQUIRE_SERVICES=1) but unreachable: ${reason}`);
   console.warn(`[skip] PostgreSQL at ${PG_URL} is unreachable (${reason}); skipping PostgreSQL tests`);
   return false;
+}
+
+/**
+ * With auth on: `ac` calls as the bootstrap admin (or with the given headers), and `tokenOf` creates a
+ * user with roles in projects and returns its token as an Authorization header.
+ */
+export function authAdmin(server: { url: string; bootstrapToken?: string | undefined }) {
+  const admin: Record<string, string> = { authorization: `Bearer ${server.bootstrapToken!}` };
+  const ac = (method: string, url: string, body?: unknown, headers: Record<string, string> = admin) => http(server.url, method, url, body, headers);
+  const tokenOf = async (user: string, roles: Record<string, string>): Promise<Record<string, string>> => {
+    expect((await ac("POST", "/api/v1/auth/users", { name: user })).status).toBe(201);
+    for (const [p, role] of Object.entries(roles)) expect((await ac("PUT", `/api/v1/projects/${p}/members/${user}`, { role })).status).toBe(200);
+    return { authorization: `Bearer ${(await ac("POST", "/api/v1/auth/tokens", { user, name: "t" })).body.token}` };
+  };
+  return { admin, ac, tokenOf };
 }

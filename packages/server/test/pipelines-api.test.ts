@@ -15,14 +15,13 @@ import { pushPipeline } from "../src/modules/pipelines/remote.js";
 import { PipelineWorker } from "../src/modules/pipelines/worker.js";
 import { MAX_CLAIMS } from "../src/modules/pipelines/service.js";
 import { describePg, freshPgSchema } from "./pg.js";
-import { http, tempDir, testServer } from "./helpers.js";
+import { http, tempDir, testServer, authAdmin } from "./helpers.js";
 
 type Server = Awaited<ReturnType<typeof testServer>> & { drop?: () => Promise<void> };
 type Start = (config?: Partial<ServerConfig>) => Promise<Server>;
 type Headers = Record<string, string>;
 
 const sha = (b: string) => createHash("sha256").update(b).digest("hex");
-const bearer = (t: string): Headers => ({ authorization: `Bearer ${t}` });
 const ENDED = new Set(["succeeded", "failed", "cancelled"]);
 /** What a hand-driven worker offers: plenty of CPU and memory, no GPU unless said. */
 const FREE = { cpu: 8, memoryMb: 100_000, gpu: 0 };
@@ -557,14 +556,8 @@ function pipelinesApi(backend: string, start: Start): void {
     it("with auth on: workers need admin, pipelines and their runs live in their experiment's project", async () => {
       const a = await start({ auth: true, authFailureLimit: 0 });
       try {
-        const admin = bearer(a.bootstrapToken!);
-        const ac = (method: string, url: string, body?: unknown, headers: Headers = admin) => http(a.url, method, url, body, headers);
+        const { admin, ac, tokenOf } = authAdmin(a);
         expect((await ac("POST", "/api/v1/projects", { name: "risk" })).status).toBe(201);
-        const tokenOf = async (user: string, roles: Record<string, string>) => {
-          expect((await ac("POST", "/api/v1/auth/users", { name: user })).status).toBe(201);
-          for (const [p, role] of Object.entries(roles)) expect((await ac("PUT", `/api/v1/projects/${p}/members/${user}`, { role })).status).toBe(200);
-          return bearer((await ac("POST", "/api/v1/auth/tokens", { user, name: "t" })).body.token);
-        };
         const vera = await tokenOf("vera", { default: "viewer" });
         const rita = await tokenOf("rita", { risk: "editor" });
         const adminSdk = new Cairn({ url: a.url, token: a.bootstrapToken!, handleExit: false });

@@ -1,5 +1,5 @@
 import { useState } from "react";
-import type { TensorDType, TensorSpec } from "@cairn/contract";
+import { DTYPE_TO_OIP_DATATYPE, type TensorDType, type TensorSpec } from "@cairn/contract";
 import { api } from "../lib/api.js";
 import { formatNumber } from "../lib/format.js";
 import { useAsync } from "../lib/use-async.js";
@@ -8,17 +8,7 @@ import { formatShape } from "./governance.js";
 import { JsonView } from "./json-diff.js";
 
 /** A signature dtype as the Open Inference Protocol's datatype (as the server maps it). */
-export const OIP_DATATYPE: Record<TensorDType, string> = {
-  float32: "FP32",
-  float64: "FP64",
-  float16: "FP16",
-  int32: "INT32",
-  int64: "INT64",
-  int8: "INT8",
-  uint8: "UINT8",
-  bool: "BOOL",
-  string: "BYTES",
-};
+export const OIP_DATATYPE: Record<TensorDType, string> = DTYPE_TO_OIP_DATATYPE;
 
 const NUMERIC = new Set<TensorDType>(["float32", "float64", "float16", "int32", "int64", "int8", "uint8"]);
 /** The widest row that still gets one number field per column (wider rows get a JSON box). */

@@ -3,7 +3,7 @@
  * row-major data in the typed array that datatype maps to. Shared by the protocol codecs, the
  * signature checks, the batcher and the runtimes.
  */
-import type { TensorDType } from "@cairn/contract";
+import { DTYPE_TO_OIP_DATATYPE, type TensorDType } from "@cairn/contract";
 
 /** Open Inference Protocol (KServe v2) datatypes. */
 export const DATATYPES = ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES"] as const;
@@ -41,14 +41,4 @@ export function elementCount(shape: readonly number[]): number {
 }
 
 /** A signature dtype (registry, MLflow names) as the protocol's datatype. */
-export const DTYPE_TO_DATATYPE: Record<TensorDType, Datatype> = {
-  float32: "FP32",
-  float64: "FP64",
-  float16: "FP16",
-  int32: "INT32",
-  int64: "INT64",
-  int8: "INT8",
-  uint8: "UINT8",
-  bool: "BOOL",
-  string: "BYTES",
-};
+export const DTYPE_TO_DATATYPE: Record<TensorDType, Datatype> = DTYPE_TO_OIP_DATATYPE;
