@@ -19,6 +19,11 @@ export class Args {
     }
   }
 
+  /** Whether the flag was given. */
+  has(name: string): boolean {
+    return this.#values.has(name);
+  }
+
   /** A string flag, or `fallback` when absent. @throws Error when absent without a fallback */
   string(name: string, fallback?: string): string {
     const v = this.#values.get(name) ?? fallback;

@@ -25,6 +25,8 @@ export interface RegistrationInput {
   metrics: Record<string, number>;
   /** Per-fold metrics, logged as metric series with step = fold number. */
   foldMetrics: Record<string, number[]>;
+  /** Dataset versions the model was trained on, recorded as inputs of the run (lineage). */
+  inputs?: { dataset: string; version: number }[];
   /** Local files logged as run artifacts, each into an artifact directory. */
   artifacts: { local: string; dir: string }[];
   description: string;
@@ -114,6 +116,7 @@ export async function registerModel(input: RegistrationInput, url: string): Prom
     run.log({ params: input.params, metrics: input.metrics });
     for (const [key, values] of Object.entries(input.foldMetrics)) run.logMetrics(key, values.map((value, i) => ({ value, step: i + 1 })));
     for (const a of input.artifacts) await run.logArtifact(a.local, a.dir);
+    for (const d of input.inputs ?? []) await cairn.datasets.linkRun(run.id, { dataset: d.dataset, version: d.version, direction: "input", context: "training" });
     await run.flush();
     version = await cairn.models.register(input.modelName, {
       runId: run.id,

@@ -3,7 +3,7 @@
  * http://127.0.0.1:5005) logs them with the model and registers a new version of the model with
  * its signature. Without a server it says why it skipped and succeeds, so `cairn run --offline`
  * works. Writes what happened to `--out`.
- * Usage: register.ts --name credit-risk --onnx onnx --model model/model.json --cv metrics/cv.json --holdout metrics/holdout.json --features data/features --out registration.json
+ * Usage: register.ts --name credit-risk --onnx onnx --model model/model.json --cv metrics/cv.json --holdout metrics/holdout.json --features data/features [--inputs data/source.json] --out registration.json
  */
 import { join } from "node:path";
 import { DEFAULT_URL, type ModelSignature } from "@cairn/sdk";
@@ -67,6 +67,7 @@ runStep("register", async () => {
         newton_steps: model.iterations,
       },
       metrics,
+      ...(args.has("inputs") ? { inputs: [readJson<{ dataset: string; version: number }>(args.string("inputs"))] } : {}),
       foldMetrics: Object.fromEntries(METRIC_KEYS.map((k) => [`cv_fold_${snake(k)}`, cv.perFold.map((m) => m[k])])),
       artifacts: [
         { local: args.string("cv"), dir: "metrics" },

@@ -1,4 +1,7 @@
 #!/usr/bin/env node
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { Command, Option } from "commander";
 import { CONFIG_ENV, type ServerConfig } from "../platform/config.js";
 import { VERSION } from "../version.js";
@@ -94,7 +97,37 @@ export function buildProgram(): Command {
   registerDeploymentCommands(program);
   registerSweepCommand(program);
   registerMonitoringCommands(program);
+  registerDemoCommand(program);
   return program;
+}
+
+/**
+ * `cairn demo`: the whole lifecycle on the embedded default, built on examples/credit-risk (its
+ * compiled `dist/demo/main.js`, found from this package's place in the repository).
+ */
+function registerDemoCommand(program: Command): void {
+  usageErrorsExit2(
+    program
+      .command("demo")
+      .description("run the whole model lifecycle on a fresh embedded server in about two minutes: data → pipeline → registry and approval → deployment → traffic → drift → alert → retraining → shadow evaluation → canary → 100%")
+      .option("--port <port>", "port for the demo's server (the next free one when taken; 0: any)", "5005")
+      .option("--data-dir <dir>", "a new or empty directory for its data (default: a fresh temporary one)")
+      .option("--rows <n>", "borrowers in each training dataset version", "20000")
+      .option("--serve", "keep serving the UI afterwards (the default on a terminal)")
+      .option("--no-serve", "stop the server when the demo ends")
+      .option("--summary <file>", "write what the demo did as JSON")
+      .action(async (opts: { port: string; dataDir?: string; rows: string; serve?: boolean; summary?: string }, cmd: Command) => {
+        const port = Number(opts.port);
+        const rows = Number(opts.rows);
+        if (!Number.isInteger(port) || port < 0 || port > 65535) cmd.error(`error: --port must be a port number, got '${opts.port}'`, { exitCode: 2 });
+        if (!Number.isInteger(rows) || rows < 2000) cmd.error(`error: --rows must be a whole number >= 2000, got '${opts.rows}'`, { exitCode: 2 });
+        const entry = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../../examples/credit-risk/dist/demo/main.js");
+        if (!existsSync(entry)) throw new Error(`the demo lives in the repository's examples/credit-risk and is not built (${entry} is missing): run npm run build`);
+        const { runDemoCli } = (await import(pathToFileURL(entry).href)) as { runDemoCli(o: { port: number; rows: number; dataDir?: string; serve?: boolean; summary?: string }): Promise<unknown> };
+        await runDemoCli({ port, rows, ...(opts.dataDir ? { dataDir: opts.dataDir } : {}), ...(opts.serve !== undefined ? { serve: opts.serve } : {}), ...(opts.summary ? { summary: path.resolve(opts.summary) } : {}) });
+        process.exit(0);
+      }),
+  );
 }
 
 function redact(uri: string): string {
