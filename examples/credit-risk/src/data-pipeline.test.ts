@@ -3,6 +3,7 @@ import { formatCsv, parseCsv } from "./csv.js";
 import { datasetFromCsv, datasetCells, encodeRows, featureHeader, fitPreprocessing, rowsOf, stratifiedHoldout } from "./features.js";
 import { generateCreditData, toCells } from "./generate-data.js";
 import { fitLogisticRegression, predictProba } from "./logistic-regression.js";
+import { rocAuc } from "./metrics.js";
 import { buildOnnxModel, compareOutputs, runOnnx } from "./onnx-export.js";
 import { CATEGORICAL_COLUMNS, NUMERIC_COLUMNS, RAW_HEADER } from "./schema.js";
 import { validateCreditTable } from "./validate-data.js";
@@ -22,6 +23,40 @@ describe("generateCreditData", () => {
   it("refuses a bad row count or rate", () => {
     expect(() => generateCreditData({ rows: 0, seed: 1 })).toThrow(/rows/);
     expect(() => generateCreditData({ rows: 10, seed: 1, defaultRate: 1 })).toThrow(/default rate/);
+  });
+});
+
+describe("generateCreditData with drift", () => {
+  const mean = (rows: { [k: string]: unknown }[], k: string) => rows.reduce((s, r) => s + Number(r[k]), 0) / rows.length;
+  const share = (rows: { [k: string]: unknown }[], k: string, v: unknown) => rows.filter((r) => r[k] === v).length / rows.length;
+
+  it("drift 0 is the undrifted data exactly; drift outside [0, 1] is refused", () => {
+    expect(generateCreditData({ rows: 2000, seed: 3, drift: 0 })).toEqual(generateCreditData({ rows: 2000, seed: 3 }));
+    expect(() => generateCreditData({ rows: 10, seed: 1, drift: 1.5 })).toThrow(/drift/);
+    expect(() => generateCreditData({ rows: 10, seed: 1, drift: -0.1 })).toThrow(/drift/);
+  });
+
+  it("shifts the borrowers (covariate shift) and what makes them default (concept shift)", () => {
+    const before = generateCreditData({ rows: 20_000, seed: 8 });
+    const after = generateCreditData({ rows: 20_000, seed: 9, drift: 1, defaultRate: 0.2 });
+    expect(mean(before, "age") - mean(after, "age")).toBeGreaterThan(5);
+    expect(mean(after, "income") / mean(before, "income")).toBeLessThan(0.85);
+    expect(mean(before, "credit_score") - mean(after, "credit_score")).toBeGreaterThan(25);
+    expect(share(after, "term", 60) - share(before, "term", 60)).toBeGreaterThan(0.1);
+    expect(share(after, "purpose", "small_business")).toBeGreaterThan(2 * share(before, "purpose", "small_business"));
+    // A model fitted before the shift ranks the shifted borrowers much worse than one fitted after it.
+    const auc = (train: typeof before, test: typeof before) => {
+      const rows = (d: typeof before) => rowsOf(parseCsv(formatCsv(RAW_HEADER, toCells(d))));
+      const spec = fitPreprocessing(rows(train));
+      const model = fitLogisticRegression(encodeRows(spec, rows(train), true), { l2: 0.001, maxIter: 50, classWeight: "balanced" });
+      const t = encodeRows(spec, rows(test), true);
+      return rocAuc(t.y, predictProba(model, t));
+    };
+    const test = generateCreditData({ rows: 5000, seed: 10, drift: 1, defaultRate: 0.2 });
+    const old = auc(before, test);
+    const fresh = auc(after, test);
+    expect(old).toBeLessThan(0.72);
+    expect(fresh - old).toBeGreaterThan(0.08);
   });
 });
 

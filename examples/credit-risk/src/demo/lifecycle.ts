@@ -50,6 +50,8 @@ export interface DemoOptions {
   print?: (line: string) => void;
   /** A live progress line (default: rewritten in place on a terminal, else nothing). */
   status?: (line: string) => void;
+  /** Aborting stops the demo at the next wait: running steps are cancelled and the server closed. */
+  signal?: AbortSignal;
 }
 
 /** What the demo did, stage by stage, for its summary and its test. */
@@ -136,6 +138,7 @@ export async function runDemo(opts: DemoOptions): Promise<{ result: DemoResult; 
     webhookAllowedHosts: [`127.0.0.1:${hookPort}`],
   });
   const ac = new AbortController();
+  opts.signal?.addEventListener("abort", () => ac.abort(), { once: true });
   let worker: Promise<void> | undefined;
   const workDir = join(EXAMPLE_ROOT, ".cairn", `demo-worker-${process.pid}`);
   const close = async () => {
@@ -171,7 +174,7 @@ export async function runDemo(opts: DemoOptions): Promise<{ result: DemoResult; 
     const pw = new PipelineWorker({ cairn: admin, stepToken: botToken, workDir, signal: ac.signal, name: "demo-worker", log: () => undefined, claimWaitMs: 2000 });
     worker = pw.run();
     const first = (await maya.client.api.startPipelineRun({ params: { name: PIPELINE }, body: { trigger: { kind: "manual" } } })).run;
-    const firstRun = await waitForRun(maya, first.id, status);
+    const firstRun = await waitForRun(maya, first.id, status, ac.signal);
     if (firstRun.status !== "succeeded") throw new Error(`the training run ${first.id} ended ${firstRun.status}: ${firstRun.error ?? ""}`);
     const champion = await latestVersion(maya);
     const m1 = await metricsOf(maya, champion.runId);
@@ -196,9 +199,9 @@ export async function runDemo(opts: DemoOptions): Promise<{ result: DemoResult; 
 
     // ---------------------------------------------------------------- 5. traffic
     stage("Serve production traffic; labels arrive 3 s late");
-    const traffic = new TrafficGenerator({ cairn: maya, deployment: DEPLOYMENT, model: MODEL, labelDelayMs: 3000, seed: 1000, prefix: "loan" });
+    const traffic = new TrafficGenerator({ cairn: maya, deployment: DEPLOYMENT, model: MODEL, labelDelayMs: 3000, seed: 1000, prefix: "loan", signal: ac.signal });
     const baseline = await traffic.run({ drift: 0, rate, seconds: opts.baselineSeconds ?? 15, onProgress: (n) => status(`      baseline traffic: ${n} requests`) });
-    assertTraffic(baseline, "baseline");
+    assertTraffic(baseline, "baseline", ac.signal);
     await traffic.settle();
     await maya.monitoring.createMonitor(DEPLOYMENT, {
       name: MONITOR,
@@ -244,7 +247,7 @@ export async function runDemo(opts: DemoOptions): Promise<{ result: DemoResult; 
       },
     });
     await polling;
-    assertTraffic(shifted, "shifted");
+    assertTraffic(shifted, "shifted", ac.signal);
     done(`${shifted.sent} shifted requests in ${secs(shifted.to - shifted.from)}`);
 
     // ---------------------------------------------------------------- 7. detect and alert
@@ -269,8 +272,9 @@ export async function runDemo(opts: DemoOptions): Promise<{ result: DemoResult; 
     stage("Retrain on the fresh data (started by the alert)");
     let retrainDone = false;
     const during = traffic.run({ drift: 1, rate: rate / 3, until: () => retrainDone });
-    const retrained = await waitForRun(maya, retrainId, status).finally(() => (retrainDone = true));
+    const retrained = await waitForRun(maya, retrainId, status, ac.signal).finally(() => (retrainDone = true));
     await during;
+    if (ac.signal.aborted) throw new Error("interrupted during retraining");
     if (retrained.status !== "succeeded") throw new Error(`the retraining run ${retrainId} ended ${retrained.status}: ${retrained.error ?? ""}`);
     const challenger = await latestVersion(maya);
     if (challenger.version === champion.version) throw new Error("the retraining run registered no new version");
@@ -282,7 +286,7 @@ export async function runDemo(opts: DemoOptions): Promise<{ result: DemoResult; 
     await maya.deployments.update(DEPLOYMENT, { shadow: { version: challenger.version }, message: `shadow-evaluate v${challenger.version}` });
     await maya.deployments.waitUntilReady(DEPLOYMENT, { timeoutMs: 60_000 });
     const shadowPhase = await traffic.run({ drift: 1, rate, seconds: 12, onProgress: (n) => status(`      shadow evaluation: ${n} requests answered by v${champion.version}, copied to v${challenger.version}`) });
-    assertTraffic(shadowPhase, "shadow evaluation");
+    assertTraffic(shadowPhase, "shadow evaluation", ac.signal);
     await traffic.drain();
     const perf = await maya.monitoring.performance(DEPLOYMENT, { from: shadowPhase.from, to: shadowPhase.to + 1, task: "classification", output: "probability", positive: "1" });
     const evaluation = { champion: armMetrics(perf, champion.version, "primary"), challenger: armMetrics(perf, challenger.version, "shadow") };
@@ -310,15 +314,15 @@ export async function runDemo(opts: DemoOptions): Promise<{ result: DemoResult; 
     const canaryUp = await waitFor(async () => {
       const d = await maya.deployments.get(DEPLOYMENT);
       return d.spec.canary && d.arms.find((a) => a.arm === "canary")?.version === challenger.version && d.state === "ready" ? d : undefined;
-    }, 30_000, "the deployment to start the new champion as a canary");
+    }, 30_000, "the deployment to start the new champion as a canary", ac.signal);
     info(`the alias moved, so the deployment started v${challenger.version} as a ${canaryUp.spec.canary!.percent}% canary beside v${champion.version}`);
     const canaryPhase = await traffic.run({ drift: 1, rate, seconds: 6, onProgress: (n) => status(`      canary traffic: ${n} requests`) });
-    assertTraffic(canaryPhase, "canary");
+    assertTraffic(canaryPhase, "canary", ac.signal);
     info(`canary split over ${canaryPhase.sent} requests: ${Object.entries(canaryPhase.byArm).map(([k, v]) => `${k} ${((100 * v) / canaryPhase.sent).toFixed(1)}%`).join(", ")}`);
     await maya.deployments.promoteCanary(DEPLOYMENT, { message: "canary healthy" });
     await maya.deployments.waitUntilReady(DEPLOYMENT, { timeoutMs: 60_000 });
     const after = await traffic.run({ drift: 1, rate, seconds: 2 });
-    assertTraffic(after, "after the rollout");
+    assertTraffic(after, "after the rollout", ac.signal);
     await traffic.drain();
     done(`promoted: v${challenger.version} takes 100% (${Object.entries(after.byVersion).map(([k, v]) => `${k}: ${v}`).join(", ")} of the last ${after.sent} requests)`);
 
@@ -388,14 +392,14 @@ async function addDatasetVersion(cairn: Cairn, d: { rows: number; seed: number; 
   return up.version;
 }
 
-/** Polls a pipeline run until it ends, showing its steps on the status line. */
-async function waitForRun(cairn: Cairn, id: string, status: (l: string) => void) {
-  for (;;) {
+/** Polls a pipeline run until it ends (at most 10 minutes), showing its steps on the status line. */
+async function waitForRun(cairn: Cairn, id: string, status: (l: string) => void, signal: AbortSignal) {
+  return waitFor(async () => {
     const { run } = await cairn.client.api.getPipelineRun({ params: { id } });
     if (["succeeded", "failed", "cancelled"].includes(run.status)) return run;
     status(`      ${run.pipeline}: ${run.steps.map((s) => `${s.name} ${s.status}`).join(", ")}`);
-    await sleep(500);
-  }
+    return undefined;
+  }, 600_000, `pipeline run ${id} to end`, signal);
 }
 
 async function latestVersion(cairn: Cairn) {
@@ -422,13 +426,15 @@ function signatureOf(v: { signature: { inputs: { name: string; shape?: (number |
   return v.signature ? v.signature.inputs.map((i) => `${i.name}[${(i.shape ?? []).map((d) => (d === null || d < 0 ? "N" : d)).join(",")}]`).join(", ") : "none";
 }
 
-function assertTraffic(p: PhaseResult, what: string): void {
+function assertTraffic(p: PhaseResult, what: string, signal: AbortSignal): void {
+  if (signal.aborted) throw new Error(`interrupted during the ${what} traffic`);
   if (p.sent === 0 || p.failed > p.sent * 0.01) throw new Error(`${what} traffic failed: ${p.failed} of ${p.sent + p.failed} requests (${p.firstError ?? "none answered"})`);
 }
 
-async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
+async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string, signal: AbortSignal): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    if (signal.aborted) throw new Error(`interrupted while waiting for ${what}`);
     const v = await probe();
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);

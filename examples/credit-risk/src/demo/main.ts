@@ -30,7 +30,19 @@ export async function runDemoCli(opts: DemoCliOptions): Promise<DemoResult> {
   const dataDir = opts.dataDir ? resolve(opts.dataDir) : mkdtempSync(join(tmpdir(), "cairn-demo-"));
   if (existsSync(dataDir) && readdirSync(dataDir).length > 0) throw new Error(`--data-dir ${dataDir} is not empty; the demo starts from nothing (give a new directory, or leave it out)`);
   const port = opts.port === 0 ? 0 : await freePort(opts.port);
-  const { result, close } = await runDemo({ dataDir, port, ...(opts.rows !== undefined ? { rows: opts.rows } : {}) });
+  // Ctrl-C during the demo cancels the running steps and closes the server before exiting.
+  const interrupt = new AbortController();
+  const onSignal = () => interrupt.abort();
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  let run: Awaited<ReturnType<typeof runDemo>>;
+  try {
+    run = await runDemo({ dataDir, port, signal: interrupt.signal, ...(opts.rows !== undefined ? { rows: opts.rows } : {}) });
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+  const { result, close } = run;
   if (opts.summary) writeFileSync(opts.summary, `${JSON.stringify(result, null, 2)}\n`);
   const serve = opts.serve ?? Boolean(process.stdout.isTTY);
   if (!serve) {

@@ -74,6 +74,8 @@ export class TrafficGenerator {
       /** Requests in flight at once. */
       concurrency?: number;
       prefix?: string;
+      /** Ends every phase early (checked between requests). */
+      signal?: AbortSignal;
     },
   ) {
     this.#seed = o.seed;
@@ -109,7 +111,7 @@ export class TrafficGenerator {
     const worker = async () => {
       for (;;) {
         const now = Date.now();
-        if (now >= endAt || opts.until?.()) return;
+        if (now >= endAt || opts.until?.() || this.o.signal?.aborted) return;
         // Paced by a shared schedule, so the rate holds whatever the concurrency.
         const at = (slot += intervalMs);
         if (at > now) await sleep(at - now);
