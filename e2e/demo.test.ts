@@ -12,12 +12,13 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cairn } from "@cairn/sdk";
 import { startServer } from "../packages/server/src/server.js";
+import { chromiumAvailable, ensureUiBuilt, launchChromium, openPage, SHOTS } from "./browser.js";
 import { ROOT } from "./processes.js";
 
 interface Summary {
   dataDir: string;
   seconds: number;
-  tokens: { admin: string };
+  tokens: { admin: string; sam: string };
   trainingRuns: { initial: string; retraining: string };
   versions: { champion: string; challenger: string };
   promotions: number[];
@@ -139,5 +140,35 @@ describe("cairn demo", () => {
     const ids = JSON.stringify(g.nodes);
     expect(ids).toContain("model:credit-risk/2");
     expect(ids).toContain("dataset:credit-raw@v2");
+  });
+
+  it.runIf(chromiumAvailable("demo UI test"))("the UI shows it: the alerts on the monitoring page link to the retraining run, which links to the version it registered", async () => {
+    ensureUiBuilt();
+    const browser = await launchChromium();
+    const errors: string[] = [];
+    try {
+      const page = await openPage(browser, errors);
+      await page.context().addCookies([{ name: "cairn_token", value: summary.tokens.sam, url: server.url }]);
+      await page.goto(`${server.url}/#/deployments/credit-risk/monitoring`);
+      const fired = page.locator("[data-testid=mon-alert-row][data-kind=fired][data-rule=auc-drop]");
+      await fired.waitFor();
+      expect(await page.locator("[data-testid=mon-alert-row][data-kind=fired][data-rule=data-drift]").count()).toBe(1);
+      await page.screenshot({ path: `${SHOTS}/cairn-ui-demo-monitoring.png`, fullPage: true });
+      const link = fired.locator("[data-testid=mon-alert-run-link]");
+      expect(await link.getAttribute("href")).toBe(`#/pipelines/runs/${summary.trainingRuns.retraining}`);
+      await link.click();
+      const run = page.locator("[data-testid=pipeline-run-page]");
+      await run.waitFor();
+      expect(await run.getAttribute("data-status")).toBe("succeeded");
+      expect(await page.locator("[data-testid=pipeline-run-trigger]").textContent()).toContain("auc-drop");
+      const registered = page.locator("[data-testid=registered-as] a");
+      await registered.waitFor();
+      expect(await registered.textContent()).toBe(`credit-risk v${summary.versions.challenger}`);
+      await registered.click();
+      await page.waitForURL(/#\/models\/credit-risk/);
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
   });
 });

@@ -5,6 +5,7 @@ import { formatAgo, formatDate, formatDuration } from "../lib/format.js";
 import { href, navigate } from "../lib/router.js";
 import { ErrorBanner } from "../components/error-banner.js";
 import { KvTable } from "../components/kv-table.js";
+import { RegisteredAs } from "../components/registered-as.js";
 import { DagGraph } from "../components/dag-graph.js";
 import { LogPane } from "../components/log-pane.js";
 import { isFailedStep, isLiveRun, PipelineStatusBadge, StepCountsBar, StepStatusBadge } from "../components/pipeline-status.js";
@@ -175,6 +176,7 @@ function RunHeader({ run, now, onChanged }: { run: PipelineRun; now: number; onC
           <dt>Mode</dt>
           <dd>{run.mode}</dd>
         </div>
+        {!isLiveRun(run.status) && <RegisteredAs runIds={run.steps.flatMap((s) => (s.runId ? [s.runId] : []))} />}
         <div>
           <dt>Created</dt>
           <dd title={formatAgo(run.createdAt)}>{formatDate(run.createdAt)}</dd>

@@ -9,7 +9,7 @@ import { StatusBadge } from "../components/status-badge.js";
 import { KvTable } from "../components/kv-table.js";
 import { MetricChart } from "../components/metric-chart.js";
 import { ArtifactBrowser } from "../components/artifact-browser.js";
-import { quoteFilterValue } from "../components/alias-badge.js";
+import { RegisteredAs } from "../components/registered-as.js";
 import type { PageProps } from "./registry.js";
 
 const BUCKETS = 1000;
@@ -175,7 +175,7 @@ function RunHeader({ run, onRefresh, refreshing }: { run: Run; onRefresh: () => 
             </dd>
           </div>
         )}
-        <RegisteredAs runId={info.runId} />
+        <RegisteredAs runIds={[info.runId]} />
       </dl>
       {note && <p className="note">{note}</p>}
     </div>
@@ -189,30 +189,6 @@ function pipelineRunHref(run: Run): string {
   const parent = t["mlflow.parentRunId"];
   if (step && parent) return href(`/pipelines/runs/${encodeURIComponent(parent)}`, { step });
   return href(`/pipelines/runs/${encodeURIComponent(run.info.runId)}`);
-}
-
-/** The model versions registered from this run, as links to their models (nothing when none, or on error). */
-function RegisteredAs({ runId }: { runId: string }) {
-  const versions = useAsync(
-    () => api.searchModelVersions({ body: { filter: `run_id = ${quoteFilterValue(runId)}`, orderBy: ["name ASC", "version_number ASC"], maxResults: 100 } }).then((r) => r.modelVersions),
-    [runId],
-  );
-  if (!versions.data?.length) return null;
-  return (
-    <div>
-      <dt>Registered as</dt>
-      <dd data-testid="registered-as">
-        {versions.data.map((v, i) => (
-          <span key={`${v.name}/${v.version}`}>
-            {i > 0 && ", "}
-            <a href={href(`/models/${encodeURIComponent(v.name)}`)}>
-              {v.name} v{v.version}
-            </a>
-          </span>
-        ))}
-      </dd>
-    </div>
-  );
 }
 
 function LatestMetrics({ run }: { run: Run }) {
