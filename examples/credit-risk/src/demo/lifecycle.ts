@@ -128,6 +128,7 @@ export async function runDemo(opts: DemoOptions): Promise<{ result: DemoResult; 
   const hookPort = (hook.address() as { port: number }).port;
 
   print(`Cairn demo: the whole model lifecycle on the embedded default (SQLite + ${opts.dataDir})`);
+  const closeHook = () => new Promise<void>((r) => hook.close(() => r()));
   const server = await startServer({
     port: opts.port,
     dataDir: opts.dataDir,
@@ -136,6 +137,9 @@ export async function runDemo(opts: DemoOptions): Promise<{ result: DemoResult; 
     monitorTickMs: 1000,
     deploymentSyncMs: 500,
     webhookAllowedHosts: [`127.0.0.1:${hookPort}`],
+  }).catch(async (e: unknown) => {
+    await closeHook();
+    throw e;
   });
   const ac = new AbortController();
   opts.signal?.addEventListener("abort", () => ac.abort(), { once: true });
@@ -145,7 +149,7 @@ export async function runDemo(opts: DemoOptions): Promise<{ result: DemoResult; 
     ac.abort();
     await worker?.catch(() => undefined);
     rmSync(workDir, { recursive: true, force: true });
-    await new Promise<void>((r) => hook.close(() => r()));
+    await closeHook();
     await server.close();
   };
   try {
