@@ -5,10 +5,13 @@
  * labels posted again counted updated), then `cairn performance` (JSON and table) agreeing with the
  * accuracy computed here from the predictions and labels; bad files: a missing column (exit 2), mixed
  * label types (exit 1 naming the line), a label of another type than the deployment's (the server's
- * 400 code, with the file's line).
+ * 400 code, with the file's line). `cairn drift` of the deployment's traffic, and of a local file
+ * (`--current FILE`) against a file or a dataset version, with its errors.
  */
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
+import { Readable } from "node:stream";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -113,8 +116,11 @@ describe("cairn feedback import and cairn performance (e2e)", () => {
     const [viaSdk, table] = await Promise.all([sdk.monitoring.performance(NAME, { from: perf.from, to: perf.to }), cli(["performance", NAME, "--from", String(perf.from), "--to", String(perf.to), "--window", "1h"])]);
     expect(viaSdk.series).toEqual(perf.series);
     expect(table.stdout).toMatch(/task\s+classification/);
-    expect(table.stdout).toMatch(/^VERSION\s+ARM\s+START\s+N\s+SKIPPED\s+ACCURACY\s+PRECISION\s+RECALL\s+F1\s+ROC_AUC\s+LOG_LOSS$/m);
-    expect(table.stdout).toMatch(new RegExp(`^1\\s+primary\\s+\\S+ \\S+\\s+${N}\\s+0\\s+${String(Number((correct / N).toPrecision(6))).replace(".", "\\.")}\\s`, "m"));
+    // Each metric's label-free estimate (CBPE) next to it: over all 200 predictions, calibrated on their labels.
+    expect(table.stdout).toMatch(/^VERSION\s+ARM\s+START\s+N\s+SKIPPED\s+EST_N\s+ACCURACY\s+ACCURACY_EST\s+PRECISION\s+PRECISION_EST\s+RECALL\s+RECALL_EST\s+F1\s+F1_EST\s+ROC_AUC\s+ROC_AUC_EST\s+LOG_LOSS$/m);
+    expect(table.stdout).toMatch(new RegExp(`^1\\s+primary\\s+\\S+ \\S+\\s+${N}\\s+0\\s+${N}\\s+${String(Number((correct / N).toPrecision(6))).replace(".", "\\.")}\\s+0\\.\\d+\\s`, "m"));
+    expect(table.stdout).toMatch(/label-free estimates \(CBPE\).*1\/primary: 200 labelled/);
+    expect(w.estimated).toMatchObject({ n: N, calibrated: true });
   }, 30_000);
 
   it("refuses bad files: a missing column (exit 2), mixed labels (exit 1 naming the line), a label of another type than the deployment's (the server's code)", async () => {
@@ -158,6 +164,35 @@ describe("cairn drift, cairn monitor and cairn alerts (e2e)", () => {
     expect(json.reference.rows).toBe(N);
     await cli(["drift", "--deployment", NAME], 2);
     await cli(["drift", "--deployment", NAME, "--reference", "data:nope@v1"], 1);
+
+    // A file against a file, and against a dataset version: no deployment needed.
+    const csvOf = (n: number, shift: number) => "age,income,segment\n" + Array.from({ length: n }, (_, i) => `${((i * 7919) % 1000) / 100 + shift},${((i * 104729) % 997) / 997},${"abc"[i % 3]}`).join("\n") + "\n";
+    const ref = file("ref.csv", csvOf(1500, 0));
+    const cur = file("cur.csv", csvOf(1200, 3));
+    const byFile = await cli(["drift", "--reference", ref, "--current", cur, "--html", path.join(tmp, "file-drift.html")]);
+    expect(byFile.stdout).toMatch(/current\s+cur\.csv \(1200 rows\)/);
+    expect(byFile.stdout).toMatch(/reference\s+ref\.csv \(1500 rows\)/);
+    expect(byFile.stdout).toMatch(/verdict\s+no drift: 1 of 3 columns/);
+    expect(byFile.stdout).toMatch(/^age\s+numeric\s+wasserstein\s+\S+\s+-\s+0\.1\s+DRIFT/m);
+    expect(byFile.stdout).toMatch(/^segment\s+categorical\s+jensenshannon\s+0\s+-\s+0\.1\s+ok/m);
+    expect(fs.readFileSync(path.join(tmp, "file-drift.html"), "utf8")).toMatch(/cur\.csv[\s\S]*<svg /);
+    const bytes = fs.readFileSync(ref);
+    await sdk.datasets.create("churn-ref");
+    await sdk.datasets.uploadVersion("churn-ref", { entries: [{ path: "ref.csv", size: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") } as never], readFile: () => Readable.from(bytes) } as never);
+    const byDataset = await cli(["drift", "--reference", "data:churn-ref@v1", "--current", cur]);
+    expect(byDataset.stdout).toMatch(/reference\s+churn-ref@v1\/ref\.csv \(1500 rows\)/);
+    expect(byDataset.stdout).toMatch(/verdict\s+no drift: 1 of 3 columns/);
+    const viaJson = JSON.parse((await cli(["--json", "drift", "--reference", ref, "--current", cur, "--columns", "income,age"])).stdout);
+    expect(viaJson.columns.map((c: { column: string; drifted: boolean }) => [c.column, c.drifted])).toEqual([["income", false], ["age", true]]);
+    expect(viaJson.current).toEqual({ rows: 1200, truncated: false, source: "cur.csv" });
+    // An empty file is no data; a reference without the current file's column, a bad flag mix: codes.
+    expect((await cli(["drift", "--reference", ref, "--current", file("empty.csv", "")])).stdout).toMatch(/verdict\s+no data in the current file/);
+    const noCol = await runCli(server.url, ["drift", "--reference", file("narrow.csv", "age\n1\n2\n"), "--current", cur]);
+    expect([noCol.code, noCol.stderr]).toEqual([1, expect.stringMatching(/INVALID_PARAMETER_VALUE.*no column 'income'/)]);
+    await cli(["drift", "--reference", ref, "--current", cur, "--deployment", NAME], 2);
+    await cli(["drift", "--current", cur], 2);
+    await cli(["drift", "--reference", path.join(tmp, "missing.csv"), "--current", cur], 2);
+    await cli(["drift", "--reference", "data:nope@v1", "--current", cur], 1);
 
     const spec = file("monitor.json", JSON.stringify({ name: "traffic", windowSeconds: 3600, intervalSeconds: 3600, rules: [{ name: "busy", series: "traffic.primary.requests", op: ">=", threshold: 100 }] }));
     expect((await cli(["monitor", "create", NAME, spec])).stdout).toMatch(/monitor\s+traffic/);

@@ -4,7 +4,7 @@
  * reference; a monitor with a drift rule (firing a retraining pipeline) runs twice through the API.
  * The page shows the monitor with its rule firing, the drift chart with a legend naming the columns,
  * the latest window's table marking `age` drifted, its reference and current distributions overlaid
- * on a click, realized performance per arm from posted labels, the alert history's fired event with working links to the pipeline run and the model,
+ * on a click, realized performance per arm from posted labels with the label-free estimates (CBPE) dashed beside it, the alert history's fired event with working links to the pipeline run and the model,
  * and "Run now" adding a window to the series.
  * Skips with a printed reason when Chromium is missing, unless CAIRN_REQUIRE_SERVICES=1.
  * Screenshots land in /tmp/cairn-ui-monitoring*.png.
@@ -158,12 +158,21 @@ describe.skipIf(!hasChromium)("monitoring web UI (e2e, headless Chromium)", () =
     const traffic = page.locator("[data-testid=mon-chart][data-chart=traffic]");
     expect(await traffic.getAttribute("data-series")).toBe("primary");
     expect(await traffic.locator("canvas").count()).toBeGreaterThan(0);
-    // Performance per metric, one line per arm, from the labels.
+    // Performance per metric, one line per arm from the labels, and beside it (dashed) the arm's label-free estimate.
     const accuracy = page.locator("[data-testid=mon-chart][data-chart=performance-accuracy]");
-    expect(await accuracy.getAttribute("data-series")).toBe("primary");
+    expect(await accuracy.getAttribute("data-series")).toBe("primary,primary (estimated)");
+    expect(await accuracy.getAttribute("data-dashed")).toBe("primary (estimated)");
     expect(await accuracy.locator("canvas").count()).toBeGreaterThan(0);
+    expect((await accuracy.locator(".u-legend").textContent()) ?? "").toContain("primary (estimated)");
     const perf = await api.getMonitorSeries({ params: { name: DEP, monitor: MONITOR }, query: { series: "performance.primary.n" } });
     expect(perf.points.map((p) => p.value)).toEqual([30, 30]);
+    // The estimate covers every one-row prediction of the window (the 30), calibrated on their labels.
+    const est = await api.getMonitorSeries({ params: { name: DEP, monitor: MONITOR }, query: { series: "estimated.primary.n" } });
+    expect(est.points.map((p) => p.value)).toEqual([30, 30]);
+    const estAcc = await api.getMonitorSeries({ params: { name: DEP, monitor: MONITOR }, query: { series: "estimated.primary.accuracy" } });
+    expect(estAcc.points[0]!.value).toBeGreaterThan(0);
+    expect(estAcc.points[0]!.value).toBeLessThanOrEqual(1);
+    expect(await page.locator("[data-testid=mon-chart][data-chart=performance-rocAuc]").getAttribute("data-dashed")).toBe("primary (estimated)");
     expect(await page.locator("[data-testid=mon-chart][data-chart=performance-f1]").count()).toBe(1);
     // Every chart either plots its values or says it has none (never a blank plot).
     for (const chart of await page.locator("[data-testid=mon-chart]").all()) {

@@ -66,6 +66,13 @@ export const PerformanceQuery = z.object({
   positive: z.string().min(1).max(MONITORING_LIMITS.labelLength).optional(),
   /** A probability at or above it predicts the positive class (default 0.5). */
   threshold: z.coerce.number().min(0).max(1).default(0.5),
+  /**
+   * The reference that calibrates the label-free estimates (CBPE): labelled predictions at or after
+   * this time (ms; default: `from`). See {@link EstimatedMetrics}.
+   */
+  referenceFrom: z.coerce.number().int().min(0).optional(),
+  /** … and before this time (ms; default: `to`). */
+  referenceTo: z.coerce.number().int().min(1).optional(),
 });
 
 /** One of 10 equal-width bins of predicted probability: the mean prediction and the observed positive rate in it. */
@@ -91,6 +98,39 @@ export const ClassificationMetrics = z.object({
 });
 export type ClassificationMetrics = z.infer<typeof ClassificationMetrics>;
 
+/**
+ * Label-free estimates of a window's binary metrics (CBPE, as NannyML's confidence-based performance
+ * estimation): computed from every logged prediction of the window with a probability output, labelled
+ * or not, so they exist before the labels arrive and sit beside the realized metrics once they do.
+ *
+ * How: the probabilities are calibrated by isotonic regression fitted on a reference of labelled
+ * predictions of the same version and arm: those in [`referenceFrom`, `referenceTo`) (default: the
+ * query's whole range), the oldest `MONITORING_LIMITS.rowsPerWindow` of them (so by default the
+ * earliest labelled windows). Each prediction then adds its calibrated probability p to the expected
+ * true positives (1 − p to the false positives) when its score is at or above `threshold`, else p to the
+ * false negatives (1 − p to the true negatives); accuracy, precision, recall and F1 are those of the
+ * expected confusion matrix. ROC AUC is the expected one: each prediction counts as p of a positive and
+ * 1 − p of a negative at its score (ties one half), as NannyML does. Without labelled reference
+ * predictions the scores are taken as calibrated already (`calibrated: false`). Estimates are only as
+ * good as the calibration carries over: they assume the relation of score to outcome did not change
+ * since the reference (covariate shift only). Null where undefined (no probability outputs, no
+ * expected positives).
+ */
+export const EstimatedMetrics = z.object({
+  /** Predictions of the window the estimate covers (with a probability output in [0, 1]). */
+  n: z.number().int(),
+  /** More than `MONITORING_LIMITS.rowsPerWindow` logged predictions: the estimate covers the first ones. */
+  truncated: z.boolean(),
+  /** Whether an isotonic calibration from labelled reference predictions was applied. */
+  calibrated: z.boolean(),
+  accuracy: z.number().nullable(),
+  precision: z.number().nullable(),
+  recall: z.number().nullable(),
+  f1: z.number().nullable(),
+  rocAuc: z.number().nullable(),
+});
+export type EstimatedMetrics = z.infer<typeof EstimatedMetrics>;
+
 export const RegressionMetrics = z.object({
   mae: z.number().nullable(),
   rmse: z.number().nullable(),
@@ -110,6 +150,8 @@ export const PerformanceWindow = z.object({
   /** More than `MONITORING_LIMITS.rowsPerWindow` labelled predictions: the metrics cover the first ones (oldest logged first). */
   truncated: z.boolean(),
   classification: ClassificationMetrics.optional(),
+  /** Classification only: label-free estimates over all of the window's predictions (see {@link EstimatedMetrics}). */
+  estimated: EstimatedMetrics.optional(),
   regression: RegressionMetrics.optional(),
 });
 export type PerformanceWindow = z.infer<typeof PerformanceWindow>;
@@ -117,6 +159,8 @@ export type PerformanceWindow = z.infer<typeof PerformanceWindow>;
 export const PerformanceSeries = z.object({
   version: z.string(),
   arm: InferenceArm,
+  /** Classification: the labelled predictions that calibrated this series' estimates ([from, to), n of them; n = 0: uncalibrated). */
+  estimationReference: z.object({ from: z.number().int(), to: z.number().int(), n: z.number().int() }).optional(),
   windows: z.array(PerformanceWindow),
 });
 
@@ -131,7 +175,10 @@ export const PerformanceResponse = z.object({
   from: z.number().int(),
   to: z.number().int(),
   windowSeconds: z.number().int(),
-  /** One series per version and arm that has labelled predictions in the range (shadow included). */
+  /**
+   * One series per version and arm that has labelled predictions in the range (shadow included); for
+   * classification also those with only unlabelled predictions (their estimates).
+   */
   series: z.array(PerformanceSeries),
 });
 export type PerformanceResponse = z.infer<typeof PerformanceResponse>;
@@ -142,6 +189,9 @@ export const DriftTestName = z.enum(["ks", "chisquare", "z", "wasserstein", "jen
 export type DriftTestName = z.infer<typeof DriftTestName>;
 
 const TimeRange = z.object({ from: z.number().int().min(0), to: z.number().int().min(0) }).refine((r) => r.from < r.to, "'from' must be before 'to'");
+
+/** `BINARY` from routes.ts, repeated here: routes.ts imports this module. */
+const BINARY = "binary" as const;
 
 /** What the current window is compared with: an earlier window of the log, or a dataset version's tabular file. */
 export const DriftReference = z.union([
@@ -182,9 +232,45 @@ export const DriftReportResponse = z.object({
   columns: z.array(DriftColumnReport),
   dataset: z.object({ driftedColumns: z.number().int(), totalColumns: z.number().int(), share: z.number(), driftShare: z.number(), datasetDrift: z.boolean(), noData: z.boolean() }),
   reference: z.object({ rows: z.number().int(), truncated: z.boolean(), source: z.string() }),
-  current: z.object({ rows: z.number().int(), truncated: z.boolean(), from: z.number().int(), to: z.number().int() }),
+  /** A window of the log (`from`, `to`), or an uploaded file (`source`). */
+  current: z.object({ rows: z.number().int(), truncated: z.boolean(), from: z.number().int().optional(), to: z.number().int().optional(), source: z.string().optional() }),
 });
 export type DriftReportResponse = z.infer<typeof DriftReportResponse>;
+
+/** Formats of an uploaded drift file. */
+export const DriftFileFormat = z.enum(["csv", "parquet"]);
+export type DriftFileFormat = z.infer<typeof DriftFileFormat>;
+
+/**
+ * `POST /api/v1/drift`: drift of an uploaded file against a reference, no deployment needed. The
+ * request body is the file's bytes (CSV with a header row, or Parquet), streamed, at most the server's
+ * `driftUploadLimit` (`CAIRN_DRIFT_UPLOAD_LIMIT`, default 256 MiB) in all. The reference is either a
+ * dataset version (`reference`) or a second uploaded file: then the body is the reference file's
+ * `referenceBytes` bytes followed by the current file's (`cat ref.csv cur.csv | curl --data-binary @- …`).
+ */
+export const FileDriftQuery = z.object({
+  /** A dataset version: `NAME@VERSION` (`data:` prefix allowed), e.g. `credit@v3`. */
+  reference: z.string().min(1).max(600).optional(),
+  /** The dataset version's tabular file, when it has several. */
+  referencePath: z.string().min(1).max(1024).optional(),
+  /** Instead of `reference`: the body starts with a reference file of this many bytes. */
+  referenceBytes: z.coerce.number().int().min(1).optional(),
+  /** Default: Parquet when the file starts with `PAR1`, else CSV. */
+  referenceFormat: DriftFileFormat.optional(),
+  currentFormat: DriftFileFormat.optional(),
+  /** Names of the files, for the report and messages (default `reference`, `current`). */
+  referenceName: z.string().min(1).max(256).optional(),
+  currentName: z.string().min(1).max(256).optional(),
+  /** Only these columns, comma-separated (default: every column of the current file; the reference must have each). */
+  columns: z.string().min(1).max(100_000).optional(),
+  /** One test for every column (default: Evidently's automatic choice per column). */
+  test: DriftTestName.optional(),
+  /** The test's drift threshold for every column (default: the test's). */
+  threshold: z.coerce.number().min(0).optional(),
+  /** The share of drifted columns at which the dataset counts as drifted (default 0.5). */
+  driftShare: z.coerce.number().min(0).max(1).optional(),
+});
+export type FileDriftQuery = z.input<typeof FileDriftQuery>;
 
 // ---------------------------------------------------------------- monitors and alerts
 
@@ -198,7 +284,7 @@ export const AlertAction = z.discriminatedUnion("type", [
 ]);
 export type AlertAction = z.infer<typeof AlertAction>;
 
-/** A threshold rule on one of the monitor's series (`drift.share`, `drift.<column>`, `traffic.requests`, `latency.mean_ms`, `performance.<metric>`). */
+/** A threshold rule on one of the monitor's series (`drift.share`, `drift.<column>`, `traffic.<arm>.requests`, `latency.<arm>.mean_ms`, `performance.<arm>.<metric>`, `estimated.<arm>.<metric>` for label-free estimates). */
 export const AlertRule = z.object({
   name: z.string().min(1).max(128).regex(/^[\w.-]+$/, "letters, digits, '_', '.' and '-'"),
   series: z.string().min(1).max(600),
@@ -277,6 +363,7 @@ const DeploymentParams = z.object({ name: z.string().min(1).max(256) });
 export const monitoringRoutes = {
   postFeedback: route({ method: "POST", path: "/api/v1/deployments/:name/feedback", summary: "Post ground-truth labels for a deployment's predictions by request id (a later label for a request replaces the earlier one)", tag: "monitoring", params: DeploymentParams, body: PostFeedbackRequest, response: PostFeedbackResponse, permission: "write" }),
   deploymentDrift: route({ method: "POST", path: "/api/v1/deployments/:name/drift", summary: "Drift of a deployment's logged inputs and outputs in a window against a reference (an earlier window or a dataset version), per column with Evidently's tests, SciPy-exact", tag: "monitoring", params: DeploymentParams, body: DriftRequest, response: DriftReportResponse, permission: "read" }),
+  fileDrift: route({ method: "POST", path: "/api/v1/drift", summary: "Drift of an uploaded CSV or Parquet file (the body) against a dataset version or a second uploaded file, per column with Evidently's tests, SciPy-exact; no deployment needed", tag: "monitoring", query: FileDriftQuery, body: BINARY, response: DriftReportResponse, permission: "read" }),
   createMonitor: route({ method: "POST", path: "/api/v1/deployments/:name/monitors", summary: "Create (or replace) a monitor: drift, traffic and performance over sliding windows on a schedule, with alert rules", tag: "monitoring", params: DeploymentParams, body: MonitorSpec, response: Monitor, status: 201, permission: "write" }),
   listMonitors: route({ method: "GET", path: "/api/v1/deployments/:name/monitors", summary: "A deployment's monitors with their alert states", tag: "monitoring", params: DeploymentParams, response: z.object({ monitors: z.array(Monitor) }), permission: "read" }),
   deleteMonitor: route({ method: "DELETE", path: "/api/v1/deployments/:name/monitors/:monitor", summary: "Delete a monitor with its series and alert history", tag: "monitoring", params: DeploymentParams.extend({ monitor: z.string().min(1).max(63) }), response: z.object({}), permission: "write" }),

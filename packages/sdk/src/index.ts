@@ -45,7 +45,7 @@ export { Promotions, type ListPromotionsOptions } from "./promotions.js";
 export { Deployments, type InferTensor, type InferRequest, type InferResponse, type Prediction, type PredictOptions, type WaitOptions, type DeploymentHistoryPage, type DeploymentChange, type DeploymentCreateSpec } from "./deployments.js";
 export type { Deployment, DeploymentSpec, ArmStatus, ArmRef, DeploymentAction, DeploymentHistoryEntry, DeploymentRevisionState, DeploymentStats } from "@cairn/contract";
 export { DEPLOYMENT_LIMITS } from "@cairn/contract";
-export { Monitoring, type PostFeedbackOptions, type PerformanceOptions } from "./monitoring.js";
+export { Monitoring, type PostFeedbackOptions, type PerformanceOptions, type DriftFile, type DriftFilesOptions } from "./monitoring.js";
 export type { FeedbackLabel, FeedbackRecord, PostFeedbackResponse, PerformanceTask, PerformanceResponse, PerformanceWindow, ClassificationMetrics, RegressionMetrics, CalibrationBin } from "@cairn/contract";
 export { MONITORING_LIMITS } from "@cairn/contract";
 export { writeModelPackage, resolveModelSource, renderModelManifest, readSignatureFile, type ModelSource, type PackageOptions, type ResolvedModelSource, type LogModelOptions, type LoggedModel } from "./packaging.js";

@@ -130,3 +130,32 @@ describe("Monitoring.performance", () => {
     await expect(cairn.monitoring.performance("fraud", { windowSeconds: 1 })).rejects.toMatchObject({ code: "INVALID_PARAMETER_VALUE", message: "too many windows" });
   });
 });
+
+describe("Monitoring.driftFiles", () => {
+  const report = { columns: [], dataset: { driftedColumns: 0, totalColumns: 0, share: 0, driftShare: 0.5, datasetDrift: false, noData: true }, reference: { rows: 1, truncated: false, source: "ref.csv" }, current: { rows: 0, truncated: false, source: "cur.csv" } };
+
+  it("streams the reference file's bytes, then the current file's, saying where one ends", async () => {
+    const seen: { url: string; body: string; type: string }[] = [];
+    const fetchFake: typeof fetch = async (input, init) => {
+      const chunks: Buffer[] = [];
+      for await (const c of init!.body as unknown as AsyncIterable<Uint8Array>) chunks.push(Buffer.from(c));
+      seen.push({ url: String(input), body: Buffer.concat(chunks).toString(), type: new Headers(init!.headers).get("content-type") ?? "" });
+      return json(report);
+    };
+    const cairn = new Cairn({ url: "http://cairn.test:5005/", handleExit: false, fetch: fetchFake });
+    const r = await cairn.monitoring.driftFiles({ reference: { file: { bytes: Buffer.from("a\n1\n"), name: "ref.csv" } }, current: { bytes: Buffer.from("a\n2\n"), name: "cur.csv", format: "csv" }, columns: ["a"], test: "ks" });
+    expect(r).toEqual(report);
+    await cairn.monitoring.driftFiles({ reference: { dataset: "credit@v3", path: "train.csv" }, current: { bytes: Buffer.from("a\n2\n") } });
+    expect(seen).toEqual([
+      { url: "http://cairn.test:5005/api/v1/drift?currentName=cur.csv&currentFormat=csv&referenceBytes=4&referenceName=ref.csv&columns=a&test=ks", body: "a\n1\na\n2\n", type: "application/octet-stream" },
+      { url: "http://cairn.test:5005/api/v1/drift?currentName=upload&reference=credit%40v3&referencePath=train.csv", body: "a\n2\n", type: "application/octet-stream" },
+    ]);
+  });
+
+  it("refuses a local file it cannot read, and an empty reference file, before sending", async () => {
+    const { cairn, calls } = fake(() => json(report));
+    await expect(cairn.monitoring.driftFiles({ reference: { dataset: "credit@v3" }, current: "/no/such/file.csv" })).rejects.toMatchObject({ code: "INVALID_PARAMETER_VALUE" });
+    await expect(cairn.monitoring.driftFiles({ reference: { file: { bytes: new Uint8Array(0) } }, current: { bytes: Buffer.from("a\n") } })).rejects.toMatchObject({ code: "INVALID_PARAMETER_VALUE" });
+    expect(calls).toEqual([]);
+  });
+});

@@ -1,5 +1,6 @@
 import {
   CairnError,
+  apiRoutes,
   MONITORING_LIMITS,
   type FeedbackLabel,
   type FeedbackRecord,
@@ -9,9 +10,14 @@ import {
   type AlertEvent,
   type DriftReportResponse,
   type DriftRequest,
+  type DriftFileFormat,
+  type DriftTestName,
   type Monitor,
   type MonitorSpec,
 } from "@cairn/contract";
+import fs from "node:fs";
+import path from "node:path";
+import { Readable } from "node:stream";
 import type { ApiClient } from "./core.js";
 import { withRetry, type RetryOptions } from "./retry.js";
 
@@ -41,6 +47,43 @@ export interface PerformanceOptions {
   positive?: string | number | boolean;
   /** A probability at or above it predicts the positive class (default 0.5). */
   threshold?: number;
+  /** The labelled predictions that calibrate the label-free estimates: from this time (ms; default `from`) … */
+  referenceFrom?: number;
+  /** … to this time (ms; default `to`). */
+  referenceTo?: number;
+}
+
+/** A file for `monitoring.driftFiles`: a local path, or bytes (with a name for the report). */
+export type DriftFile = string | { bytes: Uint8Array; name?: string; format?: DriftFileFormat };
+
+/** What `monitoring.driftFiles` takes. */
+export interface DriftFilesOptions {
+  /** The reference: a dataset version (`{ dataset: "credit@v3" }`, optionally a `path` in it), or a file. */
+  reference: { dataset: string; path?: string } | { file: DriftFile };
+  /** The file to test (CSV with a header row, or Parquet; told apart by Parquet's `PAR1` magic unless `format` says). */
+  current: DriftFile;
+  /** Only these columns (default: every column of the current file). */
+  columns?: string[];
+  /** One test for every column (default: Evidently's automatic choice). */
+  test?: DriftTestName;
+  threshold?: number;
+  /** The share of drifted columns at which the dataset counts as drifted (default 0.5). */
+  driftShare?: number;
+}
+
+/** A drift file's size, name and a way to read it. */
+function driftSource(f: DriftFile): { size: number; name: string; format?: DriftFileFormat; open(): AsyncIterable<Uint8Array> } {
+  if (typeof f === "string") {
+    let size: number;
+    try {
+      size = fs.statSync(f).size;
+    } catch (e) {
+      throw new CairnError("INVALID_PARAMETER_VALUE", `Cannot read '${f}': ${(e as Error).message}`, { cause: e });
+    }
+    const ext = path.extname(f).toLowerCase();
+    return { size, name: path.basename(f), ...(ext === ".parquet" ? { format: "parquet" as const } : ext === ".csv" ? { format: "csv" as const } : {}), open: () => fs.createReadStream(f) };
+  }
+  return { size: f.bytes.length, name: f.name ?? "upload", ...(f.format ? { format: f.format } : {}), open: () => Readable.from([Buffer.from(f.bytes)]) };
 }
 
 /**
@@ -144,11 +187,16 @@ export class Monitoring {
    * included) with labelled predictions in the range, each a list of windows with their count `n` and
    * classification metrics (accuracy, precision, recall, F1, ROC AUC, log loss, calibration) or
    * regression metrics (MAE, RMSE, R²); a metric that is undefined (no rows, one class) is null.
+   * Classification windows also carry `estimated`: label-free estimates (CBPE) of accuracy, precision,
+   * recall, F1 and ROC AUC over every logged prediction of the window, labelled or not (so a version and
+   * arm without labels yet has a series too), calibrated on the labelled predictions between
+   * `referenceFrom` and `referenceTo` (default: the whole range; see `EstimatedMetrics`).
    * @throws CairnError RESOURCE_DOES_NOT_EXIST for an unknown deployment; INVALID_PARAMETER_VALUE for an
-   * empty range, more than `MONITORING_LIMITS.windowsMax` windows, a task or positive class that does not
+   * empty range or reference range, more than `MONITORING_LIMITS.windowsMax` windows, a task or positive class that does not
    * fit the labels; PERMISSION_DENIED without read on the deployment's model
    * @example
    * const p = await cairn.monitoring.performance("fraud", { from: Date.now() - 7 * 86_400_000, windowSeconds: 86_400, threshold: 0.7 });
+   * for (const w of p.series[0]?.windows ?? []) console.log(w.classification?.accuracy, w.estimated?.accuracy);
    */
   async performance(deployment: string, query: PerformanceOptions = {}): Promise<PerformanceResponse> {
     const q: Record<string, string | number> = {};
@@ -169,6 +217,36 @@ export class Monitoring {
    */
   async drift(deployment: string, req: DriftRequest): Promise<DriftReportResponse> {
     return withRetry(() => this.#client.api.deploymentDrift({ params: { name: deployment }, body: req }), this.#retry);
+  }
+
+  /**
+   * The drift of a file (CSV or Parquet) against a dataset version or a second file, per column with
+   * Evidently's tests, SciPy-exact; no deployment needed. The files are streamed to the server (at most
+   * its `CAIRN_DRIFT_UPLOAD_LIMIT` together), never read into memory here. An empty current file is
+   * reported as no data (`dataset.noData`), never a NaN score.
+   * @throws CairnError INVALID_PARAMETER_VALUE (a local file that cannot be read; an unreadable or empty
+   * reference, a file that is not valid CSV or Parquet, a column the reference lacks),
+   * RESOURCE_DOES_NOT_EXIST (dataset, version), PAYLOAD_TOO_LARGE (over the server's upload limit)
+   * @example
+   * const r = await cairn.monitoring.driftFiles({ reference: { dataset: "credit@v3" }, current: "today.parquet" });
+   * console.log(r.dataset.datasetDrift, r.columns.filter((c) => c.drifted).map((c) => c.column));
+   */
+  async driftFiles(opts: DriftFilesOptions): Promise<DriftReportResponse> {
+    const cur = driftSource(opts.current);
+    const ref = "file" in opts.reference ? driftSource(opts.reference.file) : undefined;
+    const q: Record<string, unknown> = { currentName: cur.name, currentFormat: cur.format };
+    if (ref) Object.assign(q, { referenceBytes: ref.size, referenceName: ref.name, referenceFormat: ref.format });
+    else if ("dataset" in opts.reference) Object.assign(q, { reference: opts.reference.dataset, referencePath: opts.reference.path });
+    if (ref && ref.size === 0) throw new CairnError("INVALID_PARAMETER_VALUE", `The reference file (${ref.name}) is empty`);
+    if (opts.columns) q.columns = opts.columns.join(",");
+    Object.assign(q, { test: opts.test, threshold: opts.threshold, driftShare: opts.driftShare });
+    const url = this.#client.url(apiRoutes.fileDrift, {}, q);
+    const body = async function* () {
+      if (ref) yield* ref.open();
+      yield* cur.open();
+    };
+    const res = await this.#client.fetchRaw(url, { method: "POST", headers: { "content-type": "application/octet-stream" }, body: Readable.toWeb(Readable.from(body())) as unknown as RequestInit["body"], duplex: "half", signal: AbortSignal.timeout(30 * 60_000) });
+    return (await res.json()) as DriftReportResponse;
   }
 
   /**

@@ -13,7 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cairn } from "@cairn/sdk";
 import type { ServerConfig } from "../src/platform/config.js";
 import { describePg, freshPgSchema } from "./pg.js";
-import { http, tempDir, testServer } from "./helpers.js";
+import os from "node:os";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { authAdmin, http, tempDir, testServer } from "./helpers.js";
 
 type Server = Awaited<ReturnType<typeof testServer>> & { drop?: () => Promise<void> };
 type Start = (config?: Partial<ServerConfig>) => Promise<Server>;
@@ -40,7 +42,7 @@ function driftApi(backend: string, start: Start): void {
 
     beforeAll(async () => {
       tmp = tempDir("cairn-drift-");
-      s = await start({ deploymentSyncMs: 200, deployJsModels: true });
+      s = await start({ deploymentSyncMs: 200, deployJsModels: true, driftUploadLimit: 1 << 20 });
       sdk = new Cairn({ url: s.url, handleExit: false });
       const dir = path.join(tmp.dir, "model");
       fs.mkdirSync(dir);
@@ -100,6 +102,120 @@ function driftApi(backend: string, start: Start): void {
       const missing = await call("POST", "/api/v1/deployments/scoring/drift", { reference: { dataset: "traffic-ref@v1" } });
       expect([missing.status, missing.body.error_code]).toEqual([400, "INVALID_PARAMETER_VALUE"]);
       expect(missing.body.message).toMatch(/no column 'x\[0\]'/);
+    });
+
+    /** CSV of `n` rows: age ~ U(shift, shift + 10) to 0.01, score ~ U(0, 1) to 0.001, tier ∈ {a, b, c}. */
+    const csvOf = (n: number, shift: number, seed: number, header = "age,score,tier") => {
+      const r = rng(seed);
+      return `${header}\n` + Array.from({ length: n }, () => `${Math.round((shift + r() * 10) * 100) / 100},${Math.round(r() * 1000) / 1000},${"abc"[Math.floor(r() * 3)]}`).join("\n") + "\n";
+    };
+    /** POST /api/v1/drift with a raw body. */
+    const upload = async (query: string, ...parts: (string | Buffer)[]) => {
+      const res = await fetch(`${s.url}/api/v1/drift?${query}`, { method: "POST", headers: { "content-type": "application/octet-stream" }, body: Buffer.concat(parts.map((p) => (typeof p === "string" ? Buffer.from(p) : p))) });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    const driftDirs = () => new Set(fs.readdirSync(os.tmpdir()).filter((d) => d.startsWith("cairn-drift-")));
+
+    it("compares an uploaded file with a second uploaded file (CSV), no deployment needed, and removes its temporary files", async () => {
+      const before = driftDirs();
+      const ref = csvOf(1500, 0, 31);
+      const cur = csvOf(1200, 3, 32);
+      const r = await upload(`referenceBytes=${Buffer.byteLength(ref)}&referenceName=ref.csv&currentName=cur.csv`, ref, cur);
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      expect(r.body.columns.map((c: any) => [c.column, c.kind, c.test, c.drifted])).toEqual([["age", "numeric", "wasserstein", true], ["score", "numeric", "wasserstein", false], ["tier", "categorical", "jensenshannon", false]]);
+      expect(r.body.reference).toEqual({ rows: 1500, truncated: false, source: "ref.csv" });
+      expect(r.body.current).toEqual({ rows: 1200, truncated: false, source: "cur.csv" });
+      expect(r.body.dataset).toMatchObject({ driftedColumns: 1, totalColumns: 3, datasetDrift: false, noData: false });
+      // Chosen columns, one test for all.
+      const ks = await upload(`referenceBytes=${Buffer.byteLength(ref)}&columns=score,age&test=ks`, ref, cur);
+      expect(ks.body.columns.map((c: any) => [c.column, c.test, c.drifted])).toEqual([["score", "ks", false], ["age", "ks", true]]);
+      expect([...driftDirs()].filter((d) => !before.has(d))).toEqual([]);
+    });
+
+    it("compares an uploaded Parquet file with a dataset version, and the SDK streams local files", async () => {
+      const bytes = Buffer.from(csvOf(1500, 0, 33));
+      const sha256 = createHash("sha256").update(bytes).digest("hex");
+      await sdk.datasets.create("file-ref");
+      await sdk.datasets.uploadVersion("file-ref", { entries: [{ path: "ref.csv", size: bytes.length, sha256 } as never], readFile: () => Readable.from(bytes) } as never);
+      const csv = path.join(tmp.dir, "cur.csv");
+      fs.writeFileSync(csv, csvOf(800, 3, 34));
+      const parquet = path.join(tmp.dir, "cur.parquet");
+      const db = await DuckDBInstance.create(":memory:");
+      const conn = await db.connect();
+      await conn.run(`COPY (SELECT * FROM read_csv('${csv}')) TO '${parquet}' (FORMAT parquet)`);
+      conn.closeSync();
+      const r = await upload("reference=data:file-ref@v1&currentName=cur.parquet", fs.readFileSync(parquet));
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      expect(r.body.columns.map((c: any) => [c.column, c.drifted])).toEqual([["age", true], ["score", false], ["tier", false]]);
+      expect(r.body.reference).toMatchObject({ rows: 1500, source: "file-ref@v1/ref.csv" });
+      expect(r.body.current).toMatchObject({ rows: 800, source: "cur.parquet" });
+      // The SDK: a dataset reference or a file, the current file from disk; the same answer.
+      const viaSdk = await sdk.monitoring.driftFiles({ reference: { dataset: "file-ref@v1" }, current: parquet });
+      expect(viaSdk.columns).toEqual(r.body.columns);
+      const fileRef = path.join(tmp.dir, "ref.csv");
+      fs.writeFileSync(fileRef, bytes);
+      const both = await sdk.monitoring.driftFiles({ reference: { file: fileRef }, current: csv, columns: ["age"] });
+      expect([both.columns.map((c) => [c.column, c.drifted]), both.reference.source, both.current.source]).toEqual([[["age", true]], "ref.csv", "cur.csv"]);
+    });
+
+    it("reports an empty current file as no data, and answers 4xx with a code for files that cannot be compared", async () => {
+      const ref = csvOf(200, 0, 35);
+      const q = `referenceBytes=${Buffer.byteLength(ref)}`;
+      // No bytes, or a header without rows: no data, never a NaN.
+      for (const cur of ["", "age,score,tier\n"]) {
+        const r = await upload(q, ref, cur);
+        expect([r.status, r.body.dataset?.noData, r.body.dataset?.datasetDrift, r.body.current?.rows], JSON.stringify(r.body)).toEqual([200, true, false, 0]);
+        expect(JSON.stringify(r.body)).not.toMatch(/NaN|null/);
+      }
+      const bad = async (query: string, parts: (string | Buffer)[], status: number, code: string, message?: RegExp) => {
+        const r = await upload(query, ...parts);
+        expect([query, r.status, r.body.error_code], JSON.stringify(r.body)).toEqual([query, status, code]);
+        if (message) expect(r.body.message).toMatch(message);
+      };
+      const cur = csvOf(100, 0, 36);
+      // The reference lacks a column of the current file.
+      await bad(q, [ref, csvOf(100, 0, 36, "age,score,income")], 400, "INVALID_PARAMETER_VALUE", /reference.*no column 'income'/);
+      await bad(`${q}&columns=nope`, [ref, cur], 400, "INVALID_PARAMETER_VALUE", /current file.*no column 'nope'/);
+      // Unreadable files: broken Parquet, rows of the wrong width, a text column against numbers.
+      await bad(q, [ref, Buffer.from("PAR1 this is not parquet")], 400, "INVALID_PARAMETER_VALUE");
+      await bad(q, [ref, "age,score,tier\n1,2,a,4,5\n"], 400, "INVALID_PARAMETER_VALUE");
+      await bad(q, [ref, "age,score,tier\nold,0.5,a\n"], 400, "INVALID_PARAMETER_VALUE", /'age' is VARCHAR/);
+      // An empty reference; a body shorter than referenceBytes; neither or both references.
+      await bad("referenceBytes=1", ["\n", cur], 400, "INVALID_PARAMETER_VALUE");
+      await bad(`referenceBytes=${Buffer.byteLength(ref) + 10_000}`, [ref], 400, "INVALID_PARAMETER_VALUE", /fewer than referenceBytes/);
+      await bad("", [cur], 400, "INVALID_PARAMETER_VALUE", /Give the reference/);
+      await bad(`${q}&reference=file-ref@v1`, [ref, cur], 400, "INVALID_PARAMETER_VALUE");
+      await bad("reference=nope@v1", [cur], 404, "RESOURCE_DOES_NOT_EXIST");
+      await bad("reference=no-version", [cur], 400, "INVALID_PARAMETER_VALUE");
+      await bad(`${q}&test=bogus`, [ref, cur], 400, "INVALID_PARAMETER_VALUE");
+      // Over the server's upload limit (1 MiB here).
+      await bad(q, [ref, Buffer.alloc(1.5 * (1 << 20), 0x31)], 413, "PAYLOAD_TOO_LARGE");
+    });
+
+    it("with auth on: a file's drift needs read somewhere, and read on the dataset it names as reference", async () => {
+      const a = await start({ auth: true, authFailureLimit: 0 });
+      try {
+        const { ac, tokenOf } = authAdmin(a);
+        for (const p of ["pa", "pb"]) expect((await ac("POST", "/api/v1/projects", { name: p })).status).toBe(201);
+        const adminSdk = new Cairn({ url: a.url, token: a.bootstrapToken!, handleExit: false });
+        const bytes = Buffer.from(csvOf(300, 0, 37));
+        for (const [name, project] of [["open-ref", "pa"], ["secret-ref", "pb"]] as const) {
+          await adminSdk.datasets.create(name, { tags: { "cairn.project": project } });
+          await adminSdk.datasets.uploadVersion(name, { entries: [{ path: "ref.csv", size: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") } as never], readFile: () => Readable.from(bytes) } as never);
+        }
+        const viewer = await tokenOf("vic", { pa: "viewer" });
+        const post = async (query: string, headers: Record<string, string>) => {
+          const res = await fetch(`${a.url}/api/v1/drift?${query}`, { method: "POST", headers: { ...headers, "content-type": "text/csv" }, body: csvOf(100, 0, 38) });
+          return [res.status, ((await res.json()) as any).error_code];
+        };
+        expect(await post("reference=open-ref@v1", {})).toEqual([401, "UNAUTHENTICATED"]);
+        expect(await post("reference=open-ref@v1", viewer)).toEqual([200, undefined]);
+        // Another project's dataset looks missing, as a dataset that does not exist.
+        expect(await post("reference=data:secret-ref@v1", viewer)).toEqual([404, "RESOURCE_DOES_NOT_EXIST"]);
+      } finally {
+        await a.stop();
+        await a.drop?.();
+      }
     });
 
     it("reports an empty current window as no data, and refuses what cannot be compared", async () => {

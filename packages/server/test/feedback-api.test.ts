@@ -13,7 +13,8 @@ import { Cairn } from "@cairn/sdk";
 import type { ServerConfig } from "../src/platform/config.js";
 import { describePg, freshPgSchema } from "./pg.js";
 import { http, tempDir, testServer, authAdmin } from "./helpers.js";
-import { sqliteTestDb } from "./db.js";
+import { pgTestDb, sqliteTestDb, type TestDb } from "./db.js";
+import { mulberry32 as rng } from "./seeded.js";
 import { createInferenceLogStore } from "../src/modules/serving/store/inference-log-store.js";
 import { createFeedbackStore } from "../src/modules/monitoring/store/feedback-store.js";
 import { FeedbackService } from "../src/modules/monitoring/feedback.js";
@@ -148,6 +149,9 @@ function feedbackApi(backend: string, start: Start): void {
       expect(c.calibration.map((b: any) => b.count)).toEqual([1, 1, 1, 1, 0, 2, 1, 1, 1, 1]);
       expect(c.calibration[4]).toEqual({ lower: 0.4, upper: 0.5, count: 0, meanPredicted: null, observedRate: null });
       expect(c.calibration[5]).toMatchObject({ count: 2, meanPredicted: 0.5, observedRate: 0.5 });
+      // Beside them, the label-free estimate over the same 10 predictions, calibrated on their labels.
+      expect(primary.estimated).toMatchObject({ n: 10, truncated: false, calibrated: true });
+      expect(body.series[0].estimationReference).toEqual({ from: body.from, to: body.to, n: 10 });
       // The shadow answers the inverse: its figures against the same labels.
       expect(shadow.n).toBe(10);
       expect(shadow.classification.rocAuc).toBeCloseTo(0.14, 14);
@@ -174,7 +178,15 @@ function feedbackApi(backend: string, start: Start): void {
       expect(r.status).toBe(200);
       const windows = r.body.series[0].windows;
       expect(windows.length).toBeGreaterThanOrEqual(7);
-      expect(windows[0]).toEqual({ start: from, end: from + 600_000, n: 0, skipped: 0, truncated: false, classification: { accuracy: null, precision: null, recall: null, f1: null, rocAuc: null, logLoss: null, calibration: null } });
+      expect(windows[0]).toEqual({
+        start: from,
+        end: from + 600_000,
+        n: 0,
+        skipped: 0,
+        truncated: false,
+        classification: { accuracy: null, precision: null, recall: null, f1: null, rocAuc: null, logLoss: null, calibration: null },
+        estimated: { n: 0, truncated: false, calibrated: true, accuracy: null, precision: null, recall: null, f1: null, rocAuc: null },
+      });
       expect(windows.reduce((sum: number, w: any) => sum + w.n, 0)).toBe(10);
       expect(JSON.stringify(r.body)).not.toMatch(/NaN/);
 
@@ -206,6 +218,55 @@ function feedbackApi(backend: string, start: Start): void {
       // Number labels as classes: positive 1 by default.
       const cls = (await perf("price", "task=classification&output=label&positive=0")).series[0].windows[0];
       expect([cls.n, cls.classification.accuracy]).toEqual([4, 0.25]);
+    });
+
+    it("estimates performance without labels (CBPE): exact on a hand-computed case, raw scores before any label, calibrated on a reference window after", async () => {
+      await deploy({ name: "cbpe", model: "scorer", primary: { version: 1 } });
+      const refStart = Date.now() - 1;
+      // Reference: four predictions, labelled below. Current: four more, never labelled. All exact in float32.
+      const ref = [0.25, 0.375, 0.625, 0.75];
+      const cur = [0.125, 0.5, 0.6875, 0.875];
+      for (const [i, x] of ref.entries()) expect((await infer("cbpe", `c${i}`, x)).status).toBe(200);
+      await logged("cbpe", 4);
+      await sleep(5);
+      const split = Date.now();
+      await sleep(5);
+      for (const [i, x] of cur.entries()) expect((await infer("cbpe", `d${i}`, x)).status).toBe(200);
+      await logged("cbpe", 8);
+      const current = async (extra = "") => {
+        const r = await call("GET", `/api/v1/deployments/cbpe/performance?from=${split}&to=${Date.now() + 1000}${extra}`);
+        expect(r.status, JSON.stringify(r.body)).toBe(200);
+        return r.body;
+      };
+      // No labels at all: the scores are taken as calibrated. Expected TP = 0.5 + 0.6875 + 0.875, FP = 0.5 + 0.3125 + 0.125, FN = 0.125, TN = 0.875.
+      const raw = await current();
+      expect([raw.labelType, raw.series.map((x: any) => [x.version, x.arm])]).toEqual([null, [["1", "primary"]]]);
+      const w0 = raw.series[0].windows[0];
+      expect([w0.n, w0.classification.accuracy]).toEqual([0, null]);
+      expect(w0.estimated).toMatchObject({ n: 4, calibrated: false });
+      expect(w0.estimated.accuracy).toBeCloseTo(2.9375 / 4, 14);
+      expect(w0.estimated.precision).toBeCloseTo(2.0625 / 3, 14);
+      expect(w0.estimated.recall).toBeCloseTo(2.0625 / 2.1875, 14);
+      expect(w0.estimated.f1).toBeCloseTo(4.125 / (4.125 + 0.9375 + 0.125), 14);
+      expect(raw.series[0].estimationReference.n).toBe(0);
+
+      // Labels for the reference only (0, 1, 0, 1): isotonic calibration maps 0.25 → 0, [0.375, 0.75) → 0.5, 0.75 and above → 1, so the
+      // current scores calibrate to 0, 0.5, 0.5, 1: expected TP 2, FP 1, FN 0, TN 1, and the expected AUC is 3.5 / 4.
+      expect((await call("POST", "/api/v1/deployments/cbpe/feedback", { records: [false, true, false, true].map((label, i) => ({ requestId: `c${i}`, label })) })).status).toBe(200);
+      const body = await current(`&referenceFrom=${refStart}&referenceTo=${split}`);
+      expect(body.series[0].estimationReference).toEqual({ from: refStart, to: split, n: 4 });
+      const e = body.series[0].windows[0].estimated;
+      expect(e).toMatchObject({ n: 4, truncated: false, calibrated: true, recall: 1 });
+      expect(e.accuracy).toBeCloseTo(0.75, 14);
+      expect(e.precision).toBeCloseTo(2 / 3, 14);
+      expect(e.f1).toBeCloseTo(0.8, 14);
+      expect(e.rocAuc).toBeCloseTo(0.875, 14);
+      // The realized metrics wait for labels of the current window.
+      expect(body.series[0].windows[0].n).toBe(0);
+      // Without a reference range, the query's own range is the reference: here it has no labels.
+      expect((await current()).series[0].windows[0].estimated.calibrated).toBe(false);
+      expect((await call("GET", `/api/v1/deployments/cbpe/performance?referenceFrom=10&referenceTo=5`)).status).toBe(400);
+      expect(JSON.stringify(body)).not.toMatch(/NaN/);
     });
 
     it("with auth on: posting needs write on the deployment's model project, querying read", async () => {
@@ -259,6 +320,53 @@ describe("feedback service: the per-window cap", () => {
       await t.cleanup();
     }
   });
+});
+
+/**
+ * A calibrated model on a large synthetic log: p ~ U(0, 1) and the label true with probability p.
+ * 10,000 labelled predictions in the first window calibrate the estimates of the second window's 10,000.
+ * Estimated and realized accuracy there differ by the sampling error of the realized one and the
+ * calibration error: Var(realized − expected) = Σ a(1 − a) / n² with a = max(p, 1 − p), E[a(1 − a)] = 1/6,
+ * so its standard error is √(1/6 / 10,000) ≈ 0.0041; a tolerance of 0.02 is about 5 standard errors
+ * (and the seeded data makes the check deterministic). The AUC (near 5/6) has a standard error of about 0.004 too.
+ */
+function estimationOn(backend: string, open: () => Promise<TestDb>): void {
+  it(`estimates a calibrated model's metrics close to the realized ones (${backend})`, async () => {
+    const t = await open();
+    try {
+      const log = await createInferenceLogStore(t.db);
+      const store = await createFeedbackStore(t.db);
+      const svc = new FeedbackService({ store, deployment: async (name) => (name === "d" ? { model: "m" } : undefined), now: () => 100_000 });
+      const r = rng(21);
+      const n = 20_000;
+      const rows = Array.from({ length: n }, (_, i) => {
+        const p = r();
+        return { p, y: r() < p, time: i < n / 2 ? 1000 + i : 60_000 + (i - n / 2) };
+      });
+      for (let i = 0; i < n; i += 5000) {
+        await log.append("m", rows.slice(i, i + 5000).map((x, k) => ({ requestId: `q${i + k}`, version: "1", deployment: "d", arm: "primary" as const, inputs: [], outputs: [{ name: "p", datatype: "FP64", shape: [1], data: [x.p] }], latencyMs: 1, status: 200, time: x.time })));
+      }
+      for (let i = 0; i < n; i += 10_000) await svc.post("d", { records: rows.slice(i, i + 10_000).map((x, k) => ({ requestId: `q${i + k}`, label: x.y })) });
+      const res = await svc.performance("d", { from: 0, to: 100_000, windowSeconds: 50, threshold: 0.5, referenceFrom: 0, referenceTo: 50_000 });
+      expect(res.series[0]!.estimationReference).toEqual({ from: 0, to: 50_000, n: n / 2 });
+      const w = res.series[0]!.windows[1]!;
+      expect([w.n, w.estimated!.n, w.estimated!.calibrated]).toEqual([n / 2, n / 2, true]);
+      const real = w.classification!;
+      const est = w.estimated!;
+      expect(Math.abs(est.accuracy! - real.accuracy!)).toBeLessThan(0.02);
+      expect(Math.abs(est.f1! - real.f1!)).toBeLessThan(0.03);
+      expect(Math.abs(est.rocAuc! - real.rocAuc!)).toBeLessThan(0.02);
+    } finally {
+      await t.cleanup();
+    }
+  }, 120_000);
+}
+
+describe("feedback service: label-free estimates on a large window", () => {
+  estimationOn("sqlite", sqliteTestDb);
+});
+await describePg("feedback service: label-free estimates on a large window (postgres)", () => {
+  estimationOn("postgres", pgTestDb);
 });
 
 feedbackApi("sqlite", (config = {}) => testServer(config));

@@ -161,6 +161,23 @@ function monitorsApi(backend: string, start: Start): void {
       await call("POST", "/api/v1/deployments/scoring/monitors", monitor({ name: "unnamed", columnNames: undefined, rules: [] }));
       await bad("POST", "/api/v1/deployments/scoring/monitors/unnamed/run", undefined, 400, "INVALID_PARAMETER_VALUE");
     });
+
+    it("records label-free estimates per arm beside realized performance (estimated.<arm>.<metric>)", async () => {
+      // Four one-row predictions, no labels: scores x[0] / 10 = 0.125, 0.5, 0.6875, 0.875, taken as calibrated.
+      for (const x0 of [1.25, 5, 6.875, 8.75]) expect((await call("POST", "/deployments/scoring/v2/models/scorer/infer", { inputs: [{ name: "x", datatype: "FP32", shape: [1, 2], data: [x0, 0.5] }] })).status).toBe(200);
+      for (let i = 0; i < 100 && (await call("GET", "/api/v1/models/scorer/inference-log?deployment=scoring&limit=100")).body.records.length < 24; i++) await sleep(100);
+      expect((await call("POST", "/api/v1/deployments/scoring/monitors", { name: "perf-watch", windowSeconds: 3600, intervalSeconds: 3600, performance: { task: "classification", output: "score" }, rules: [{ name: "est-acc", series: "estimated.primary.accuracy", op: "<", threshold: 0.8 }] })).status).toBe(201);
+      const ran = await call("POST", "/api/v1/deployments/scoring/monitors/perf-watch/run");
+      expect(ran.status).toBe(200);
+      const pts = Object.fromEntries(ran.body.points.map((p: any) => [p.series, p.value]));
+      // The 50-row requests are not one prediction each: only the four count.
+      expect(pts["estimated.primary.n"]).toBe(4);
+      expect(pts["estimated.primary.accuracy"]).toBeCloseTo(2.9375 / 4, 12);
+      expect(pts["estimated.primary.precision"]).toBeCloseTo(2.0625 / 3, 12);
+      expect(pts["performance.primary.n"]).toBeUndefined();
+      expect(ran.body.events).toEqual([expect.objectContaining({ rule: "est-acc", kind: "fired" })]);
+      expect((await call("DELETE", "/api/v1/deployments/scoring/monitors/perf-watch")).status).toBe(200);
+    });
   });
 }
 

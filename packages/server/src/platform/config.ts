@@ -26,6 +26,8 @@ export interface ServerConfig {
   authFailureLimit: number;
   /** Largest JSON request body in bytes (413 above it). */
   bodyLimit: number;
+  /** Largest upload of a file drift request (`POST /api/v1/drift`), both files together, in bytes (default 256 MiB). */
+  driftUploadLimit: number;
   logLevel: string;
   /** How often deployments are brought to the stored state and followed aliases checked, in ms (default 2000). */
   deploymentSyncMs: number;
@@ -56,6 +58,7 @@ export const CONFIG_ENV = {
   audit: "CAIRN_AUDIT",
   authFailureLimit: "CAIRN_AUTH_FAILURE_LIMIT",
   bodyLimit: "CAIRN_BODY_LIMIT",
+  driftUploadLimit: "CAIRN_DRIFT_UPLOAD_LIMIT",
   logLevel: "CAIRN_LOG_LEVEL",
   deploymentSyncMs: "CAIRN_DEPLOYMENT_SYNC_MS",
   servingIntraOpThreads: "CAIRN_SERVING_INTRA_OP_THREADS",
@@ -78,7 +81,7 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}, env: NodeJS.P
     if (v !== undefined && v !== null) return Array.isArray(v) ? v.join(",") : String(v);
     return env[CONFIG_ENV[k]] || undefined;
   };
-  const num = (k: "port" | "bodyLimit" | "authFailureLimit" | "deploymentSyncMs" | "servingIntraOpThreads" | "servingInterOpThreads" | "monitorTickMs", dflt: number): number => {
+  const num = (k: "port" | "bodyLimit" | "driftUploadLimit" | "authFailureLimit" | "deploymentSyncMs" | "servingIntraOpThreads" | "servingInterOpThreads" | "monitorTickMs", dflt: number): number => {
     const raw = pick(k);
     if (raw === undefined) return dflt;
     const n = Number(raw);
@@ -106,6 +109,7 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}, env: NodeJS.P
     audit: bool("audit", true),
     authFailureLimit: num("authFailureLimit", AUTH_LIMITS.failedAuthLimit),
     bodyLimit: num("bodyLimit", 16 * 1024 * 1024),
+    driftUploadLimit: num("driftUploadLimit", 256 * 1024 * 1024),
     logLevel: pick("logLevel") ?? "info",
     deploymentSyncMs: Math.max(100, num("deploymentSyncMs", 2000)),
     servingIntraOpThreads: Math.max(1, num("servingIntraOpThreads", 1)),

@@ -60,15 +60,17 @@ function indexPoints(points: Point[]) {
   const driftColumns = names.filter((s) => s.startsWith("drift.") && s !== "drift.share" && !s.endsWith(".p_value")).map((s) => s.slice("drift.".length)).sort();
   const arms = (family: string, metric?: string) =>
     [...new Set(names.filter((s) => s.startsWith(`${family}.`) && (metric === undefined || s.endsWith(`.${metric}`))).map((s) => s.slice(family.length + 1).split(".")[0]!))].sort((a, b) => armRank(a) - armRank(b) || a.localeCompare(b));
+  // Realized (`performance.<arm>.<metric>`) and label-free estimated (`estimated.<arm>.<metric>`) metrics share a chart per metric.
   const perfMetrics = new Map<string, string[]>();
   for (const s of names) {
-    if (!s.startsWith("performance.")) continue;
-    const rest = s.slice("performance.".length);
+    const family = s.startsWith("performance.") ? "performance." : s.startsWith("estimated.") ? "estimated." : undefined;
+    if (!family) continue;
+    const rest = s.slice(family.length);
     const dot = rest.indexOf(".");
     if (dot < 0) continue;
     const arm = rest.slice(0, dot);
     const metric = rest.slice(dot + 1);
-    perfMetrics.set(metric, [...(perfMetrics.get(metric) ?? []), arm]);
+    perfMetrics.set(metric, [...new Set([...(perfMetrics.get(metric) ?? []), arm])]);
   }
   return { bySeries, times: [...times].sort((a, b) => a - b), driftColumns, arms, perfMetrics };
 }
@@ -115,7 +117,7 @@ function MonChart({ title, testId, idx, lines, percent }: { title: string; testI
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [key, percent]);
   return (
-    <div className="chart-card mon-chart" data-testid="mon-chart" data-chart={testId} data-points={xs.length} data-values={withValues} data-series={lines.map((l) => l.label).join(",")}>
+    <div className="chart-card mon-chart" data-testid="mon-chart" data-chart={testId} data-points={xs.length} data-values={withValues} data-series={lines.map((l) => l.label).join(",")} data-dashed={lines.filter((l) => l.dash).map((l) => l.label).join(",")}>
       <div className="chart-head">
         <span className="chart-title">{title}</span>
         <span className="chart-meta">
@@ -135,7 +137,9 @@ function MonChart({ title, testId, idx, lines, percent }: { title: string; testI
 
 function SeriesCharts({ idx, monitor }: { idx: Indexed; monitor: Monitor }) {
   const driftLines: Line[] = [...idx.driftColumns.map((c, i) => ({ label: c, series: `drift.${c}`, color: seriesColor(i) })), ...(idx.bySeries.has("drift.share") ? [{ label: "share drifted", series: "drift.share", color: "#333b47", dash: [5, 4] }] : [])];
-  const perArm = (family: string, metric: string, suffix = ""): Line[] => idx.arms(family, metric).map((arm) => ({ label: `${arm}${suffix}`, series: `${family}.${arm}.${metric}`, color: ARM_COLORS[arm] ?? "#6b7280" }));
+  const perArm = (family: string, metric: string, suffix = "", dash?: number[]): Line[] => idx.arms(family, metric).map((arm) => ({ label: `${arm}${suffix}`, series: `${family}.${arm}.${metric}`, color: ARM_COLORS[arm] ?? "#6b7280", ...(dash ? { dash } : {}) }));
+  // Each arm's realized metric (solid, from labels) beside its label-free estimate (dashed, CBPE), in the arm's color.
+  const realizedAndEstimated = (metric: string): Line[] => [...perArm("performance", metric), ...perArm("estimated", metric, " (estimated)", [6, 4])];
   const perf = [...idx.perfMetrics.keys()].sort((a, b) => (a === "n" ? 1 : b === "n" ? -1 : a.localeCompare(b)));
   return (
     <>
@@ -151,13 +155,15 @@ function SeriesCharts({ idx, monitor }: { idx: Indexed; monitor: Monitor }) {
       <section className="card" data-testid="mon-performance-charts">
         <div className="section-head">
           <h2>Performance</h2>
-          <span className="muted small">{monitor.spec.performance ? `realized ${monitor.spec.performance.task} metrics per arm from labels` : "this monitor does not compute performance"}</span>
+          <span className="muted small">
+            {monitor.spec.performance ? `realized ${monitor.spec.performance.task} metrics per arm from labels${monitor.spec.performance.task === "classification" ? "; dashed: label-free estimates (CBPE) over every prediction, labelled or not" : ""}` : "this monitor does not compute performance"}
+          </span>
         </div>
         <div className="chart-grid">
           {perf.length === 0 ? (
             <MonChart title="Performance per arm" testId="performance" idx={idx} lines={[]} />
           ) : (
-            perf.map((m) => <MonChart key={m} title={m === "n" ? "Labelled predictions" : m} testId={`performance-${m}`} idx={idx} lines={perArm("performance", m)} />)
+            perf.map((m) => <MonChart key={m} title={m === "n" ? "Predictions: labelled (estimated: all scored)" : m} testId={`performance-${m}`} idx={idx} lines={realizedAndEstimated(m)} />)
           )}
         </div>
       </section>

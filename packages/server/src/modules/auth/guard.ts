@@ -111,6 +111,10 @@ export function referencesOf(req: FastifyRequest): Target[] {
   if (m) refs.push(source!.startsWith("runs:") ? { kind: "run", id: m[1]! } : { kind: "experiment", id: m[1]! });
   // A run's dataset link names the dataset version it links.
   if (typeof input.dataset === "string" && input.dataset.length > 0) refs.push({ kind: "dataset", name: input.dataset });
+  // A drift reference may name a dataset version (`reference.dataset` of a drift request or monitor, the `reference` query of a file drift): reading it needs read on it.
+  const driftRef = typeof input.reference === "string" ? input.reference : str((input.reference as { dataset?: unknown } | null | undefined)?.dataset);
+  const driftDataset = driftRef === undefined ? null : /^(?:data(?:sets)?:\/?)?([^@]+)@/.exec(driftRef);
+  if (driftDataset) refs.push({ kind: "dataset", name: driftDataset[1]! });
   // Logged inputs (MLflow's and the native route) may name Cairn versions by `datasets:/NAME@REF`; linking one needs read on it.
   if (Array.isArray(input.datasets)) {
     for (const d of input.datasets) {

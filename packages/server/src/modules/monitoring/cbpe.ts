@@ -67,6 +67,8 @@ export interface EstimatedPerformance {
   precision: number | null;
   recall: number | null;
   f1: number | null;
+  /** The expected ROC AUC (see {@link expectedRocAuc}). */
+  rocAuc: number | null;
   /** The expected confusion matrix. */
   expected: { tp: number; fp: number; fn: number; tn: number };
 }
@@ -80,10 +82,14 @@ export function estimatePerformance(scores: ArrayLike<number>, opts: { threshold
   const threshold = opts.threshold ?? 0.5;
   const e = { tp: 0, fp: 0, fn: 0, tn: 0 };
   let n = 0;
+  const kept = new Float64Array(scores.length);
+  const probs = new Float64Array(scores.length);
   for (let i = 0; i < scores.length; i++) {
     const s = scores[i]!;
     if (!Number.isFinite(s)) continue;
     const p = Math.min(1, Math.max(0, opts.calibrate ? opts.calibrate(s) : s));
+    kept[n] = s;
+    probs[n] = p;
     n += 1;
     if (s >= threshold) {
       e.tp += p;
@@ -100,6 +106,38 @@ export function estimatePerformance(scores: ArrayLike<number>, opts: { threshold
     precision: ratio(e.tp, e.tp + e.fp),
     recall: ratio(e.tp, e.tp + e.fn),
     f1: ratio(2 * e.tp, 2 * e.tp + e.fp + e.fn),
+    rocAuc: expectedRocAuc(kept.subarray(0, n), probs.subarray(0, n)),
     expected: e,
   };
+}
+
+/**
+ * The expected ROC AUC of scores whose calibrated probabilities are `p`, as NannyML's CBPE estimates
+ * it: each prediction counts as p of a positive and 1 − p of a negative at its score, and the AUC is
+ * the weighted Mann–Whitney statistic, Σ over pairs of p_i (1 − p_j) [s_i > s_j] (ties one half) over
+ * (Σ p)(Σ (1 − p)). It ranks by the raw score, as the realized AUC does. Null when the expected
+ * positives or negatives are zero.
+ */
+export function expectedRocAuc(scores: ArrayLike<number>, p: ArrayLike<number>): number | null {
+  const n = scores.length;
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a]! - scores[b]!);
+  let pos = 0;
+  let neg = 0;
+  let sum = 0;
+  // Ascending: `neg` holds the expected negatives scored strictly below the current tie group.
+  for (let i = 0; i < n; ) {
+    let gp = 0;
+    let gn = 0;
+    let j = i;
+    while (j < n && scores[order[j]!] === scores[order[i]!]) {
+      gp += p[order[j]!]!;
+      gn += 1 - p[order[j]!]!;
+      j++;
+    }
+    sum += gp * neg + 0.5 * gp * gn;
+    neg += gn;
+    pos += gp;
+    i = j;
+  }
+  return pos > 0 && neg > 0 ? sum / (pos * neg) : null;
 }

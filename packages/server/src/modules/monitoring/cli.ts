@@ -3,7 +3,7 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import cliProgress from "cli-progress";
 import { InvalidArgumentError, Option, type Command } from "commander";
-import { CairnError, MONITORING_LIMITS, isCairnError, type FeedbackLabel, type FeedbackRecord, type PostFeedbackResponse } from "@cairn/contract";
+import { CairnError, MONITORING_LIMITS, isCairnError, type DriftReportResponse, type FeedbackLabel, type FeedbackRecord, type PostFeedbackResponse } from "@cairn/contract";
 import type { PerformanceOptions, PerformanceResponse } from "@cairn/sdk";
 import { action, clientFor, formatDuration, formatNumber, formatTime, printJson, printKeyValues, printTable, usageErrorsExit2, wantsJson, type Cell } from "../../cli/output.js";
 import { positiveInt, timeArg } from "../../cli/parsers.js";
@@ -11,8 +11,10 @@ import { driftReportHtml } from "./drift-html.js";
 
 /**
  * `cairn feedback import DEPLOYMENT FILE` (ground-truth labels from a CSV or JSON-lines file, posted by
- * request id) and `cairn performance DEPLOYMENT` (the deployment's metrics against them per version,
- * arm and window), through the SDK's `cairn.monitoring`. They read the root program's `--url`,
+ * request id), `cairn performance DEPLOYMENT` (the deployment's metrics against them per version,
+ * arm and window, with label-free estimates beside the realized classification metrics) and `cairn
+ * drift` (a deployment's traffic or a local file against a dataset version, a file or an earlier
+ * window), through the SDK's `cairn.monitoring`. They read the root program's `--url`,
  * `--token` and `--json`. Exit codes: 0 done, 1 a server error or a bad record in the file (`error:
  * CODE: message` on stderr, naming the file's line), 2 a usage error (a bad flag, a file that cannot be
  * read, a column the file does not have), checked before any request.
@@ -292,16 +294,24 @@ export function printPerformance(p: PerformanceResponse): void {
     return;
   }
   const metrics = METRICS[p.task];
+  // Classification: each metric's label-free estimate (CBPE) right after the realized one.
+  const estimated = new Set<string>(p.task === "classification" ? ["accuracy", "precision", "recall", "f1", "rocAuc"] : []);
   const rows: Cell[][] = [];
   let truncated = 0;
   for (const s of p.series) {
     for (const w of s.windows) {
       if (w.truncated) truncated++;
       const m = (p.task === "classification" ? w.classification : w.regression) as Record<string, number | null> | undefined;
-      rows.push([s.version, s.arm, formatTime(w.start), w.n, w.skipped, ...metrics.map(([, k]) => m?.[k] ?? null)]);
+      const e = w.estimated as Record<string, number | boolean | null> | undefined;
+      const est = p.task === "classification" ? [w.estimated?.n ?? 0] : [];
+      rows.push([s.version, s.arm, formatTime(w.start), w.n, w.skipped, ...est, ...metrics.flatMap(([, k]) => (estimated.has(k) ? [m?.[k] ?? null, (e?.[k] as number | null | undefined) ?? null] : [m?.[k] ?? null]))]);
     }
   }
-  printTable(["VERSION", "ARM", "START", "N", "SKIPPED", ...metrics.map(([h]) => h)], rows);
+  printTable(["VERSION", "ARM", "START", "N", "SKIPPED", ...(p.task === "classification" ? ["EST_N"] : []), ...metrics.flatMap(([h, k]) => (estimated.has(k) ? [h, `${h}_EST`] : [h]))], rows);
+  if (p.task === "classification") {
+    const refs = p.series.map((s) => `${s.version}/${s.arm}: ${s.estimationReference?.n ?? 0} labelled`);
+    process.stdout.write(`(_EST: label-free estimates (CBPE) over every logged prediction of the window, EST_N of them; calibrated on reference predictions ${refs.join(", ")}; none: scores taken as calibrated)\n`);
+  }
   if (truncated > 0) process.stdout.write(`(${truncated} window(s) had more than ${formatNumber(MONITORING_LIMITS.rowsPerWindow)} labelled predictions: their metrics cover the first ones)\n`);
 }
 
@@ -324,6 +334,8 @@ interface PerformanceFlags {
   output?: string;
   positive?: string;
   threshold?: number;
+  referenceFrom?: number;
+  referenceTo?: number;
 }
 
 /** The group named `name`, else a new one. */
@@ -342,8 +354,8 @@ function withLine(e: unknown, file: string, lines: number[], storedBefore: numbe
 }
 
 /**
- * Adds `cairn feedback import` and `cairn performance`.
- * @example registerMonitoringCommands(program); // cairn feedback import fraud labels.csv; cairn performance fraud --since 7d --window 1d
+ * Adds `cairn feedback import`, `cairn performance`, `cairn drift`, `cairn monitor` and `cairn alerts`.
+ * @example registerMonitoringCommands(program); // cairn feedback import fraud labels.csv; cairn performance fraud --since 7d --window 1d; cairn drift --reference data:credit@v3 --current today.csv
  */
 export function registerMonitoringCommands(program: Command): void {
   const feedback = group(program, "feedback").description("ground-truth labels for a deployment's predictions, joined by request id");
@@ -425,7 +437,7 @@ export function registerMonitoringCommands(program: Command): void {
 
   program
     .command("performance")
-    .description("a deployment's performance against its labels, per model version, arm and time window")
+    .description("a deployment's performance against its labels, per model version, arm and time window, with label-free estimates (CBPE) beside the realized classification metrics")
     .argument("<deployment>", "the deployment")
     .addOption(new Option("--since <duration>", "the last DURATION (e.g. 24h, 7d; default 24h)").argParser(duration))
     .addOption(new Option("--from <time>", "predictions from this time (ms since the epoch or an ISO date)").argParser(timeArg))
@@ -435,6 +447,8 @@ export function registerMonitoringCommands(program: Command): void {
     .option("--output <name>", "the output tensor holding the prediction (default: the first)")
     .option("--positive <label>", "the positive class (default: true for boolean labels, 1 for numbers; needed for string labels)")
     .addOption(new Option("--threshold <p>", "a probability at or above it predicts the positive class (default 0.5)").argParser(probability))
+    .addOption(new Option("--reference-from <time>", "label-free estimates (the _EST columns) are calibrated on the labelled predictions from this time … (default: the range's start)").argParser(timeArg))
+    .addOption(new Option("--reference-to <time>", "… to this time (default: the range's end)").argParser(timeArg))
     .action(
       action(async (deployment: string, o: PerformanceFlags, cmd: Command) => {
         if (o.since !== undefined && (o.from !== undefined || o.to !== undefined)) usage(cmd, "give either --since or --from/--to, not both");
@@ -448,6 +462,9 @@ export function registerMonitoringCommands(program: Command): void {
         if (o.output !== undefined) q.output = o.output;
         if (o.positive !== undefined) q.positive = o.positive;
         if (o.threshold !== undefined) q.threshold = o.threshold;
+        if (o.referenceFrom !== undefined && o.referenceTo !== undefined && o.referenceFrom >= o.referenceTo) usage(cmd, "--reference-from must be before --reference-to");
+        if (o.referenceFrom !== undefined) q.referenceFrom = o.referenceFrom;
+        if (o.referenceTo !== undefined) q.referenceTo = o.referenceTo;
         const p = await clientFor(cmd).monitoring.performance(deployment, q);
         if (wantsJson(cmd)) printJson(p);
         else printPerformance(p);
@@ -456,9 +473,10 @@ export function registerMonitoringCommands(program: Command): void {
 
   program
     .command("drift")
-    .description("drift of a deployment's logged inputs and outputs against a reference (a dataset version or an earlier window), per column, SciPy-exact")
-    .requiredOption("--deployment <name>", "the deployment whose traffic is tested")
-    .option("--reference <ref>", "a dataset version: data:NAME@VERSION (e.g. data:credit@v3)")
+    .description("drift of a file (--current) or of a deployment's logged traffic (--deployment) against a reference (a dataset version, a file, or an earlier window), per column, SciPy-exact")
+    .option("--deployment <name>", "the deployment whose traffic is tested")
+    .option("--current <file>", "or a CSV or Parquet file to test (no deployment needed)")
+    .option("--reference <ref>", "a dataset version: data:NAME@VERSION (e.g. data:credit@v3); with --current also a CSV or Parquet FILE")
     .option("--reference-path <path>", "the reference dataset's tabular file, when it has several")
     .addOption(new Option("--reference-from <time>", "or an earlier window of the log: its start (ms or ISO date) …").argParser(timeArg))
     .addOption(new Option("--reference-to <time>", "… and its end").argParser(timeArg))
@@ -467,31 +485,52 @@ export function registerMonitoringCommands(program: Command): void {
     .option("--column-names <tensor=a,b,…>", "names of a 2-D input's columns, to match the dataset's (e.g. features=age,income)")
     .option("--html <file>", "also write a self-contained HTML report with each column's distributions")
     .action(
-      action(async (o: { deployment: string; reference?: string; referencePath?: string; referenceFrom?: number; referenceTo?: number; window?: number; columns?: string; columnNames?: string; html?: string }, cmd: Command) => {
+      action(async (o: { deployment?: string; current?: string; reference?: string; referencePath?: string; referenceFrom?: number; referenceTo?: number; window?: number; columns?: string; columnNames?: string; html?: string }, cmd: Command) => {
+        if ((o.deployment === undefined) === (o.current === undefined)) usage(cmd, "give what to test: --deployment NAME (its logged traffic) or --current FILE");
         const byWindow = o.referenceFrom !== undefined || o.referenceTo !== undefined;
-        if ((o.reference === undefined) === !byWindow) usage(cmd, "give the reference: --reference data:NAME@VERSION, or --reference-from and --reference-to");
-        if (byWindow && (o.referenceFrom === undefined || o.referenceTo === undefined || o.referenceFrom >= o.referenceTo)) usage(cmd, "--reference-from and --reference-to must both be given, the first before the second");
-        let columnNames: Record<string, string[]> | undefined;
-        if (o.columnNames !== undefined) {
-          const m = /^([^=]+)=(.+)$/.exec(o.columnNames);
-          if (!m) usage(cmd, "--column-names takes TENSOR=a,b,c");
-          columnNames = { [m![1]!.trim()]: m![2]!.split(",").map((x) => x.trim()) };
+        let report: DriftReportResponse;
+        let title: string;
+        if (o.current !== undefined) {
+          if (byWindow || o.window !== undefined || o.columnNames !== undefined) usage(cmd, "--reference-from/--reference-to, --window and --column-names are for --deployment; with --current give --reference data:NAME@VERSION or FILE");
+          if (o.reference === undefined) usage(cmd, "give the reference: --reference data:NAME@VERSION or --reference FILE");
+          if (!fs.existsSync(o.current)) usage(cmd, `cannot read '${o.current}'`);
+          const ref = o.reference!;
+          const isDataset = /^data(sets)?:/.test(ref) || (!fs.existsSync(ref) && /@/.test(ref));
+          if (!isDataset && !fs.existsSync(ref)) usage(cmd, `cannot read '${ref}' (a dataset version is data:NAME@VERSION)`);
+          if (!isDataset && o.referencePath !== undefined) usage(cmd, "--reference-path needs --reference data:NAME@VERSION");
+          report = await clientFor(cmd).monitoring.driftFiles({
+            reference: isDataset ? { dataset: ref.replace(/^data(sets)?:\/?/, ""), ...(o.referencePath ? { path: o.referencePath } : {}) } : { file: ref },
+            current: o.current,
+            ...(o.columns ? { columns: o.columns.split(",").map((c) => c.trim()) } : {}),
+          });
+          title = `Drift of ${path.basename(o.current)}`;
+        } else {
+          if ((o.reference === undefined) === !byWindow) usage(cmd, "give the reference: --reference data:NAME@VERSION, or --reference-from and --reference-to");
+          if (byWindow && (o.referenceFrom === undefined || o.referenceTo === undefined || o.referenceFrom >= o.referenceTo)) usage(cmd, "--reference-from and --reference-to must both be given, the first before the second");
+          let columnNames: Record<string, string[]> | undefined;
+          if (o.columnNames !== undefined) {
+            const m = /^([^=]+)=(.+)$/.exec(o.columnNames);
+            if (!m) usage(cmd, "--column-names takes TENSOR=a,b,c");
+            columnNames = { [m![1]!.trim()]: m![2]!.split(",").map((x) => x.trim()) };
+          }
+          const to = Date.now();
+          report = await clientFor(cmd).monitoring.drift(o.deployment!, {
+            reference: byWindow ? { window: { from: o.referenceFrom!, to: o.referenceTo! } } : { dataset: o.reference!.replace(/^data(sets)?:\/?/, ""), ...(o.referencePath ? { path: o.referencePath } : {}) },
+            current: { from: to - Math.round((o.window ?? 3600) * 1000), to },
+            ...(o.columns ? { columns: o.columns.split(",").map((name) => ({ name: name.trim() })) } : {}),
+            ...(columnNames ? { columnNames } : {}),
+          });
+          title = `Drift of ${o.deployment}`;
         }
-        const to = Date.now();
-        const report = await clientFor(cmd).monitoring.drift(o.deployment, {
-          reference: byWindow ? { window: { from: o.referenceFrom!, to: o.referenceTo! } } : { dataset: o.reference!.replace(/^data(sets)?:\/?/, ""), ...(o.referencePath ? { path: o.referencePath } : {}) },
-          current: { from: to - Math.round((o.window ?? 3600) * 1000), to },
-          ...(o.columns ? { columns: o.columns.split(",").map((name) => ({ name: name.trim() })) } : {}),
-          ...(columnNames ? { columnNames } : {}),
-        });
-        if (o.html) fs.writeFileSync(o.html, driftReportHtml(report, `Drift of ${o.deployment}`));
+        if (o.html) fs.writeFileSync(o.html, driftReportHtml(report, title));
         if (wantsJson(cmd)) return printJson(report);
         const d = report.dataset;
+        const c = report.current;
         printKeyValues([
-          ["deployment", o.deployment],
+          o.deployment !== undefined ? ["deployment", o.deployment] : ["current", `${c.source ?? o.current} (${c.rows} rows)`],
           ["reference", `${report.reference.source} (${report.reference.rows} rows)`],
-          ["current", `${formatTime(report.current.from)} – ${formatTime(report.current.to)} (${report.current.rows} rows${report.current.truncated ? ", truncated" : ""})`],
-          ["verdict", d.noData ? "no data in the current window" : `${d.datasetDrift ? "DRIFT" : "no drift"}: ${d.driftedColumns} of ${d.totalColumns} columns (share ${formatNumber(d.share)}, threshold ${formatNumber(d.driftShare)})`],
+          ...(o.deployment !== undefined ? [["current", `${formatTime(c.from ?? 0)} – ${formatTime(c.to ?? 0)} (${c.rows} rows${c.truncated ? ", truncated" : ""})`] as [string, Cell]] : []),
+          ["verdict", d.noData ? `no data in the current ${o.deployment !== undefined ? "window" : "file"}` : `${d.datasetDrift ? "DRIFT" : "no drift"}: ${d.driftedColumns} of ${d.totalColumns} columns (share ${formatNumber(d.share)}, threshold ${formatNumber(d.driftShare)})`],
         ]);
         printTable(
           ["COLUMN", "KIND", "TEST", "STATISTIC", "P-VALUE", "THRESHOLD", "VERDICT"],

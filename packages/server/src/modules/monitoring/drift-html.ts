@@ -53,7 +53,7 @@ rect.ref{fill:#8a94a3}rect.cur{fill:#3b6fd8}svg text{font-size:10px;fill:#5b6577
 </style></head><body>
 <h1>${esc(title)}</h1>
 <p><strong>${d.noData ? "No data in the current window" : d.datasetDrift ? "Dataset drift" : "No dataset drift"}</strong>: ${d.driftedColumns} of ${d.totalColumns} columns drifted (share ${fmt(d.share)}, threshold ${fmt(d.driftShare)}).</p>
-<p class="muted">Reference: ${esc(r.reference.source)} (${r.reference.rows} rows${r.reference.truncated ? ", truncated" : ""}). Current: ${new Date(r.current.from).toISOString()} – ${new Date(r.current.to).toISOString()} (${r.current.rows} rows${r.current.truncated ? ", truncated" : ""}).</p>
+<p class="muted">Reference: ${esc(r.reference.source)} (${r.reference.rows} rows${r.reference.truncated ? ", truncated" : ""}). Current: ${r.current.from !== undefined && r.current.to !== undefined ? `${new Date(r.current.from).toISOString()} – ${new Date(r.current.to).toISOString()}` : esc(r.current.source ?? "")} (${r.current.rows} rows${r.current.truncated ? ", truncated" : ""}).</p>
 <table><thead><tr><th>column</th><th>kind</th><th>test</th><th>statistic</th><th>p-value</th><th>threshold</th><th>verdict</th><th>reference rows</th><th>current rows</th></tr></thead><tbody>
 ${rows}
 </tbody></table>

@@ -1,4 +1,9 @@
-import { CairnError, type DriftReportResponse } from "@cairn/contract";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { once } from "node:events";
+import type { DuckDBConnection } from "@duckdb/node-api";
+import { CairnError, type DriftReportResponse, type DriftTestName } from "@cairn/contract";
 import type { z } from "zod";
 import type * as C from "@cairn/contract";
 import type { TabularEngine } from "../datasets/tabular.js";
@@ -8,6 +13,72 @@ import { driftReport, type DriftColumn } from "./drift-report.js";
 import { loadInferenceWindow } from "./inference-window.js";
 
 let tableSeq = 0;
+
+/** Default bound of a file drift request's body (both files together). */
+export const DEFAULT_DRIFT_UPLOAD_LIMIT = 256 * 1024 * 1024;
+
+const NUMERIC_TYPE = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|DECIMAL.*)$/;
+
+/** `NAME@VERSION` of a dataset reference (a `data:` or `datasets:/` prefix allowed). */
+function parseDatasetRef(ref: string): { name: string; version: string } {
+  const m = /^(?:data(?:sets)?:\/?)?([^@]+)@(.+)$/.exec(ref);
+  if (!m) throw new CairnError("INVALID_PARAMETER_VALUE", `Reference dataset '${ref}' must be NAME@VERSION (e.g. credit@v3)`);
+  return { name: m[1]!, version: m[2]! };
+}
+
+/**
+ * Writes a request body to files as it arrives: its first `refBytes` bytes to `refFile` (when given),
+ * the rest to `curFile`. Memory holds one chunk.
+ * @throws CairnError PAYLOAD_TOO_LARGE past `limit` bytes, INVALID_PARAMETER_VALUE when the body is shorter than `refBytes`
+ */
+async function receiveFiles(body: AsyncIterable<unknown>, o: { refBytes?: number; refFile: string; curFile: string; limit: number }): Promise<{ refSize: number; curSize: number }> {
+  const ref = o.refBytes !== undefined ? fs.createWriteStream(o.refFile) : undefined;
+  const cur = fs.createWriteStream(o.curFile);
+  const write = async (ws: fs.WriteStream, b: Buffer) => {
+    if (!ws.write(b)) await once(ws, "drain");
+  };
+  let refSize = 0;
+  let curSize = 0;
+  try {
+    for await (const chunk of body) {
+      let b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+      if (refSize + curSize + b.length > o.limit) throw new CairnError("PAYLOAD_TOO_LARGE", `The upload is larger than the server's drift upload limit (${o.limit} bytes; CAIRN_DRIFT_UPLOAD_LIMIT)`);
+      if (ref && refSize < o.refBytes!) {
+        const take = Math.min(b.length, o.refBytes! - refSize);
+        await write(ref, b.subarray(0, take));
+        refSize += take;
+        b = b.subarray(take);
+      }
+      if (b.length > 0) {
+        await write(cur, b);
+        curSize += b.length;
+      }
+    }
+    await Promise.all([ref, cur].map((ws) => (ws ? new Promise<void>((resolve, reject) => ws.end((e?: Error | null) => (e ? reject(e) : resolve()))) : undefined)));
+  } catch (e) {
+    ref?.destroy();
+    cur.destroy();
+    throw e;
+  }
+  if (o.refBytes !== undefined && refSize < o.refBytes) throw new CairnError("INVALID_PARAMETER_VALUE", `The body has ${refSize} bytes, fewer than referenceBytes (${o.refBytes}): send the reference file's bytes, then the current file's`);
+  return { refSize, curSize };
+}
+
+/** Parquet files start with `PAR1`; anything else is read as CSV. */
+function sniffFormat(file: string): "csv" | "parquet" {
+  const fd = fs.openSync(file, "r");
+  try {
+    const head = Buffer.alloc(4);
+    const n = fs.readSync(fd, head, 0, 4, 0);
+    return n === 4 && head.toString("latin1") === "PAR1" ? "parquet" : "csv";
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+async function countRows(conn: DuckDBConnection, relation: string): Promise<number> {
+  return Number((await conn.runAndReadAll(`SELECT count(*) AS n FROM ${relation}`)).getRowObjectsJS()[0]!.n);
+}
 
 /**
  * Drift of a deployment's traffic: the current window of its inference log against a reference (an
@@ -23,8 +94,80 @@ export class DriftService {
       datasets: Pick<DatasetService, "withVersionFile">;
       /** A deployment's model, undefined when there is no such deployment. */
       deployment(name: string): Promise<{ model: string } | undefined>;
+      /** Largest body of a file drift request, both files together (default {@link DEFAULT_DRIFT_UPLOAD_LIMIT}). */
+      uploadLimit?: number;
     },
   ) {}
+
+  /**
+   * The drift report of an uploaded file (the body: CSV with a header row, or Parquet) against a dataset
+   * version's tabular file or a second uploaded file (the body's first `referenceBytes` bytes). The body
+   * is streamed to temporary files (removed afterwards) and read in place by DuckDB; only statistics come
+   * into memory. Columns: those given, else every column of the current file, and the reference must
+   * have each. An empty current file (no bytes, or a header and no rows) is "no data", never a NaN score.
+   * @throws CairnError INVALID_PARAMETER_VALUE (neither or both of `reference` and `referenceBytes`, a body
+   *   shorter than `referenceBytes`, an empty reference, an unreadable file, a column the reference or the
+   *   current file lacks, a column numeric on one side only, a test that does not fit the column),
+   *   RESOURCE_DOES_NOT_EXIST (dataset, version, file), PAYLOAD_TOO_LARGE (over the upload limit)
+   */
+  async fileDrift(body: AsyncIterable<unknown>, q: z.output<typeof C.FileDriftQuery>): Promise<DriftReportResponse> {
+    if ((q.reference === undefined) === (q.referenceBytes === undefined)) throw new CairnError("INVALID_PARAMETER_VALUE", "Give the reference: 'reference' (a dataset version, NAME@VERSION) or 'referenceBytes' (the body starts with a reference file of that many bytes), not both");
+    if (q.referencePath !== undefined && q.reference === undefined) throw new CairnError("INVALID_PARAMETER_VALUE", "'referencePath' needs 'reference' (a dataset version)");
+    const dataset = q.reference !== undefined ? parseDatasetRef(q.reference) : undefined;
+    const curName = q.currentName ?? "current";
+    const refName = q.referenceName ?? "reference";
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cairn-drift-"));
+    try {
+      const refFile = path.join(dir, "reference");
+      const curFile = path.join(dir, "current");
+      const sizes = await receiveFiles(body, { ...(q.referenceBytes !== undefined ? { refBytes: q.referenceBytes } : {}), refFile, curFile, limit: this.o.uploadLimit ?? DEFAULT_DRIFT_UPLOAD_LIMIT });
+      const opts = { ...(q.driftShare !== undefined ? { driftShare: q.driftShare } : {}) };
+      return await this.o.tabular.withConnection(async (conn) => {
+        const compare = async (ref: { name: string; columns: string[]; types: string[] }, refSource: string): Promise<DriftReportResponse> => {
+          const refRows = await countRows(conn, ref.name);
+          if (refRows === 0) throw new CairnError("INVALID_PARAMETER_VALUE", `The reference (${refSource}) has no rows`);
+          const refType = new Map(ref.columns.map((c, i) => [c, ref.types[i]!]));
+          const empty = async () => {
+            const seq = ++tableSeq;
+            const table = `drift_empty_${process.pid}_${seq}`;
+            await conn.run(`CREATE TEMP TABLE "${table}" (_empty DOUBLE)`);
+            try {
+              const report = await driftReport(conn, ref.name, `"${table}"`, [], opts);
+              return { ...report, reference: { rows: refRows, truncated: false, source: refSource }, current: { rows: 0, truncated: false, source: curName } };
+            } finally {
+              await conn.run(`DROP TABLE IF EXISTS "${table}"`).catch(() => undefined);
+            }
+          };
+          // No bytes at all: no columns to read, no data to test.
+          if (sizes.curSize === 0) return empty();
+          return this.o.tabular.withRelation(conn, curFile, q.currentFormat ?? sniffFormat(curFile), curName, async (cur) => {
+            const curType = new Map(cur.columns.map((c, i) => [c, cur.types[i]!]));
+            const curRows = await countRows(conn, cur.name);
+            const wanted = q.columns !== undefined ? q.columns.split(",").map((c) => c.trim()).filter((c) => c.length > 0) : cur.columns;
+            const columns: DriftColumn[] = wanted.map((name) => {
+              const ct = curType.get(name);
+              const rt = refType.get(name);
+              if (ct === undefined) throw new CairnError("INVALID_PARAMETER_VALUE", `The current file (${curName}) has no column '${name}' (${cur.columns.slice(0, 10).join(", ")}${cur.columns.length > 10 ? ", …" : ""})`);
+              if (rt === undefined) throw new CairnError("INVALID_PARAMETER_VALUE", `The reference (${refSource}) has no column '${name}'`);
+              const numeric = NUMERIC_TYPE.test(ct);
+              // A file with a header and no rows has untyped (VARCHAR) columns: no data, nothing to mismatch.
+              if (curRows > 0 && numeric !== NUMERIC_TYPE.test(rt)) throw new CairnError("INVALID_PARAMETER_VALUE", `Column '${name}' is ${ct} in the current file but ${rt} in the reference: both must be numbers, or neither`);
+              return { name, kind: numeric ? "numeric" : "categorical", ...(q.test ? { test: q.test as DriftTestName } : {}), ...(q.threshold !== undefined ? { threshold: q.threshold } : {}) };
+            });
+            const report = await driftReport(conn, ref.name, cur.name, curRows === 0 ? [] : columns, opts);
+            return { ...report, reference: { rows: refRows, truncated: false, source: refSource }, current: { rows: curRows, truncated: false, source: curName } };
+          });
+        };
+        if (dataset) {
+          return this.o.datasets.withVersionFile(dataset.name, dataset.version, q.referencePath, async (file, format, label) => this.o.tabular.withRelation(conn, file, format, label, (rel) => compare(rel, label)));
+        }
+        if (sizes.refSize === 0) throw new CairnError("INVALID_PARAMETER_VALUE", `The reference file (${refName}) is empty`);
+        return this.o.tabular.withRelation(conn, refFile, q.referenceFormat ?? sniffFormat(refFile), refName, (rel) => compare(rel, refName));
+      });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
 
   /**
    * The drift report of deployment `name`.
@@ -63,10 +206,9 @@ export class DriftService {
           const report = await driftReport(conn, refTable, curTable, cur.rows === 0 ? [] : columns, { ...(req.driftShare !== undefined ? { driftShare: req.driftShare } : {}) });
           return { ...report, reference: meta(r.rows, r.truncated, `window ${new Date(ref.window.from).toISOString()} – ${new Date(ref.window.to).toISOString()}`), current: currentMeta };
         }
-        const m = /^(?:data(?:sets)?:\/?)?([^@]+)@(.+)$/.exec(ref.dataset);
-        if (!m) throw new CairnError("INVALID_PARAMETER_VALUE", `Reference dataset '${ref.dataset}' must be NAME@VERSION (e.g. credit@v3)`);
+        const m = parseDatasetRef(ref.dataset);
         // Awaited here, so the tables are dropped only after the report (the `finally` below).
-        return await this.o.datasets.withVersionFile(m[1]!, m[2]!, ref.path, async (file, format, label) =>
+        return await this.o.datasets.withVersionFile(m.name, m.version, ref.path, async (file, format, label) =>
           this.o.tabular.withRelation(conn, file, format, label, async (rel) => {
             const columns = pick(new Set(rel.columns), label);
             const count = Number((await conn.runAndReadAll(`SELECT count(*) AS n FROM ${rel.name}`)).getRowObjectsJS()[0]!.n);

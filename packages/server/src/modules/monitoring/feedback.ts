@@ -2,6 +2,7 @@ import { CairnError, MONITORING_LIMITS, type PerformanceResponse, type Performan
 import type { z } from "zod";
 import type * as C from "@cairn/contract";
 import { classificationMetrics, regressionMetrics } from "./metrics.js";
+import { estimatePerformance, fitIsotonic, type Calibrator } from "./cbpe.js";
 import type { FeedbackRow, FeedbackStore, JoinScope, LabelType } from "./store/feedback-store.js";
 
 /** What feedback reads of a deployment: its model (labels join the model's inference log). */
@@ -32,6 +33,10 @@ const invalid = (msg: string) => new CairnError("INVALID_PARAMETER_VALUE", msg);
  *   `unmatched`; they join once it is. Windows go by the prediction's time, not the label's.
  * - Labels outlive their deployment: a deployment deleted and created again under its name keeps them
  *   (and its label type); they join only predictions of the same model.
+ * - Classification windows also carry label-free estimates (CBPE, `cbpe.ts`) over all their logged
+ *   predictions, labelled or not, calibrated per version and arm on the labelled predictions of a
+ *   reference range (see `EstimatedMetrics` in the contract); those read in pages too, scores only, at
+ *   most `rowsPerWindow` a window.
  */
 export class FeedbackService {
   readonly #store: FeedbackStore;
@@ -79,8 +84,10 @@ export class FeedbackService {
   }
 
   /**
-   * A deployment's performance per version, arm and window.
-   * @throws CairnError RESOURCE_DOES_NOT_EXIST, INVALID_PARAMETER_VALUE (an empty range, too many windows, a task or positive class that does not fit the labels)
+   * A deployment's performance per version, arm and window: realized metrics from the labelled
+   * predictions and, for classification, label-free estimates (CBPE) from all of them, calibrated on
+   * the labelled predictions of [`referenceFrom`, `referenceTo`) (default: the query's range).
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST, INVALID_PARAMETER_VALUE (an empty range or reference range, too many windows, a task or positive class that does not fit the labels)
    */
   async performance(name: string, q: z.output<typeof C.PerformanceQuery>): Promise<PerformanceResponse> {
     const dep = await this.#deployment(name);
@@ -99,29 +106,80 @@ export class FeedbackService {
     const positive = task === "classification" ? positiveClass(name, labelType, q.positive) : null;
 
     const scope: JoinScope = { model: dep.model, deployment: name, from, to };
-    const counts = new Map<string, { version: string; arm: string; byWindow: Map<number, number> }>();
-    for (const c of await this.#store.joinedCounts({ ...scope, windowMs })) {
-      const key = `${c.arm}\u0000${c.version}`;
-      const g = counts.get(key) ?? { version: c.version, arm: c.arm, byWindow: new Map<number, number>() };
-      g.byWindow.set(c.bucket, c.count);
-      counts.set(key, g);
-    }
-    const groups = [...counts.values()].sort((a, b) => compareVersions(a.version, b.version) || (ARM_ORDER[a.arm] ?? 9) - (ARM_ORDER[b.arm] ?? 9));
+    const refFrom = q.referenceFrom ?? from;
+    const refTo = q.referenceTo ?? to;
+    if (task === "classification" && refFrom >= refTo) throw invalid(`'referenceFrom' (${refFrom}) must be before 'referenceTo' (${refTo})`);
+    type Group = { version: string; arm: string; labelled: Map<number, number>; logged: Map<number, number> };
+    const groupsByKey = new Map<string, Group>();
+    const groupOf = (version: string, arm: string): Group => {
+      const key = `${arm}\u0000${version}`;
+      let g = groupsByKey.get(key);
+      if (!g) groupsByKey.set(key, (g = { version, arm, labelled: new Map(), logged: new Map() }));
+      return g;
+    };
+    for (const c of await this.#store.joinedCounts({ ...scope, windowMs })) groupOf(c.version, c.arm).labelled.set(c.bucket, c.count);
+    // Estimates need every logged prediction, labelled or not: a version and arm without labels gets a series too.
+    if (task === "classification") for (const c of await this.#store.loggedCounts({ ...scope, windowMs })) groupOf(c.version, c.arm).logged.set(c.bucket, c.count);
+    const groups = [...groupsByKey.values()].sort((a, b) => compareVersions(a.version, b.version) || (ARM_ORDER[a.arm] ?? 9) - (ARM_ORDER[b.arm] ?? 9));
     const read = { output: q.output, positive, threshold: q.threshold };
 
     const series: PerformanceResponse["series"] = [];
     for (const g of groups) {
       const out: PerformanceWindow[] = [];
+      const calibration = task === "classification" ? await this.#calibration({ ...scope, from: refFrom, to: refTo, version: g.version, arm: g.arm }, read) : undefined;
       for (let i = 0; i < windows; i++) {
         const start = from + i * windowMs;
         const end = Math.min(start + windowMs, to);
-        const count = g.byWindow.get(i) ?? 0;
+        const count = g.labelled.get(i) ?? 0;
         const rows = count === 0 ? [] : await this.#windowRows({ ...scope, from: start, to: end, version: g.version, arm: g.arm });
-        out.push({ start, end, ...(task === "classification" ? classify(rows, read) : regress(rows, read.output)), truncated: count > this.#rowsPerWindow });
+        const w: PerformanceWindow = { start, end, ...(task === "classification" ? classify(rows, read) : regress(rows, read.output)), truncated: count > this.#rowsPerWindow };
+        if (calibration) {
+          const logged = g.logged.get(i) ?? 0;
+          const scores = logged === 0 ? new Float64Array(0) : await this.#windowScores({ ...scope, from: start, to: end, version: g.version, arm: g.arm }, read.output);
+          const e = estimatePerformance(scores, { threshold: q.threshold, ...(calibration.calibrate ? { calibrate: calibration.calibrate } : {}) });
+          w.estimated = { n: e.n, truncated: logged > this.#rowsPerWindow, calibrated: calibration.calibrate !== undefined, accuracy: e.accuracy, precision: e.precision, recall: e.recall, f1: e.f1, rocAuc: e.rocAuc };
+        }
+        out.push(w);
       }
-      series.push({ version: g.version, arm: g.arm as PerformanceResponse["series"][number]["arm"], windows: out });
+      series.push({ version: g.version, arm: g.arm as PerformanceResponse["series"][number]["arm"], ...(calibration ? { estimationReference: { from: refFrom, to: refTo, n: calibration.n } } : {}), windows: out });
     }
     return { deployment: name, model: dep.model, task, labelType, positive, threshold: q.threshold, from, to, windowSeconds, series };
+  }
+
+  /**
+   * The isotonic calibration of one version and arm's scores, fitted on its labelled predictions with a
+   * probability output in the reference range (the oldest `rowsPerWindow`); none without any.
+   */
+  async #calibration(s: JoinScope & { version: string; arm: string }, o: { output: string | undefined; positive: string | null }): Promise<{ n: number; calibrate?: Calibrator }> {
+    const rows = await this.#windowRows(s);
+    const scores: number[] = [];
+    const ys: number[] = [];
+    for (const r of rows) {
+      const p = scoreOf(r.outputs, o.output);
+      if (p === undefined) continue;
+      scores.push(p);
+      ys.push(labelKey(r.label, typeOf(r.label)) === o.positive ? 1 : 0);
+    }
+    return scores.length === 0 ? { n: 0 } : { n: scores.length, calibrate: fitIsotonic(scores, ys) };
+  }
+
+  /** The probability scores of one version and arm's logged predictions in a window, labelled or not, at most `rowsPerWindow` (only the numbers are kept). */
+  async #windowScores(s: JoinScope & { version: string; arm: string }, output: string | undefined): Promise<Float64Array> {
+    const scores: number[] = [];
+    let read = 0;
+    let after: { time: number; seq: number } | undefined;
+    while (read < this.#rowsPerWindow) {
+      const page = await this.#store.loggedPage({ ...s, ...(after ? { after } : {}), limit: Math.min(PAGE, this.#rowsPerWindow - read) });
+      read += page.length;
+      for (const r of page) {
+        const p = scoreOf(r.outputs, output);
+        if (p !== undefined) scores.push(p);
+      }
+      if (page.length === 0 || page.length < PAGE) break;
+      const last = page[page.length - 1]!;
+      after = { time: last.time, seq: last.seq };
+    }
+    return Float64Array.from(scores);
   }
 
   /** The joined rows of one version, arm and window, at most `rowsPerWindow`. */
@@ -205,6 +263,14 @@ function predictionOf(outputsJson: string, output: string | undefined): { dataty
   if (shape.length > 0 && shape[0] !== 1) return undefined;
   const values = (t.data as unknown[]).flat(32);
   return values.length === 0 ? undefined : { datatype: t.datatype, values };
+}
+
+/** A logged answer's probability of the positive class (see {@link classify}), or undefined when it has none in [0, 1]. */
+function scoreOf(outputsJson: string, output: string | undefined): number | undefined {
+  const pred = predictionOf(outputsJson, output);
+  if (!pred || !pred.datatype.startsWith("FP")) return undefined;
+  const p = pred.values.length === 1 ? toNumber(pred.values[0]) : pred.values.length === 2 ? toNumber(pred.values[1]) : NaN;
+  return p >= 0 && p <= 1 ? p : undefined;
 }
 
 const toNumber = (v: unknown): number => (typeof v === "number" ? v : typeof v === "string" && v.trim() !== "" ? Number(v) : NaN);

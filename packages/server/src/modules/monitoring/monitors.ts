@@ -35,7 +35,7 @@ export interface MonitorServiceOptions {
 /**
  * Monitors: on a schedule, each looks at the last window of a deployment's traffic and stores points
  * (traffic, latency, errors; drift against its reference, per column and as the share of drifted
- * columns; realized performance from labels), then advances its alert rules on them. A rule that
+ * columns; realized performance from labels, and its label-free estimates), then advances its alert rules on them. A rule that
  * fires runs its actions (webhook to an allow-listed host, or a pipeline run for retraining) after its
  * event is recorded, and the event keeps what each action did. Several servers can share a database:
  * each window is claimed by compare-and-set, so one of them runs it.
@@ -172,6 +172,18 @@ export class MonitorService {
       for (const [arm, { n, metrics }] of best) {
         points.push({ series: `performance.${arm}.n`, value: n });
         for (const [k, v] of Object.entries(metrics)) if (typeof v === "number" || v === null) points.push({ series: `performance.${arm}.${k}`, value: v });
+      }
+      // Label-free estimates per arm: the version with the most scored predictions in the window.
+      const estimated = new Map<string, NonNullable<PerformanceResponse["series"][number]["windows"][number]["estimated"]>>();
+      for (const s of perf.series) {
+        const e = s.windows[0]?.estimated;
+        if (!e || e.n === 0) continue;
+        const cur = estimated.get(s.arm);
+        if (!cur || e.n > cur.n) estimated.set(s.arm, e);
+      }
+      for (const [arm, e] of estimated) {
+        points.push({ series: `estimated.${arm}.n`, value: e.n });
+        for (const k of ["accuracy", "precision", "recall", "f1", "rocAuc"] as const) points.push({ series: `estimated.${arm}.${k}`, value: e[k] });
       }
     }
 

@@ -99,5 +99,29 @@ export function describeFeedbackStore(name: string, open: () => Promise<{ store:
         await cleanup();
       }
     });
+
+    it("counts and pages every successful prediction, labelled or not (for label-free estimates)", async () => {
+      const { store, cleanup } = await open();
+      const { feedback, log } = store;
+      try {
+        await log.append("scorer", [rec("a", 1000), rec("b", 1500), rec("b2", 1500), rec("c", 2500), rec("c", 2500, { arm: "shadow", version: "2" }), rec("e", 2700, { status: 500, outputs: null }), rec("f", 2800, { deployment: "other" }), rec("g", 9000)]);
+        await feedback.upsert("fraud", "scorer", "boolean", [{ requestId: "a", label: true, time: 1 }], 100);
+        const scope = { model: "scorer", deployment: "fraud", from: 1000, to: 5000 };
+        const counts = (await feedback.loggedCounts({ ...scope, windowMs: 1000 })).sort((x, y) => `${x.version}${x.arm}${x.bucket}`.localeCompare(`${y.version}${y.arm}${y.bucket}`));
+        expect(counts).toEqual([
+          { version: "1", arm: "primary", bucket: 0, count: 3 },
+          { version: "1", arm: "primary", bucket: 1, count: 1 },
+          { version: "2", arm: "shadow", bucket: 1, count: 1 },
+        ]);
+        // Keyset pages: two rows share a time, so the page boundary falls between them.
+        const first = await feedback.loggedPage({ ...scope, version: "1", arm: "primary", limit: 2 });
+        const rest = await feedback.loggedPage({ ...scope, version: "1", arm: "primary", after: { time: first[1]!.time, seq: first[1]!.seq }, limit: 10 });
+        expect([...first, ...rest].map((r) => r.time)).toEqual([1000, 1500, 1500, 2500]);
+        expect(new Set([...first, ...rest].map((r) => r.seq)).size).toBe(4);
+        expect(JSON.parse(rest[rest.length - 1]!.outputs)).toEqual([{ name: "p", datatype: "FP32", shape: [1, 1], data: [2.5] }]);
+      } finally {
+        await cleanup();
+      }
+    });
   });
 }

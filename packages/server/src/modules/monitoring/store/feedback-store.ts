@@ -63,7 +63,14 @@ export interface FeedbackStore {
    * the previous page): keyset paging on the log's (model, time) index, so each page costs its own rows.
    */
   joinedPage(scope: JoinScope & { version: string; arm: string; after?: { time: number; seq: number }; limit: number }): Promise<JoinedRow[]>;
+  /** Counts of logged predictions (labelled or not) per version, arm and window. */
+  loggedCounts(scope: JoinScope & { windowMs: number }): Promise<JoinedCount[]>;
+  /** Logged predictions (labelled or not) of one version and arm in (time, seq) order after `after`: keyset paging, as `joinedPage`. */
+  loggedPage(scope: JoinScope & { version: string; arm: string; after?: { time: number; seq: number }; limit: number }): Promise<LoggedRow[]>;
 }
+
+/** One logged prediction: its place in the log and its outputs (JSON text as logged). */
+export type LoggedRow = Omit<JoinedRow, "label">;
 
 /** Rows a statement carries at most (7 parameters a row, well under PostgreSQL's 65,535 and SQLite's 32,766). */
 const CHUNK = 1000;
@@ -152,6 +159,33 @@ export class SqlFeedbackStore implements FeedbackStore {
     if (after) q = q.where((eb) => eb.or([eb("il.time", ">", after.time), eb("il.seq", ">", after.seq)]));
     const rows = await q.orderBy("il.time").orderBy("il.seq").limit(s.limit).execute();
     return rows.map((r) => ({ seq: Number(r.seq), time: Number(r.time), outputs: String(r.outputs), label: JSON.parse(String(r.label)) as JoinedRow["label"] }));
+  }
+
+  async loggedCounts(s: JoinScope & { windowMs: number }): Promise<JoinedCount[]> {
+    const r = await sql<{ version: string; arm: string; bucket: number | string; n: number | string }>`
+      select il.version as version, il.arm as arm, (il.time - cast(${s.from} as bigint)) / cast(${s.windowMs} as bigint) as bucket, count(*) as n
+      from il_records il
+      where il.model = ${s.model} and il.deployment = ${s.deployment} and il.time >= ${s.from} and il.time < ${s.to} and il.status >= 200 and il.status < 300
+      group by 1, 2, 3`.execute(this.#k);
+    return r.rows.map((x) => ({ version: String(x.version), arm: String(x.arm), bucket: Number(x.bucket), count: Number(x.n) }));
+  }
+
+  async loggedPage(s: JoinScope & { version: string; arm: string; after?: { time: number; seq: number }; limit: number }): Promise<LoggedRow[]> {
+    let q = this.#k
+      .selectFrom("il_records as il")
+      .select(["il.seq as seq", "il.time as time", "il.outputs as outputs"])
+      .where("il.model", "=", s.model)
+      .where("il.deployment", "=", s.deployment)
+      .where("il.version", "=", s.version)
+      .where("il.arm", "=", s.arm)
+      .where("il.time", ">=", s.after ? Math.max(s.from, s.after.time) : s.from)
+      .where("il.time", "<", s.to)
+      .where("il.status", ">=", 200)
+      .where("il.status", "<", 300);
+    const after = s.after;
+    if (after) q = q.where((eb) => eb.or([eb("il.time", ">", after.time), eb("il.seq", ">", after.seq)]));
+    const rows = await q.orderBy("il.time").orderBy("il.seq").limit(s.limit).execute();
+    return rows.map((r) => ({ seq: Number(r.seq), time: Number(r.time), outputs: String(r.outputs) }));
   }
 }
 
