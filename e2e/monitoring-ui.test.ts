@@ -158,6 +158,11 @@ describe.skipIf(!hasChromium)("monitoring web UI (e2e, headless Chromium)", () =
     const traffic = page.locator("[data-testid=mon-chart][data-chart=traffic]");
     expect(await traffic.getAttribute("data-series")).toBe("primary");
     expect(await traffic.locator("canvas").count()).toBeGreaterThan(0);
+    // The prediction distribution per arm: the mean, and dashed the 10th and 90th percentiles.
+    const predictions = page.locator("[data-testid=mon-chart][data-chart=prediction-score]");
+    expect(await predictions.getAttribute("data-series")).toBe("primary,primary p10,primary p90");
+    expect(await predictions.getAttribute("data-dashed")).toBe("primary p10,primary p90");
+    expect(await predictions.getAttribute("data-points")).toBe("2");
     // Performance per metric, one line per arm from the labels, and beside it (dashed) the arm's label-free estimate.
     const accuracy = page.locator("[data-testid=mon-chart][data-chart=performance-accuracy]");
     expect(await accuracy.getAttribute("data-series")).toBe("primary,primary (estimated)");

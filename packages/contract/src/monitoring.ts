@@ -284,7 +284,11 @@ export const AlertAction = z.discriminatedUnion("type", [
 ]);
 export type AlertAction = z.infer<typeof AlertAction>;
 
-/** A threshold rule on one of the monitor's series (`drift.share`, `drift.<column>`, `traffic.<arm>.requests`, `latency.<arm>.mean_ms`, `performance.<arm>.<metric>`, `estimated.<arm>.<metric>` for label-free estimates). */
+/**
+ * A threshold rule on one of the monitor's series: `traffic.<arm>.requests|error_rate`,
+ * `latency.<arm>.mean_ms`, `prediction.<arm>.<output>.mean|p10|p50|p90`, `drift.share`,
+ * `drift.<column>` (and `.p_value`), `performance.<arm>.<metric>`, `estimated.<arm>.<metric>`.
+ */
 export const AlertRule = z.object({
   name: z.string().min(1).max(128).regex(/^[\w.-]+$/, "letters, digits, '_', '.' and '-'"),
   series: z.string().min(1).max(600),

@@ -33,6 +33,8 @@ function monitorsApi(backend: string, start: Start): void {
     let hooks: http.Server;
     let hookUrl = "";
     const received: unknown[] = [];
+    /** The score the model gave each row sent (float32, as logged). */
+    const scores: number[] = [];
     const call = (method: string, url: string, body?: unknown) => call0(s.url, method, url, body);
     const monitor = (extra: Record<string, unknown> = {}) => ({
       name: "drift-watch",
@@ -77,6 +79,7 @@ function monitorsApi(backend: string, start: Start): void {
       await sdk.datasets.uploadVersion("ref-data", { entries: [{ path: "ref.csv", size: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") } as never], readFile: () => Readable.from(bytes) } as never);
       for (let i = 0; i < 20; i++) {
         const data = Array.from({ length: 50 }, () => [Math.round((4 + r() * 10) * 100) / 100, Math.round(r() * 1000) / 1000]).flat();
+        for (let j = 0; j < data.length; j += 2) scores.push(Math.fround(Math.fround(data[j]!) / 10));
         expect((await call("POST", "/deployments/scoring/v2/models/scorer/infer", { inputs: [{ name: "x", datatype: "FP32", shape: [50, 2], data }] })).status).toBe(200);
       }
       for (let i = 0; i < 100 && (await call("GET", "/api/v1/models/scorer/inference-log?deployment=scoring&limit=100")).body.records.length < 20; i++) await sleep(100);
@@ -104,6 +107,14 @@ function monitorsApi(backend: string, start: Start): void {
       expect(pts["drift.share"]).toBe(0.5);
       expect(pts["drift.age"]).toBeGreaterThan(0.1);
       expect(pts["drift.score"]).toBeLessThan(0.1);
+      // The prediction distribution of the window, per arm and output: mean and percentiles (linear interpolation, as quantile_cont).
+      const sorted = [...scores].sort((a, b) => a - b);
+      const quantile = (q: number) => {
+        const h = (sorted.length - 1) * q;
+        return sorted[Math.floor(h)]! + (h - Math.floor(h)) * (sorted[Math.ceil(h)]! - sorted[Math.floor(h)]!);
+      };
+      expect(pts["prediction.primary.score.mean"]).toBeCloseTo(scores.reduce((a, b) => a + b, 0) / scores.length, 9);
+      for (const [k, q] of [["p10", 0.1], ["p50", 0.5], ["p90", 0.9]] as const) expect(pts[`prediction.primary.score.${k}`]).toBeCloseTo(quantile(q), 9);
       expect(first.body.events).toHaveLength(1);
       const fired = first.body.events[0];
       expect(fired).toMatchObject({ rule: "data-drift", kind: "fired", value: 0.5 });

@@ -72,7 +72,9 @@ function indexPoints(points: Point[]) {
     const metric = rest.slice(dot + 1);
     perfMetrics.set(metric, [...new Set([...(perfMetrics.get(metric) ?? []), arm])]);
   }
-  return { bySeries, times: [...times].sort((a, b) => a - b), driftColumns, arms, perfMetrics };
+  // `prediction.<arm>.<output>.<stat>`: the outputs whose distribution the monitor records.
+  const predictionOutputs = [...new Set(names.filter((s) => s.startsWith("prediction.")).map((s) => s.split(".").slice(2, -1).join(".")))].sort();
+  return { bySeries, times: [...times].sort((a, b) => a - b), driftColumns, arms, perfMetrics, predictionOutputs };
 }
 type Indexed = ReturnType<typeof indexPoints>;
 
@@ -169,13 +171,22 @@ function SeriesCharts({ idx, monitor }: { idx: Indexed; monitor: Monitor }) {
       </section>
       <section className="card" data-testid="mon-traffic-charts">
         <div className="section-head">
-          <h2>Traffic and latency</h2>
+          <h2>Traffic, predictions and latency</h2>
           <span className="muted small">per arm, per window</span>
         </div>
         <div className="chart-grid">
           <MonChart title="Requests" testId="traffic" idx={idx} lines={perArm("traffic", "requests")} />
           <MonChart title="Error rate" testId="error-rate" idx={idx} lines={perArm("traffic", "error_rate")} percent />
           <MonChart title="Latency, mean (ms)" testId="latency" idx={idx} lines={perArm("latency", "mean_ms")} />
+          {idx.predictionOutputs.map((o) => (
+            <MonChart
+              key={o}
+              title={`Predictions: ${o} (mean; dashed: 10th and 90th percentiles)`}
+              testId={`prediction-${o}`}
+              idx={idx}
+              lines={[...perArm("prediction", `${o}.mean`), ...perArm("prediction", `${o}.p10`, " p10", [3, 3]), ...perArm("prediction", `${o}.p90`, " p90", [3, 3])]}
+            />
+          ))}
         </div>
       </section>
     </>

@@ -10,9 +10,22 @@ import type { TabularEngine } from "../datasets/tabular.js";
 import type { DatasetService } from "../datasets/service.js";
 import type { InferenceLogStore } from "../serving/store/inference-log-store.js";
 import { driftReport, type DriftColumn } from "./drift-report.js";
+import { sqlIdent } from "./drift-sql.js";
 import { loadInferenceWindow } from "./inference-window.js";
 
 let tableSeq = 0;
+
+/** The distribution of one numeric output of one arm in a window. */
+export interface PredictionStats {
+  arm: "primary" | "canary" | "shadow";
+  /** The output tensor's name. */
+  output: string;
+  n: number;
+  mean: number | null;
+  p10: number | null;
+  p50: number | null;
+  p90: number | null;
+}
 
 /** Default bound of a file drift request's body (both files together). */
 export const DEFAULT_DRIFT_UPLOAD_LIMIT = 256 * 1024 * 1024;
@@ -167,6 +180,41 @@ export class DriftService {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * The distribution of a deployment's numeric predictions in a window, per arm and output: count,
+   * mean and the 10th, 50th and 90th percentiles (exact, in DuckDB; the window streams in as for drift).
+   * Shadow answers count as their own arm. Nothing for a window without predictions.
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST (deployment)
+   */
+  async predictionStats(name: string, window: { from: number; to: number }): Promise<PredictionStats[]> {
+    const d = await this.o.deployment(name);
+    if (!d) throw new CairnError("RESOURCE_DOES_NOT_EXIST", `Deployment '${name}' not found`);
+    const out: PredictionStats[] = [];
+    await this.o.tabular.withConnection(async (conn) => {
+      for (const arm of ["primary", "canary", "shadow"] as const) {
+        const table = `pred_${process.pid}_${++tableSeq}`;
+        try {
+          const w = await loadInferenceWindow(conn, this.o.log, { model: d.model, deployment: name, from: window.from, to: window.to, arms: [arm] }, table);
+          const outputs = w.columns.filter((c) => c.kind === "numeric" && c.name.startsWith("output."));
+          if (w.rows === 0 || outputs.length === 0) continue;
+          const select = outputs.map((c, i) => {
+            const x = sqlIdent(c.name);
+            return `count(${x}) AS n${i}, avg(${x}) AS m${i}, quantile_cont(${x}, 0.1) AS a${i}, quantile_cont(${x}, 0.5) AS b${i}, quantile_cont(${x}, 0.9) AS c${i}`;
+          });
+          const row = (await conn.runAndReadAll(`SELECT ${select.join(", ")} FROM ${sqlIdent(table)}`)).getRowObjectsJS()[0]!;
+          const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+          outputs.forEach((c, i) => {
+            const n = Number(row[`n${i}`]);
+            if (n > 0) out.push({ arm, output: c.name.slice("output.".length), n, mean: num(row[`m${i}`]), p10: num(row[`a${i}`]), p50: num(row[`b${i}`]), p90: num(row[`c${i}`]) });
+          });
+        } finally {
+          await conn.run(`DROP TABLE IF EXISTS ${sqlIdent(table)}`).catch(() => undefined);
+        }
+      }
+    });
+    return out;
   }
 
   /**

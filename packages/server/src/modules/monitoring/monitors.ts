@@ -13,7 +13,7 @@ type Point = { series: string; value: number | null };
 
 export interface MonitorServiceOptions {
   store: MonitorStore;
-  drift: Pick<DriftService, "deploymentDrift">;
+  drift: Pick<DriftService, "deploymentDrift" | "predictionStats">;
   performance: (deployment: string, q: z.output<typeof C.PerformanceQuery>) => Promise<PerformanceResponse>;
   log: Pick<InferenceLogStore, "summary">;
   /** A deployment's model, undefined when there is no such deployment. */
@@ -150,6 +150,9 @@ export class MonitorService {
 
     for (const s of await this.#o.log.summary({ model: dep.model, deployment: m.deployment, from, to })) {
       points.push({ series: `traffic.${s.arm}.requests`, value: s.requests }, { series: `traffic.${s.arm}.error_rate`, value: s.requests ? s.errors / s.requests : null }, { series: `latency.${s.arm}.mean_ms`, value: s.meanLatencyMs });
+    }
+    for (const p of await this.#o.drift.predictionStats(m.deployment, { from, to })) {
+      for (const k of ["mean", "p10", "p50", "p90"] as const) points.push({ series: `prediction.${p.arm}.${p.output}.${k}`, value: p[k] });
     }
     if (spec.reference) {
       const report = await this.#o.drift.deploymentDrift(m.deployment, { reference: spec.reference, current: { from, to }, ...(spec.columns ? { columns: spec.columns } : {}), ...(spec.columnNames ? { columnNames: spec.columnNames } : {}) });
