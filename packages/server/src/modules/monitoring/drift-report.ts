@@ -1,6 +1,6 @@
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { CairnError } from "@cairn/contract";
-import { binnedCounts, categoricalSufficient, numericSufficient } from "./drift-sql.js";
+import { categoricalSufficient, equalWidthEdges, numericOrdered, numericSummaries, type NumericSummary } from "./drift-sql.js";
 import { chooseTest, columnDrift, datasetDrift, ksPValue, sturgesEdgesOf, testDefaults, type DatasetDriftResult, type DriftTestName } from "./drift-stats.js";
 
 /** A column to test, and optionally its own test and threshold. */
@@ -44,48 +44,63 @@ export interface DriftReport {
 /** Above this many distinct values a numeric column's PSI and Jensen–Shannon use Sturges bins, not one bin per value. */
 const BIN_ABOVE_UNIQUE = 20;
 
+/** Counts per distinct value of a numeric column are kept from its ordered pass up to this many values (beyond, a forced chi-square or Z-test groups again). */
+const KEEP_VALUES = 10_000;
+
 /**
  * Drift between two DuckDB relations (tables, views, or parenthesized queries over Parquet, CSV or
  * the inference log), column by column with Evidently's default test or the column's own, and the
- * dataset verdict by share of drifted columns. Everything the tests need (both CDFs for KS and
- * Wasserstein, counts per value, bin counts) is computed in DuckDB; only those statistics reach JS,
- * so memory does not grow with the rows. KS p-values, chi-square, Z, Jensen–Shannon and PSI are then
- * computed exactly as SciPy does (`drift-stats.ts`).
- * @throws CairnError INVALID_PARAMETER_VALUE when the reference has no values in a column
+ * dataset verdict by share of drifted columns. Everything the tests need is computed in DuckDB and
+ * streamed: one scan of each relation for all numeric columns' counts and ranges, then per numeric
+ * column one ordered pass (both CDFs for KS and Wasserstein, the distinct values, the reference's
+ * standard deviation, the chart's and PSI's bin counts, counts per value when few), and per
+ * categorical column a count per value. Only those statistics and one chunk of rows at a time reach
+ * JS, so memory does not grow with the rows. KS p-values, chi-square, Z, Jensen–Shannon and PSI are
+ * then computed exactly as SciPy does (`drift-stats.ts`).
+ * @throws CairnError INVALID_PARAMETER_VALUE when the reference has no values in a column, a
+ * categorical column is given KS or Wasserstein, or the Z-test a column of more than two values
  */
 export async function driftReport(conn: DuckDBConnection, ref: string, cur: string, columns: readonly DriftColumn[], opts: { driftShare?: number } = {}): Promise<DriftReport> {
+  const summaries = await numericSummaries(conn, ref, cur, columns.filter((c) => c.kind === "numeric").map((c) => c.name));
   const out: ColumnReport[] = [];
-  for (const col of columns) out.push(col.kind === "numeric" ? await numericColumn(conn, ref, cur, col) : await categoricalColumn(conn, ref, cur, col));
+  for (const col of columns) out.push(col.kind === "numeric" ? await numericColumn(conn, ref, cur, col, summaries.get(col.name)!) : await categoricalColumn(conn, ref, cur, col));
   const withData = out.filter((c): c is Extract<ColumnReport, { drifted: boolean }> => !("noData" in c));
   return { columns: out, dataset: { ...datasetDrift(withData, opts.driftShare ?? 0.5), noData: withData.length === 0 } };
 }
 
-async function numericColumn(conn: DuckDBConnection, ref: string, cur: string, col: DriftColumn): Promise<ColumnReport> {
-  const s = await numericSufficient(conn, ref, cur, col.name);
+async function numericColumn(conn: DuckDBConnection, ref: string, cur: string, col: DriftColumn, s: NumericSummary): Promise<ColumnReport> {
   if (s.nRef === 0) throw new CairnError("INVALID_PARAMETER_VALUE", `The reference has no values in column '${col.name}'`);
   if (s.nCur === 0) return { column: col.name, kind: "numeric", noData: true, nRef: s.nRef, nCur: 0 };
-  const choice = col.test ? testDefaults(col.test) : chooseTest("numeric", s.nRef, s.nUnique);
-  const threshold = col.threshold ?? choice.threshold;
   const lo = s.min!;
   const hi = s.max! > lo ? s.max! : lo + 1;
-  const edges = Array.from({ length: CHART_BINS + 1 }, (_, i) => (i === CHART_BINS ? hi : lo + ((hi - lo) * i) / CHART_BINS));
-  const bins = await binnedCounts(conn, ref, cur, col.name, edges);
-  const base = { column: col.name, kind: "numeric" as const, test: choice.test, threshold, nRef: s.nRef, nCur: s.nCur, histogram: { edges, ref: bins.ref, cur: bins.cur } };
+  const edges = equalWidthEdges(lo, hi, CHART_BINS);
+  // Sturges bins are only ever needed for a PSI or Jensen–Shannon asked for (automatic choice takes them only at ≤ 5 values).
+  const sturges = col.test === "psi" || col.test === "jensenshannon" ? [...sturgesEdgesOf(s.min!, s.max!, s.nRef + s.nCur)] : undefined;
+  const o = await numericOrdered(conn, ref, cur, col.name, {
+    nRef: s.nRef,
+    nCur: s.nCur,
+    grouped: s.repeats,
+    edges: sturges ? [edges, sturges] : [edges],
+    maxValues: KEEP_VALUES,
+  });
+  const choice = col.test ? testDefaults(col.test) : chooseTest("numeric", s.nRef, o.nUnique);
+  const threshold = col.threshold ?? choice.threshold;
+  const base = { column: col.name, kind: "numeric" as const, test: choice.test, threshold, nRef: s.nRef, nCur: s.nCur, histogram: { edges, ref: o.bins[0]!.ref, cur: o.bins[0]!.cur } };
   if (choice.test === "ks") {
-    const r = ksPValue(s.ks, s.nRef, s.nCur);
+    const r = ksPValue(o.ks, s.nRef, s.nCur);
     return { ...base, statistic: r.statistic, pValue: r.pValue, drifted: r.pValue < threshold };
   }
   if (choice.test === "wasserstein") {
-    const statistic = s.wasserstein / Math.max(s.refStd ?? 0, 0.001);
+    const statistic = o.wasserstein / Math.max(o.refStd ?? 0, 0.001);
     return { ...base, statistic, drifted: statistic >= threshold };
   }
-  // Count-based tests: one bin per value, or Sturges bins over both samples for PSI and JS on many values.
+  // Count-based tests: one bin per value (ascending, as the Z-test's target category is the first), or Sturges bins over both samples for PSI and JS on many values.
   let counts: { ref: number[]; cur: number[] };
-  if ((choice.test === "psi" || choice.test === "jensenshannon") && s.nUnique > BIN_ABOVE_UNIQUE) {
-    counts = await binnedCounts(conn, ref, cur, col.name, [...sturgesEdgesOf(s.min!, s.max!, s.nRef + s.nCur)]);
-  } else {
+  if (sturges && o.nUnique > BIN_ABOVE_UNIQUE) counts = o.bins[1]!;
+  else if (o.values) counts = o.values;
+  else {
+    // A chi-square or Z-test forced on a column of many values: counted again per value.
     const c = await categoricalSufficient(conn, ref, cur, col.name, true);
-    // Ascending by value, as the Z-test's target category is the first.
     const order = c.values.map((v, i) => [Number(v), i] as const).sort((a, b) => a[0] - b[0]);
     counts = { ref: order.map(([, i]) => c.ref[i]!), cur: order.map(([, i]) => c.cur[i]!) };
   }

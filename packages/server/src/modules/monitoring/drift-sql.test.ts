@@ -1,7 +1,7 @@
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { mulberry32 as rng } from "../../../test/seeded.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { binnedCounts, categoricalSufficient, numericSufficient } from "./drift-sql.js";
+import { binnedCounts, categoricalSufficient, equalWidthEdges, numericOrdered, numericSufficient, numericSummaries } from "./drift-sql.js";
 import { ks2Samp, ksPValue, sorted, wassersteinDistance } from "./drift-stats.js";
 
 
@@ -44,6 +44,11 @@ describe("drift sufficient statistics in DuckDB", () => {
     await insert("ref", ref, ["a", "b", "b", "c"]);
     await insert("cur", cur, ["a", "c", "c", "", "d"]);
     await conn.run("INSERT INTO ref VALUES (NULL, NULL), ('NaN', 'a'), ('Infinity', 'a')");
+    // A column of 7 values (runs of ties longer than a 2,048-row chunk once sorted), NULL where x is not finite.
+    for (const t of ["ref", "cur"]) {
+      await conn.run(`ALTER TABLE ${t} ADD COLUMN k INTEGER`);
+      await conn.run(`UPDATE ${t} SET k = CASE WHEN isfinite(x) THEN (rowid % 7) ${t === "cur" ? "+ (rowid % 2)" : ""} END`);
+    }
   });
   afterAll(() => {
     conn?.closeSync();
@@ -71,6 +76,43 @@ describe("drift sufficient statistics in DuckDB", () => {
     expect(Math.abs(fromSql.pValue - inMemory.pValue)).toBeLessThanOrEqual(1e-12 * inMemory.pValue + 1e-300);
     const w = wassersteinDistance(sorted(ref), sorted(cur));
     expect(Math.abs(s.wasserstein - w)).toBeLessThanOrEqual(1e-9 * w);
+  });
+
+  it("summarizes many columns in one scan a side: counts, range, whether values repeat (NULL, NaN and ±Infinity left out)", async () => {
+    const s = await numericSummaries(conn, "ref", "cur", ["x", "x", "k"]);
+    expect([...s.keys()]).toEqual(["x", "k"]);
+    expect(s.get("x")).toEqual({ nRef: 3000, nCur: 2000, min: Math.min(...ref, ...cur), max: Math.max(...ref, ...cur), repeats: false });
+    expect(s.get("k")).toMatchObject({ nRef: 3000, nCur: 2000, min: 0, max: 7, repeats: true });
+    const empty = await numericSummaries(conn, "ref", "(SELECT * FROM cur WHERE false)", ["x"]);
+    expect(empty.get("x")).toMatchObject({ nRef: 3000, nCur: 0 });
+  });
+
+  it("gives the same ordered pass sorting rows or grouping by value, with ties across chunks, bins by numpy's rule, counts per value and the reference's std", async () => {
+    for (const column of ["x", "k"]) {
+      const s = (await numericSummaries(conn, "ref", "cur", [column])).get(column)!;
+      const edges = equalWidthEdges(s.min!, s.max!, 7);
+      const opts = { nRef: s.nRef, nCur: s.nCur, edges: [edges, [10, 20, 50]], maxValues: 10_000 };
+      const rows = await numericOrdered(conn, "ref", "cur", column, { ...opts, grouped: false });
+      const grouped = await numericOrdered(conn, "ref", "cur", column, { ...opts, grouped: true });
+      expect(rows.nUnique).toBe(grouped.nUnique);
+      expect(rows.ks).toBe(grouped.ks);
+      expect(Math.abs(rows.wasserstein - grouped.wasserstein)).toBeLessThanOrEqual(1e-12 * grouped.wasserstein);
+      expect(rows.bins).toEqual(grouped.bins);
+      expect(rows.values).toEqual(grouped.values);
+      expect(rows.bins[0]).toEqual(await binnedCounts(conn, "ref", "cur", column, edges));
+      expect(rows.bins[1]).toEqual(await binnedCounts(conn, "ref", "cur", column, [10, 20, 50]));
+      const c = await categoricalSufficient(conn, "ref", "cur", column, true);
+      const byValue = new Map(c.values.map((v, i) => [Number(v), [c.ref[i], c.cur[i]]]));
+      expect(rows.values!.values.map((v, i) => [v, rows.values!.ref[i], rows.values!.cur[i]])).toEqual([...byValue.keys()].sort((a, b) => a - b).map((v) => [v, ...byValue.get(v)!]));
+      const xs = column === "x" ? ref : ref.map((_, i) => i % 7);
+      const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+      expect(rows.refStd).toBeCloseTo(Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / xs.length), 12);
+    }
+    // More distinct values than asked to keep: none kept.
+    expect((await numericOrdered(conn, "ref", "cur", "x", { nRef: 3000, nCur: 2000, grouped: false, maxValues: 10 })).values).toBeUndefined();
+    await expect(numericOrdered(conn, "ref", "cur", "x", { nRef: 3000, nCur: 2000, grouped: false, edges: [[1]] })).rejects.toThrow(RangeError);
+    // Counts that do not match the relations (they changed in between) are an error, not a wrong statistic.
+    await expect(numericOrdered(conn, "ref", "cur", "x", { nRef: 2999, nCur: 2000, grouped: false })).rejects.toThrow(/changed/);
   });
 
   it("answers an empty side with zero counts, not NaN", async () => {
