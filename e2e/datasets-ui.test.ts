@@ -214,7 +214,8 @@ describe.skipIf(!hasChromium)("datasets web UI (e2e, headless Chromium)", () => 
   it("compares two versions: files, schema change, row delta and column shifts", async () => {
     await page.goto(`${server.url}/#/datasets/${DATASET}?version=2`);
     await page.locator("[data-testid=compare-select]").waitFor();
-    expect(await page.locator("[data-testid=compare-select]").inputValue()).toBe("1");
+    // The page may first render the previous URL's version (a hash change, not a reload) before it settles.
+    await expect.poll(() => page.locator("[data-testid=compare-select]").inputValue()).toBe("1");
     await page.locator("[data-testid=compare-link]").click();
     await page.locator("[data-testid=dataset-diff-page]").waitFor();
     expect(page.url()).toContain(`#/datasets/${DATASET}/diff?from=v1&to=v2`);
