@@ -132,48 +132,43 @@ export class SqlFeedbackStore implements FeedbackStore {
   }
 
   async joinedCounts(s: JoinScope & { windowMs: number }): Promise<JoinedCount[]> {
-    // Grouped by position: the bucket expression's parameters would make PostgreSQL see two different expressions.
-    const r = await sql<{ version: string; arm: string; bucket: number | string; n: number | string }>`
-      select il.version as version, il.arm as arm, (il.time - cast(${s.from} as bigint)) / cast(${s.windowMs} as bigint) as bucket, count(*) as n
-      from il_records il
-      join monitoring_feedback f on f.deployment = il.deployment and f.request_id = il.request_id and f.model = il.model
-      where il.model = ${s.model} and il.deployment = ${s.deployment} and il.time >= ${s.from} and il.time < ${s.to} and il.status >= 200 and il.status < 300
-      group by 1, 2, 3`.execute(this.#k);
-    return r.rows.map((x) => ({ version: String(x.version), arm: String(x.arm), bucket: Number(x.bucket), count: Number(x.n) }));
+    return this.#counts(s, true);
   }
 
-  async joinedPage(s: JoinScope & { version: string; arm: string; after?: { time: number; seq: number }; limit: number }): Promise<JoinedRow[]> {
-    let q = this.#k
-      .selectFrom("il_records as il")
+  async joinedPage(s: PageScope): Promise<JoinedRow[]> {
+    const rows = await this.#page(s)
       .innerJoin("monitoring_feedback as f", (j) => j.onRef("f.deployment", "=", "il.deployment").onRef("f.request_id", "=", "il.request_id").onRef("f.model", "=", "il.model"))
       .select(["il.seq as seq", "il.time as time", "il.outputs as outputs", "f.label as label"])
-      .where("il.model", "=", s.model)
-      .where("il.deployment", "=", s.deployment)
-      .where("il.version", "=", s.version)
-      .where("il.arm", "=", s.arm)
-      .where("il.time", ">=", s.after ? Math.max(s.from, s.after.time) : s.from)
-      .where("il.time", "<", s.to)
-      .where("il.status", ">=", 200)
-      .where("il.status", "<", 300);
-    const after = s.after;
-    if (after) q = q.where((eb) => eb.or([eb("il.time", ">", after.time), eb("il.seq", ">", after.seq)]));
-    const rows = await q.orderBy("il.time").orderBy("il.seq").limit(s.limit).execute();
+      .execute();
     return rows.map((r) => ({ seq: Number(r.seq), time: Number(r.time), outputs: String(r.outputs), label: JSON.parse(String(r.label)) as JoinedRow["label"] }));
   }
 
   async loggedCounts(s: JoinScope & { windowMs: number }): Promise<JoinedCount[]> {
+    return this.#counts(s, false);
+  }
+
+  /** Successful answers per version, arm and window; with `labelled`, only those with a label. */
+  async #counts(s: JoinScope & { windowMs: number }, labelled: boolean): Promise<JoinedCount[]> {
+    const join = labelled ? sql`join monitoring_feedback f on f.deployment = il.deployment and f.request_id = il.request_id and f.model = il.model` : sql``;
+    // Grouped by position: the bucket expression's parameters would make PostgreSQL see two different expressions.
     const r = await sql<{ version: string; arm: string; bucket: number | string; n: number | string }>`
       select il.version as version, il.arm as arm, (il.time - cast(${s.from} as bigint)) / cast(${s.windowMs} as bigint) as bucket, count(*) as n
       from il_records il
+      ${join}
       where il.model = ${s.model} and il.deployment = ${s.deployment} and il.time >= ${s.from} and il.time < ${s.to} and il.status >= 200 and il.status < 300
       group by 1, 2, 3`.execute(this.#k);
     return r.rows.map((x) => ({ version: String(x.version), arm: String(x.arm), bucket: Number(x.bucket), count: Number(x.n) }));
   }
 
-  async loggedPage(s: JoinScope & { version: string; arm: string; after?: { time: number; seq: number }; limit: number }): Promise<LoggedRow[]> {
+  async loggedPage(s: PageScope): Promise<LoggedRow[]> {
+    const rows = await this.#page(s).select(["il.seq as seq", "il.time as time", "il.outputs as outputs"]).execute();
+    return rows.map((r) => ({ seq: Number(r.seq), time: Number(r.time), outputs: String(r.outputs) }));
+  }
+
+  /** One version's and arm's successful answers in the window after (time, seq), in index order, one page of them. */
+  #page(s: PageScope) {
     let q = this.#k
       .selectFrom("il_records as il")
-      .select(["il.seq as seq", "il.time as time", "il.outputs as outputs"])
       .where("il.model", "=", s.model)
       .where("il.deployment", "=", s.deployment)
       .where("il.version", "=", s.version)
@@ -184,10 +179,11 @@ export class SqlFeedbackStore implements FeedbackStore {
       .where("il.status", "<", 300);
     const after = s.after;
     if (after) q = q.where((eb) => eb.or([eb("il.time", ">", after.time), eb("il.seq", ">", after.seq)]));
-    const rows = await q.orderBy("il.time").orderBy("il.seq").limit(s.limit).execute();
-    return rows.map((r) => ({ seq: Number(r.seq), time: Number(r.time), outputs: String(r.outputs) }));
+    return q.orderBy("il.time").orderBy("il.seq").limit(s.limit);
   }
 }
+
+type PageScope = JoinScope & { version: string; arm: string; after?: { time: number; seq: number }; limit: number };
 
 /** Opens the feedback store on a database, applying its migrations (and the inference log's, which it joins). */
 export async function createFeedbackStore(db: Database): Promise<SqlFeedbackStore> {
