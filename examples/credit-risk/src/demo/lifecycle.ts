@@ -203,7 +203,7 @@ export async function runDemo(opts: DemoOptions): Promise<{ result: DemoResult; 
 
     // ---------------------------------------------------------------- 5. traffic
     stage("Serve production traffic; labels arrive 3 s late");
-    const traffic = new TrafficGenerator({ cairn: maya, deployment: DEPLOYMENT, model: MODEL, labelDelayMs: 3000, seed: 1000, prefix: "loan", signal: ac.signal });
+    const traffic = new TrafficGenerator({ cairn: maya, deployment: DEPLOYMENT, labelDelayMs: 3000, seed: 1000, prefix: "loan", signal: ac.signal });
     const baseline = await traffic.run({ drift: 0, rate, seconds: opts.baselineSeconds ?? 15, onProgress: (n) => status(`      baseline traffic: ${n} requests`) });
     assertTraffic(baseline, "baseline", ac.signal);
     await traffic.settle();

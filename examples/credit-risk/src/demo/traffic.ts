@@ -68,7 +68,6 @@ export class TrafficGenerator {
     private readonly o: {
       cairn: Cairn;
       deployment: string;
-      model: string;
       labelDelayMs: number;
       seed: number;
       /** Requests in flight at once. */
