@@ -185,6 +185,13 @@ describe("cairn drift, cairn monitor and cairn alerts (e2e)", () => {
     const viaJson = JSON.parse((await cli(["--json", "drift", "--reference", ref, "--current", cur, "--columns", "income,age"])).stdout);
     expect(viaJson.columns.map((c: { column: string; drifted: boolean }) => [c.column, c.drifted])).toEqual([["income", false], ["age", true]]);
     expect(viaJson.current).toEqual({ rows: 1200, truncated: false, source: "cur.csv" });
+    // One test and threshold for every column, and the dataset-level share: KS flags age (shifted by 3), and 1 of 2 columns is a dataset drift at a share of 0.5.
+    const tuned = JSON.parse((await cli(["--json", "drift", "--reference", ref, "--current", cur, "--columns", "income,age", "--test", "ks", "--threshold", "0.01", "--drift-share", "0.5"])).stdout);
+    expect(tuned.columns.map((c: { column: string; test: string; threshold: number; drifted: boolean }) => [c.column, c.test, c.threshold, c.drifted])).toEqual([["income", "ks", 0.01, false], ["age", "ks", 0.01, true]]);
+    expect(tuned.dataset).toMatchObject({ driftedColumns: 1, totalColumns: 2, driftShare: 0.5, datasetDrift: true });
+    await cli(["drift", "--reference", ref, "--current", cur, "--test", "anova"], 2);
+    await cli(["drift", "--reference", ref, "--current", cur, "--drift-share", "1.5"], 2);
+    await cli(["drift", "--deployment", NAME, "--reference", "data:churn-ref@v1", "--test", "ks"], 2);
     // An empty file is no data; a reference without the current file's column, a bad flag mix: codes.
     expect((await cli(["drift", "--reference", ref, "--current", file("empty.csv", "")])).stdout).toMatch(/verdict\s+no data in the current file/);
     const noCol = await runCli(server.url, ["drift", "--reference", file("narrow.csv", "age\n1\n2\n"), "--current", cur]);

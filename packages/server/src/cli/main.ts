@@ -48,6 +48,7 @@ export function buildProgram(): Command {
     .addOption(new Option("--no-audit", `do not record mutating requests in the audit log (env ${CONFIG_ENV.audit}=false)`))
     .addOption(new Option("--allowed-hosts <names>", "comma-separated host names a loopback-bound server also answers to (reverse proxy)").env(CONFIG_ENV.allowedHosts))
     .addOption(new Option("--body-limit <bytes>", "largest JSON request body").env(CONFIG_ENV.bodyLimit))
+    .addOption(new Option("--drift-upload-limit <bytes>", "largest upload to POST /api/v1/drift (the files compared)").env(CONFIG_ENV.driftUploadLimit))
     .addOption(new Option("--log-level <level>", "fatal|error|warn|info|debug|silent").env(CONFIG_ENV.logLevel).default("info"))
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const { startServer } = await import("../server.js");
@@ -63,6 +64,7 @@ export function buildProgram(): Command {
       if (str("authTokens")) cfg.authTokens = str("authTokens")!.split(",");
       if (str("allowedHosts")) cfg.allowedHosts = str("allowedHosts")!.split(",");
       if (str("bodyLimit")) cfg.bodyLimit = Number(str("bodyLimit"));
+      if (str("driftUploadLimit")) cfg.driftUploadLimit = Number(str("driftUploadLimit"));
       if (!Number.isInteger(cfg.port)) program.error(`error: --port must be a number, got '${opts.port}'`, { exitCode: 2 });
       const server = await startServer(cfg);
       server.app.log.info({ url: server.url, backend: redact(server.config.backendStoreUri), artifacts: server.config.artifactsUri }, "Cairn server listening");

@@ -34,3 +34,17 @@ export function timeArg(v: string): number {
 export function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
 }
+
+/** A number >= 0 (commander option parser). @throws InvalidArgumentError otherwise */
+export function nonNegativeNumber(v: string): number {
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError("must be a number >= 0");
+  return n;
+}
+
+/** A number in [0, 1] (commander option parser). @throws InvalidArgumentError otherwise */
+export function fraction(v: string): number {
+  const n = nonNegativeNumber(v);
+  if (n > 1) throw new InvalidArgumentError("must be between 0 and 1");
+  return n;
+}

@@ -3,10 +3,10 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import cliProgress from "cli-progress";
 import { InvalidArgumentError, Option, type Command } from "commander";
-import { CairnError, MONITORING_LIMITS, isCairnError, type DriftReportResponse, type FeedbackLabel, type FeedbackRecord, type PostFeedbackResponse } from "@cairn/contract";
+import { CairnError, DriftTestName, MONITORING_LIMITS, isCairnError, type DriftReportResponse, type FeedbackLabel, type FeedbackRecord, type PostFeedbackResponse } from "@cairn/contract";
 import type { PerformanceOptions, PerformanceResponse } from "@cairn/sdk";
 import { action, clientFor, formatDuration, formatNumber, formatTime, printJson, printKeyValues, printTable, usageErrorsExit2, wantsJson, type Cell } from "../../cli/output.js";
-import { positiveInt, timeArg } from "../../cli/parsers.js";
+import { fraction, nonNegativeNumber, positiveInt, timeArg } from "../../cli/parsers.js";
 import { driftReportHtml } from "./drift-html.js";
 
 /**
@@ -482,11 +482,16 @@ export function registerMonitoringCommands(program: Command): void {
     .addOption(new Option("--reference-to <time>", "… and its end").argParser(timeArg))
     .addOption(new Option("--window <duration>", "the current window: the last DURATION (default 1h)").argParser(windowDuration))
     .option("--columns <names>", "only these columns, comma-separated")
+    .addOption(new Option("--test <test>", "one test for every column (with --deployment: for each of --columns) instead of Evidently's choice").choices(DriftTestName.options))
+    .addOption(new Option("--threshold <x>", "the test's threshold (a p-value, or a distance)").argParser(nonNegativeNumber))
+    .addOption(new Option("--drift-share <x>", "the share of drifted columns at which the dataset counts as drifted (default 0.5)").argParser(fraction))
     .option("--column-names <tensor=a,b,…>", "names of a 2-D input's columns, to match the dataset's (e.g. features=age,income)")
     .option("--html <file>", "also write a self-contained HTML report with each column's distributions")
     .action(
-      action(async (o: { deployment?: string; current?: string; reference?: string; referencePath?: string; referenceFrom?: number; referenceTo?: number; window?: number; columns?: string; columnNames?: string; html?: string }, cmd: Command) => {
+      action(async (o: { deployment?: string; current?: string; reference?: string; referencePath?: string; referenceFrom?: number; referenceTo?: number; window?: number; columns?: string; test?: DriftTestName; threshold?: number; driftShare?: number; columnNames?: string; html?: string }, cmd: Command) => {
         if ((o.deployment === undefined) === (o.current === undefined)) usage(cmd, "give what to test: --deployment NAME (its logged traffic) or --current FILE");
+        const tuning = { ...(o.test ? { test: o.test } : {}), ...(o.threshold !== undefined ? { threshold: o.threshold } : {}) };
+        const share = o.driftShare !== undefined ? { driftShare: o.driftShare } : {};
         const byWindow = o.referenceFrom !== undefined || o.referenceTo !== undefined;
         let report: DriftReportResponse;
         let title: string;
@@ -502,10 +507,13 @@ export function registerMonitoringCommands(program: Command): void {
             reference: isDataset ? { dataset: ref.replace(/^data(sets)?:\/?/, ""), ...(o.referencePath ? { path: o.referencePath } : {}) } : { file: ref },
             current: o.current,
             ...(o.columns ? { columns: o.columns.split(",").map((c) => c.trim()) } : {}),
+            ...tuning,
+            ...share,
           });
           title = `Drift of ${path.basename(o.current)}`;
         } else {
           if ((o.reference === undefined) === !byWindow) usage(cmd, "give the reference: --reference data:NAME@VERSION, or --reference-from and --reference-to");
+          if ((o.test !== undefined || o.threshold !== undefined) && o.columns === undefined) usage(cmd, "with --deployment, --test and --threshold apply to the --columns named");
           if (byWindow && (o.referenceFrom === undefined || o.referenceTo === undefined || o.referenceFrom >= o.referenceTo)) usage(cmd, "--reference-from and --reference-to must both be given, the first before the second");
           let columnNames: Record<string, string[]> | undefined;
           if (o.columnNames !== undefined) {
@@ -517,8 +525,9 @@ export function registerMonitoringCommands(program: Command): void {
           report = await clientFor(cmd).monitoring.drift(o.deployment!, {
             reference: byWindow ? { window: { from: o.referenceFrom!, to: o.referenceTo! } } : { dataset: o.reference!.replace(/^data(sets)?:\/?/, ""), ...(o.referencePath ? { path: o.referencePath } : {}) },
             current: { from: to - Math.round((o.window ?? 3600) * 1000), to },
-            ...(o.columns ? { columns: o.columns.split(",").map((name) => ({ name: name.trim() })) } : {}),
+            ...(o.columns ? { columns: o.columns.split(",").map((name) => ({ name: name.trim(), ...tuning })) } : {}),
             ...(columnNames ? { columnNames } : {}),
+            ...share,
           });
           title = `Drift of ${o.deployment}`;
         }
