@@ -188,8 +188,19 @@ function driftApi(backend: string, start: Start): void {
       await bad("reference=nope@v1", [cur], 404, "RESOURCE_DOES_NOT_EXIST");
       await bad("reference=no-version", [cur], 400, "INVALID_PARAMETER_VALUE");
       await bad(`${q}&test=bogus`, [ref, cur], 400, "INVALID_PARAMETER_VALUE");
-      // Over the server's upload limit (1 MiB here).
-      await bad(q, [ref, Buffer.alloc(1.5 * (1 << 20), 0x31)], 413, "PAYLOAD_TOO_LARGE");
+      // Over the server's upload limit (1 MiB here): by its declared length, before anything is read …
+      const before = driftDirs();
+      await bad(q, [ref, Buffer.alloc(1.5 * (1 << 20), 0x31)], 413, "PAYLOAD_TOO_LARGE", /^The upload \(\d+ bytes\) is larger/);
+      // … and, sent chunked (no length declared), while it streams; no temporary files are left either way.
+      const chunks = [Buffer.from(ref), ...Array.from({ length: 24 }, () => Buffer.alloc(64 * 1024, 0x31))];
+      const streamed = await fetch(`${s.url}/api/v1/drift?${q}`, {
+        method: "POST",
+        headers: { "content-type": "application/octet-stream" },
+        body: new ReadableStream({ pull: (c) => (chunks.length ? c.enqueue(chunks.shift()!) : c.close()) }),
+        duplex: "half",
+      } as RequestInit);
+      expect([streamed.status, ((await streamed.json()) as { error_code: string }).error_code]).toEqual([413, "PAYLOAD_TOO_LARGE"]);
+      expect([...driftDirs()].filter((d) => !before.has(d))).toEqual([]);
     });
 
     it("with auth on: a file's drift needs read somewhere, and read on the dataset it names as reference", async () => {

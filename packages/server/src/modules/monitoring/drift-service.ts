@@ -121,9 +121,13 @@ export class DriftService {
    * @throws CairnError INVALID_PARAMETER_VALUE (neither or both of `reference` and `referenceBytes`, a body
    *   shorter than `referenceBytes`, an empty reference, an unreadable file, a column the reference or the
    *   current file lacks, a column numeric on one side only, a test that does not fit the column),
-   *   RESOURCE_DOES_NOT_EXIST (dataset, version, file), PAYLOAD_TOO_LARGE (over the upload limit)
+   *   RESOURCE_DOES_NOT_EXIST (dataset, version, file), PAYLOAD_TOO_LARGE (over the upload limit, by
+   *   `declaredBytes` (the request's content-length) before reading, or while streaming)
    */
-  async fileDrift(body: AsyncIterable<unknown>, q: z.output<typeof C.FileDriftQuery>): Promise<DriftReportResponse> {
+  async fileDrift(body: AsyncIterable<unknown>, q: z.output<typeof C.FileDriftQuery>, declaredBytes?: number): Promise<DriftReportResponse> {
+    const limit = this.o.uploadLimit ?? DEFAULT_DRIFT_UPLOAD_LIMIT;
+    // A declared size over the limit is refused before anything is read or written.
+    if (declaredBytes !== undefined && declaredBytes > limit) throw new CairnError("PAYLOAD_TOO_LARGE", `The upload (${declaredBytes} bytes) is larger than the server's drift upload limit (${limit} bytes; CAIRN_DRIFT_UPLOAD_LIMIT)`);
     if ((q.reference === undefined) === (q.referenceBytes === undefined)) throw new CairnError("INVALID_PARAMETER_VALUE", "Give the reference: 'reference' (a dataset version, NAME@VERSION) or 'referenceBytes' (the body starts with a reference file of that many bytes), not both");
     if (q.referencePath !== undefined && q.reference === undefined) throw new CairnError("INVALID_PARAMETER_VALUE", "'referencePath' needs 'reference' (a dataset version)");
     const dataset = q.reference !== undefined ? parseDatasetRef(q.reference) : undefined;
@@ -133,7 +137,7 @@ export class DriftService {
     try {
       const refFile = path.join(dir, "reference");
       const curFile = path.join(dir, "current");
-      const sizes = await receiveFiles(body, { ...(q.referenceBytes !== undefined ? { refBytes: q.referenceBytes } : {}), refFile, curFile, limit: this.o.uploadLimit ?? DEFAULT_DRIFT_UPLOAD_LIMIT });
+      const sizes = await receiveFiles(body, { ...(q.referenceBytes !== undefined ? { refBytes: q.referenceBytes } : {}), refFile, curFile, limit });
       const opts = { ...(q.driftShare !== undefined ? { driftShare: q.driftShare } : {}) };
       return await this.o.tabular.withConnection(async (conn) => {
         const compare = async (ref: { name: string; columns: string[]; types: string[] }, refSource: string): Promise<DriftReportResponse> => {

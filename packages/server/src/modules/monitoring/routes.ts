@@ -20,7 +20,10 @@ export function registerMonitoringRoutes(app: FastifyInstance, svc: { feedback: 
       if (!req.raw.complete) reply.header("connection", "close");
       return payload;
     });
-    registerRoute(scope, R.fileDrift, async ({ query, body }) => svc.drift.fileDrift(body as AsyncIterable<unknown>, query));
+    registerRoute(scope, R.fileDrift, async ({ query, body, req }) => {
+      const declared = Number(req.headers["content-length"]);
+      return svc.drift.fileDrift(body as AsyncIterable<unknown>, query, Number.isFinite(declared) ? declared : undefined);
+    });
   });
   registerRoute(app, R.createMonitor, async ({ params, body, req }) => svc.monitors.create(params.name, body, actorOf(req)));
   registerRoute(app, R.listMonitors, async ({ params }) => ({ monitors: await svc.monitors.list(params.name) }));
