@@ -130,7 +130,7 @@ export async function buildServer(partial: Partial<ServerConfig> = {}): Promise<
       return r ? { model: r.spec.model } : undefined;
     };
     const feedback = new FeedbackService({ store: await createFeedbackStore(db), deployment: deploymentModel });
-    const drift = new DriftService({ tabular, log: inferenceLogStore, datasets, deployment: deploymentModel, uploadLimit: config.driftUploadLimit });
+    const drift = new DriftService({ tabular, log: inferenceLogStore, datasets, deployment: deploymentModel, uploadLimit: config.driftUploadLimit, profileDir: path.join(config.dataDir, "drift-profiles") });
     const monitors = new MonitorService({
       store: await createMonitorStore(db),
       drift,

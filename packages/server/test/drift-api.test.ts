@@ -94,10 +94,30 @@ function driftApi(backend: string, start: Start): void {
       const sha256 = createHash("sha256").update(bytes).digest("hex");
       await sdk.datasets.create("traffic-ref");
       await sdk.datasets.uploadVersion("traffic-ref", { entries: [{ path: "ref.csv", size: bytes.length, sha256 } as never], readFile: () => Readable.from(bytes) } as never);
-      const rep = await call("POST", "/api/v1/deployments/scoring/drift", { reference: { dataset: "traffic-ref@v1" }, current: { from: split, to: Date.now() + 1 }, columnNames: { x: ["age", "score", "tier"] } });
+      const profiles = path.join(s.dataDir, "drift-profiles");
+      const profileFiles = () => (fs.existsSync(profiles) ? fs.readdirSync(profiles) : []);
+      const before = profileFiles();
+      const request = { reference: { dataset: "traffic-ref@v1" }, current: { from: split, to: Date.now() + 1 }, columnNames: { x: ["age", "score", "tier"] } };
+      const rep = await call("POST", "/api/v1/deployments/scoring/drift", request);
       expect(rep.status).toBe(200);
       expect(rep.body.columns.map((c: any) => [c.column, c.drifted])).toEqual([["age", true], ["score", false], ["tier", false]]);
       expect(rep.body.reference).toMatchObject({ rows: 1500, source: "traffic-ref@v1/ref.csv" });
+      // The first use stored the version's profile (one Parquet file, no temporary left); the second reads it, unchanged, with the same answer.
+      const added = profileFiles().filter((f) => !before.includes(f));
+      expect(added).toHaveLength(1);
+      expect(added[0]).toMatch(/^[0-9a-f]{64}\.parquet$/);
+      const profile = path.join(profiles, added[0]!);
+      const stat = fs.statSync(profile);
+      const again = await call("POST", "/api/v1/deployments/scoring/drift", request);
+      expect(again.status).toBe(200);
+      expect(again.body).toEqual(rep.body);
+      expect(profileFiles().filter((f) => !before.includes(f))).toEqual(added);
+      expect([fs.statSync(profile).mtimeMs, fs.statSync(profile).ino]).toEqual([stat.mtimeMs, stat.ino]);
+      // A profile that cannot be read is rebuilt, with the same answer.
+      fs.writeFileSync(profile, "corrupt");
+      const rebuilt = await call("POST", "/api/v1/deployments/scoring/drift", request);
+      expect(rebuilt.body).toEqual(rep.body);
+      expect(fs.readFileSync(profile).subarray(0, 4).toString()).toBe("PAR1");
       // Without names the dataset has no column 'x[0]': a clear 400.
       const missing = await call("POST", "/api/v1/deployments/scoring/drift", { reference: { dataset: "traffic-ref@v1" } });
       expect([missing.status, missing.body.error_code]).toEqual([400, "INVALID_PARAMETER_VALUE"]);
@@ -144,11 +164,17 @@ function driftApi(backend: string, start: Start): void {
       const conn = await db.connect();
       await conn.run(`COPY (SELECT * FROM read_csv('${csv}')) TO '${parquet}' (FORMAT parquet)`);
       conn.closeSync();
+      const profiles = path.join(s.dataDir, "drift-profiles");
+      const before = fs.existsSync(profiles) ? fs.readdirSync(profiles).length : 0;
       const r = await upload("reference=data:file-ref@v1&currentName=cur.parquet", fs.readFileSync(parquet));
       expect(r.status, JSON.stringify(r.body)).toBe(200);
       expect(r.body.columns.map((c: any) => [c.column, c.drifted])).toEqual([["age", true], ["score", false], ["tier", false]]);
       expect(r.body.reference).toMatchObject({ rows: 1500, source: "file-ref@v1/ref.csv" });
       expect(r.body.current).toMatchObject({ rows: 800, source: "cur.parquet" });
+      // The dataset reference was profiled once; the same request again reads the profile, with the same answer.
+      expect(fs.readdirSync(profiles).length).toBe(before + 1);
+      expect(await upload("reference=data:file-ref@v1&currentName=cur.parquet", fs.readFileSync(parquet))).toEqual(r);
+      expect(fs.readdirSync(profiles).length).toBe(before + 1);
       // The SDK: a dataset reference or a file, the current file from disk; the same answer.
       const viaSdk = await sdk.monitoring.driftFiles({ reference: { dataset: "file-ref@v1" }, current: parquet });
       expect(viaSdk.columns).toEqual(r.body.columns);

@@ -1,6 +1,6 @@
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { CairnError } from "@cairn/contract";
-import { categoricalSufficient, equalWidthEdges, numericOrdered, numericSummaries, type NumericSummary } from "./drift-sql.js";
+import { categoricalSufficient, equalWidthEdges, numericOrdered, numericSummaries, type DriftSample, type NumericSummary } from "./drift-sql.js";
 import { chooseTest, columnDrift, datasetDrift, ksPValue, sturgesEdgesOf, testDefaults, type DatasetDriftResult, type DriftTestName } from "./drift-stats.js";
 
 /** A column to test, and optionally its own test and threshold. */
@@ -56,11 +56,12 @@ const KEEP_VALUES = 10_000;
  * standard deviation, the chart's and PSI's bin counts, counts per value when few), and per
  * categorical column a count per value. Only those statistics and one chunk of rows at a time reach
  * JS, so memory does not grow with the rows. KS p-values, chi-square, Z, Jensen–Shannon and PSI are
- * then computed exactly as SciPy does (`drift-stats.ts`).
+ * then computed exactly as SciPy does (`drift-stats.ts`). The reference may be weighted (a stored
+ * reference profile, `DriftSample`): the report is the same as from the rows it counts.
  * @throws CairnError INVALID_PARAMETER_VALUE when the reference has no values in a column, a
  * categorical column is given KS or Wasserstein, or the Z-test a column of more than two values
  */
-export async function driftReport(conn: DuckDBConnection, ref: string, cur: string, columns: readonly DriftColumn[], opts: { driftShare?: number } = {}): Promise<DriftReport> {
+export async function driftReport(conn: DuckDBConnection, ref: DriftSample, cur: string, columns: readonly DriftColumn[], opts: { driftShare?: number } = {}): Promise<DriftReport> {
   const summaries = await numericSummaries(conn, ref, cur, columns.filter((c) => c.kind === "numeric").map((c) => c.name));
   const out: ColumnReport[] = [];
   for (const col of columns) out.push(col.kind === "numeric" ? await numericColumn(conn, ref, cur, col, summaries.get(col.name)!) : await categoricalColumn(conn, ref, cur, col));
@@ -68,7 +69,7 @@ export async function driftReport(conn: DuckDBConnection, ref: string, cur: stri
   return { columns: out, dataset: { ...datasetDrift(withData, opts.driftShare ?? 0.5), noData: withData.length === 0 } };
 }
 
-async function numericColumn(conn: DuckDBConnection, ref: string, cur: string, col: DriftColumn, s: NumericSummary): Promise<ColumnReport> {
+async function numericColumn(conn: DuckDBConnection, ref: DriftSample, cur: string, col: DriftColumn, s: NumericSummary): Promise<ColumnReport> {
   if (s.nRef === 0) throw new CairnError("INVALID_PARAMETER_VALUE", `The reference has no values in column '${col.name}'`);
   if (s.nCur === 0) return { column: col.name, kind: "numeric", noData: true, nRef: s.nRef, nCur: 0 };
   const lo = s.min!;
@@ -109,7 +110,7 @@ async function numericColumn(conn: DuckDBConnection, ref: string, cur: string, c
   return { ...base, statistic: r.statistic, ...(r.pValue !== undefined ? { pValue: r.pValue } : {}), drifted: r.drifted };
 }
 
-async function categoricalColumn(conn: DuckDBConnection, ref: string, cur: string, col: DriftColumn): Promise<ColumnReport> {
+async function categoricalColumn(conn: DuckDBConnection, ref: DriftSample, cur: string, col: DriftColumn): Promise<ColumnReport> {
   const c = await categoricalSufficient(conn, ref, cur, col.name);
   const nRef = c.ref.reduce((a, b) => a + b, 0);
   const nCur = c.cur.reduce((a, b) => a + b, 0);

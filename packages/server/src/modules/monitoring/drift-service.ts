@@ -10,7 +10,8 @@ import type { TabularEngine } from "../datasets/tabular.js";
 import type { DatasetService } from "../datasets/service.js";
 import type { InferenceLogStore } from "../serving/store/inference-log-store.js";
 import { driftReport, type DriftColumn } from "./drift-report.js";
-import { sqlIdent } from "./drift-sql.js";
+import { sqlIdent, type DriftSample } from "./drift-sql.js";
+import { ReferenceProfiles } from "./reference-profile.js";
 import { loadInferenceWindow } from "./inference-window.js";
 
 let tableSeq = 0;
@@ -93,24 +94,61 @@ async function countRows(conn: DuckDBConnection, relation: string): Promise<numb
   return Number((await conn.runAndReadAll(`SELECT count(*) AS n FROM ${relation}`)).getRowObjectsJS()[0]!.n);
 }
 
+/** A reference to test against: a sample (a relation, or a weighted one: a stored profile), its columns and types, rows and source. */
+interface Reference {
+  sample: DriftSample;
+  columns: string[];
+  types: string[];
+  rows: number;
+  label: string;
+}
+
 /**
  * Drift of a deployment's traffic: the current window of its inference log against a reference (an
  * earlier window, or a dataset version's tabular file), column by column. Both sides are DuckDB
- * relations (the log streamed in through an appender; the file read in place), so only statistics
- * come into memory.
+ * relations (the log streamed in through an appender; the file read in place, or its stored profile
+ * when `profileDir` is given), so only statistics come into memory.
  */
 export class DriftService {
+  readonly #profiles: ReferenceProfiles | undefined;
+
   constructor(
     private readonly o: {
       tabular: TabularEngine;
       log: InferenceLogStore;
-      datasets: Pick<DatasetService, "withVersionFile">;
+      datasets: Pick<DatasetService, "withVersionFile" | "getVersion">;
       /** A deployment's model, undefined when there is no such deployment. */
       deployment(name: string): Promise<{ model: string } | undefined>;
       /** Largest body of a file drift request, both files together (default {@link DEFAULT_DRIFT_UPLOAD_LIMIT}). */
       uploadLimit?: number;
+      /**
+       * Where dataset references' profiles are stored (`reference-profile.ts`): built on first use and
+       * read instead of the file afterwards. Without it, the file is read each time.
+       */
+      profileDir?: string;
     },
-  ) {}
+  ) {
+    this.#profiles = o.profileDir !== undefined ? new ReferenceProfiles(o.profileDir) : undefined;
+  }
+
+  /**
+   * Runs `fn` with a dataset version's tabular file as a reference: its stored profile (built first
+   * when missing or unreadable), or, without a profile directory, the file read in place.
+   * @throws CairnError RESOURCE_DOES_NOT_EXIST (dataset, version, file), INVALID_PARAMETER_VALUE (not
+   *   tabular, several tabular files and no path, an unreadable file)
+   */
+  private async withDatasetReference<T>(conn: DuckDBConnection, dataset: { name: string; version: string }, filePath: string | undefined, fn: (ref: Reference) => Promise<T>): Promise<T> {
+    const profiles = this.#profiles;
+    if (!profiles) {
+      return this.o.datasets.withVersionFile(dataset.name, dataset.version, filePath, async (file, format, label) =>
+        this.o.tabular.withRelation(conn, file, format, label, async (rel) => fn({ sample: rel.name, columns: rel.columns, types: rel.types, rows: await countRows(conn, rel.name), label })),
+      );
+    }
+    // The version is resolved once, so a tag or "latest" cannot move between the key and the file.
+    const v = await this.o.datasets.getVersion(dataset.name, dataset.version);
+    const p = await profiles.open(conn, `${v.id}\n${filePath ?? ""}`, (write) => this.o.datasets.withVersionFile(dataset.name, `v${v.number}`, filePath, (file, format, label) => this.o.tabular.withRelation(conn, file, format, label, (rel) => write(rel, label))));
+    return fn({ sample: p.sample, columns: p.columns, types: p.types, rows: p.rows, label: p.label });
+  }
 
   /**
    * The drift report of an uploaded file (the body: CSV with a header row, or Parquet) against a dataset
@@ -140,8 +178,8 @@ export class DriftService {
       const sizes = await receiveFiles(body, { ...(q.referenceBytes !== undefined ? { refBytes: q.referenceBytes } : {}), refFile, curFile, limit });
       const opts = { ...(q.driftShare !== undefined ? { driftShare: q.driftShare } : {}) };
       return await this.o.tabular.withConnection(async (conn) => {
-        const compare = async (ref: { name: string; columns: string[]; types: string[] }, refSource: string): Promise<DriftReportResponse> => {
-          const refRows = await countRows(conn, ref.name);
+        const compare = async (ref: Reference, refSource: string): Promise<DriftReportResponse> => {
+          const refRows = ref.rows;
           if (refRows === 0) throw new CairnError("INVALID_PARAMETER_VALUE", `The reference (${refSource}) has no rows`);
           const refType = new Map(ref.columns.map((c, i) => [c, ref.types[i]!]));
           const empty = async () => {
@@ -149,7 +187,7 @@ export class DriftService {
             const table = `drift_empty_${process.pid}_${seq}`;
             await conn.run(`CREATE TEMP TABLE "${table}" (_empty DOUBLE)`);
             try {
-              const report = await driftReport(conn, ref.name, `"${table}"`, [], opts);
+              const report = await driftReport(conn, ref.sample, `"${table}"`, [], opts);
               return { ...report, reference: { rows: refRows, truncated: false, source: refSource }, current: { rows: 0, truncated: false, source: curName } };
             } finally {
               await conn.run(`DROP TABLE IF EXISTS "${table}"`).catch(() => undefined);
@@ -171,15 +209,15 @@ export class DriftService {
               if (curRows > 0 && numeric !== NUMERIC_TYPE.test(rt)) throw new CairnError("INVALID_PARAMETER_VALUE", `Column '${name}' is ${ct} in the current file but ${rt} in the reference: both must be numbers, or neither`);
               return { name, kind: numeric ? "numeric" : "categorical", ...(q.test ? { test: q.test as DriftTestName } : {}), ...(q.threshold !== undefined ? { threshold: q.threshold } : {}) };
             });
-            const report = await driftReport(conn, ref.name, cur.name, curRows === 0 ? [] : columns, opts);
+            const report = await driftReport(conn, ref.sample, cur.name, curRows === 0 ? [] : columns, opts);
             return { ...report, reference: { rows: refRows, truncated: false, source: refSource }, current: { rows: curRows, truncated: false, source: curName } };
           });
         };
         if (dataset) {
-          return this.o.datasets.withVersionFile(dataset.name, dataset.version, q.referencePath, async (file, format, label) => this.o.tabular.withRelation(conn, file, format, label, (rel) => compare(rel, label)));
+          return this.withDatasetReference(conn, dataset, q.referencePath, (ref) => compare(ref, ref.label));
         }
         if (sizes.refSize === 0) throw new CairnError("INVALID_PARAMETER_VALUE", `The reference file (${refName}) is empty`);
-        return this.o.tabular.withRelation(conn, refFile, q.referenceFormat ?? sniffFormat(refFile), refName, (rel) => compare(rel, refName));
+        return this.o.tabular.withRelation(conn, refFile, q.referenceFormat ?? sniffFormat(refFile), refName, async (rel) => compare({ sample: rel.name, columns: rel.columns, types: rel.types, rows: await countRows(conn, rel.name), label: refName }, refName));
       });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -222,7 +260,7 @@ export class DriftService {
   }
 
   /**
-   * The drift report of deployment `name`.
+   * The drift report of deployment `name`; a dataset reference is read through its stored profile (built on first use) when `profileDir` is given.
    * @throws CairnError RESOURCE_DOES_NOT_EXIST (deployment, dataset, version, file), INVALID_PARAMETER_VALUE (a column the reference lacks, a column no side has, a test that does not fit the column, an unreadable file)
    */
   async deploymentDrift(name: string, req: z.output<typeof C.DriftRequest>): Promise<DriftReportResponse> {
@@ -260,14 +298,11 @@ export class DriftService {
         }
         const m = parseDatasetRef(ref.dataset);
         // Awaited here, so the tables are dropped only after the report (the `finally` below).
-        return await this.o.datasets.withVersionFile(m.name, m.version, ref.path, async (file, format, label) =>
-          this.o.tabular.withRelation(conn, file, format, label, async (rel) => {
-            const columns = pick(new Set(rel.columns), label);
-            const count = Number((await conn.runAndReadAll(`SELECT count(*) AS n FROM ${rel.name}`)).getRowObjectsJS()[0]!.n);
-            const report = await driftReport(conn, rel.name, curTable, cur.rows === 0 ? [] : columns, { ...(req.driftShare !== undefined ? { driftShare: req.driftShare } : {}) });
-            return { ...report, reference: meta(count, false, label), current: currentMeta };
-          }),
-        );
+        return await this.withDatasetReference(conn, m, ref.path, async (r) => {
+          const columns = pick(new Set(r.columns), r.label);
+          const report = await driftReport(conn, r.sample, curTable, cur.rows === 0 ? [] : columns, { ...(req.driftShare !== undefined ? { driftShare: req.driftShare } : {}) });
+          return { ...report, reference: meta(r.rows, false, r.label), current: currentMeta };
+        });
       } finally {
         await conn.run(`DROP TABLE IF EXISTS "${curTable}"`).catch(() => undefined);
         await conn.run(`DROP TABLE IF EXISTS "${refTable}"`).catch(() => undefined);

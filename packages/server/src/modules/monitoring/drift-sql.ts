@@ -3,6 +3,18 @@ import type { DuckDBConnection, DuckDBVector } from "@duckdb/node-api";
 /** A DuckDB identifier, quoted. */
 export const sqlIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
+/**
+ * A sample: a relation (a table or view name, or a parenthesized query) whose rows count once each,
+ * or a weighted one, whose every row counts `weight` times (an SQL expression over its columns giving
+ * a positive integer): a stored reference profile (`reference-profile.ts`), one row per distinct value
+ * of a column with its count. Each column's statistics come from the rows where it is not NULL, so
+ * one weighted relation can hold the distinct values of many columns, each row naming one.
+ */
+export type DriftSample = string | { relation: string; weight: string };
+
+const relationOf = (s: DriftSample) => (typeof s === "string" ? s : s.relation);
+const weightOf = (s: DriftSample) => (typeof s === "string" ? undefined : s.weight);
+
 /** What the numeric drift tests need of one column, computed exactly in DuckDB from both samples. */
 export interface NumericSufficient {
   /** Finite values in each sample (NULL, NaN and ±Infinity are left out). */
@@ -52,7 +64,8 @@ export interface NumericSummary {
   /**
    * Whether the reference's first `SAMPLE_ROWS` finite values repeat (at most a quarter of them
    * distinct): then `numericOrdered` groups by value rather than sorting every row. It only picks how
-   * the column is read, never enters a statistic.
+   * the column is read, never enters a statistic. For a weighted reference: whether all of its
+   * distinct values are at most a quarter of its values.
    */
   repeats: boolean;
 }
@@ -63,9 +76,10 @@ const SAMPLE_ROWS = 8192;
 /**
  * Counts, minimum and maximum of many numeric columns at once: one scan of each relation for all the
  * columns (DuckDB parallelizes the scan) instead of one query per column, and whether their values
- * repeat, from the reference's first rows. Columns named twice are scanned once.
+ * repeat, from the reference's first rows. Columns named twice are scanned once. A weighted reference
+ * (`DriftSample`) counts each row's weight: the same numbers as from its rows repeated.
  */
-export async function numericSummaries(conn: DuckDBConnection, ref: string, cur: string, columns: readonly string[]): Promise<Map<string, NumericSummary>> {
+export async function numericSummaries(conn: DuckDBConnection, ref: DriftSample, cur: string, columns: readonly string[]): Promise<Map<string, NumericSummary>> {
   const names = [...new Set(columns)];
   const out = new Map<string, NumericSummary>();
   if (names.length === 0) return out;
@@ -73,10 +87,14 @@ export async function numericSummaries(conn: DuckDBConnection, ref: string, cur:
   const inner = (rel: string, limit = "") => `SELECT ${names.map((name, i) => `CASE WHEN isfinite(CAST(${sqlIdent(name)} AS DOUBLE)) THEN CAST(${sqlIdent(name)} AS DOUBLE) END AS v${i}`).join(", ")} FROM ${rel}${limit}`;
   const read = async (sql: string) => (await conn.runAndReadAll(sql)).getRowObjectsJS()[0]!;
   const side = (rel: string) => read(`SELECT ${names.map((_, i) => `COUNT(v${i}) AS n${i}, MIN(v${i}) AS lo${i}, MAX(v${i}) AS hi${i}`).join(", ")} FROM (${inner(rel)})`);
-  const r = await side(ref);
+  const w = weightOf(ref);
+  // A weighted reference counts SUM(weight) where a row has a value; its rows are already distinct values, so their count is the distinct count.
+  const weighted = (rel: string, weight: string) =>
+    read(`SELECT ${names.map((_, i) => `COALESCE(SUM(CASE WHEN v${i} IS NOT NULL THEN w END), 0)::BIGINT AS n${i}, MIN(v${i}) AS lo${i}, MAX(v${i}) AS hi${i}, COUNT(v${i}) AS u${i}`).join(", ")} FROM (SELECT ${names.map((name, i) => `CASE WHEN isfinite(CAST(${sqlIdent(name)} AS DOUBLE)) THEN CAST(${sqlIdent(name)} AS DOUBLE) END AS v${i}`).join(", ")}, ${weight} AS w FROM ${rel})`);
+  const r = w === undefined ? await side(relationOf(ref)) : await weighted(relationOf(ref), w);
   const c = await side(cur);
   // The first rows, not a random sample: reading them costs nothing, and a wrong guess costs only time.
-  const sample = await read(`SELECT ${names.map((_, i) => `COUNT(v${i}) AS n${i}, COUNT(DISTINCT v${i}) AS u${i}`).join(", ")} FROM (${inner(ref, ` LIMIT ${SAMPLE_ROWS}`)})`);
+  const sample = w === undefined ? await read(`SELECT ${names.map((_, i) => `COUNT(v${i}) AS n${i}, COUNT(DISTINCT v${i}) AS u${i}`).join(", ")} FROM (${inner(relationOf(ref), ` LIMIT ${SAMPLE_ROWS}`)})`) : r;
   const pick = (a: number | null, b: number | null, f: (p: number, q: number) => number) => (a === null ? b : b === null ? a : f(a, b));
   names.forEach((name, i) => {
     out.set(name, {
@@ -256,18 +274,30 @@ async function eachChunk(conn: DuckDBConnection, sql: string, chunk: (cols: Duck
  * empirical CDFs at every distinct value (the KS statistic is their largest gap, W1 the sum of gap ×
  * distance to the next value, as SciPy defines them), counts the distinct values, counts both samples
  * in the bins of `edges` and, while there are few, per distinct value. Memory holds two chunks and the
- * counts, never a sample; DuckDB's sort spills to disk beyond its memory limit.
+ * counts, never a sample; DuckDB's sort spills to disk beyond its memory limit. A weighted reference
+ * enters the union with its weights as counts: the merge loop sees the same distinct values with the
+ * same counts in the same order as from the rows repeated, so every result is the same bit for bit.
  * @throws RangeError when a set of edges has fewer than two edges or a non-finite one
  * @throws Error when the relations gave other counts than `nRef` / `nCur` (they changed in between)
  */
-export async function numericOrdered(conn: DuckDBConnection, ref: string, cur: string, column: string, opts: NumericOrderedOptions): Promise<NumericOrdered> {
+export async function numericOrdered(conn: DuckDBConnection, ref: DriftSample, cur: string, column: string, opts: NumericOrderedOptions): Promise<NumericOrdered> {
   const edgeSets = (opts.edges ?? []).map((e) => {
     if (e.length < 2 || e.some((v) => !Number.isFinite(v))) throw new RangeError("numericOrdered needs at least two finite edges per set");
     return Float64Array.from(e);
   });
   const acc = new OrderedAccumulator(opts.nRef, opts.nCur, edgeSets, opts.maxValues ?? 0);
   const { x, keep } = finiteOf(column);
-  const union = `SELECT ${x} AS x, 1::UTINYINT AS r FROM ${ref} WHERE ${keep} UNION ALL SELECT ${x}, 0::UTINYINT FROM ${cur} WHERE ${keep}`;
+  const w = weightOf(ref);
+  if (w !== undefined) {
+    // Weighted: each row carries both counts, (weight, 0) for the reference and (0, 1) for the current sample.
+    const union = `SELECT ${x} AS x, (${w})::DOUBLE AS r, 0::DOUBLE AS c FROM ${relationOf(ref)} WHERE ${keep} UNION ALL SELECT ${x}, 0::DOUBLE, 1::DOUBLE FROM ${cur} WHERE ${keep}`;
+    const sql = opts.grouped ? `SELECT x, SUM(r)::DOUBLE AS r, SUM(c)::DOUBLE AS c FROM (${union}) GROUP BY x ORDER BY x` : `SELECT x, r, c FROM (${union}) ORDER BY x`;
+    await eachChunk(conn, sql, ([xs, rs, cs], n) => {
+      for (let i = 0; i < n; i++) acc.add(xs!.getItem(i) as number, rs!.getItem(i) as number, cs!.getItem(i) as number);
+    });
+    return acc.finish(column);
+  }
+  const union = `SELECT ${x} AS x, 1::UTINYINT AS r FROM ${relationOf(ref)} WHERE ${keep} UNION ALL SELECT ${x}, 0::UTINYINT FROM ${cur} WHERE ${keep}`;
   if (opts.grouped) {
     await eachChunk(conn, `SELECT x, SUM(r)::DOUBLE AS r, (COUNT(*) - SUM(r))::DOUBLE AS c FROM (${union}) GROUP BY x ORDER BY x`, ([xs, rs, cs], n) => {
       for (let i = 0; i < n; i++) acc.add(xs!.getItem(i) as number, rs!.getItem(i) as number, cs!.getItem(i) as number);
@@ -295,7 +325,7 @@ export function equalWidthEdges(lo: number, hi: number, k: number): number[] {
  * one chunk at a time comes into memory.
  * @throws Error when the relations change between the two queries
  */
-export async function numericSufficient(conn: DuckDBConnection, ref: string, cur: string, column: string): Promise<NumericSufficient> {
+export async function numericSufficient(conn: DuckDBConnection, ref: DriftSample, cur: string, column: string): Promise<NumericSufficient> {
   const s = (await numericSummaries(conn, ref, cur, [column])).get(column)!;
   const o = await numericOrdered(conn, ref, cur, column, { nRef: s.nRef, nCur: s.nCur, grouped: s.repeats });
   return { nRef: s.nRef, nCur: s.nCur, nUnique: o.nUnique, ks: o.ks, wasserstein: o.wasserstein, refStd: o.refStd, min: s.min, max: s.max };
@@ -304,14 +334,15 @@ export async function numericSufficient(conn: DuckDBConnection, ref: string, cur
 /**
  * Counts per distinct value (as text) of a column in both relations, most frequent first. With
  * `numeric`, values are compared as numbers (an integer column and a DOUBLE one share `1`), and
- * NaN and ±Infinity are left out as the numeric tests leave them out.
+ * NaN and ±Infinity are left out as the numeric tests leave them out. A weighted reference counts
+ * each row's weight.
  */
-export async function categoricalSufficient(conn: DuckDBConnection, ref: string, cur: string, column: string, numeric = false): Promise<CategoricalSufficient> {
+export async function categoricalSufficient(conn: DuckDBConnection, ref: DriftSample, cur: string, column: string, numeric = false): Promise<CategoricalSufficient> {
   const c = sqlIdent(column);
   const value = numeric ? `CAST(CAST(${c} AS DOUBLE) AS VARCHAR)` : `CAST(${c} AS VARCHAR)`;
   const keep = numeric ? `${c} IS NOT NULL AND isfinite(CAST(${c} AS DOUBLE))` : `${c} IS NOT NULL`;
   const sql = `
-    WITH v AS (SELECT ${value} AS v, 1 AS r, 0 AS c FROM ${ref} WHERE ${keep}
+    WITH v AS (SELECT ${value} AS v, ${weightOf(ref) ?? "1"} AS r, 0 AS c FROM ${relationOf(ref)} WHERE ${keep}
                UNION ALL SELECT ${value}, 0, 1 FROM ${cur} WHERE ${keep})
     SELECT v, SUM(r)::BIGINT AS r, SUM(c)::BIGINT AS c FROM v GROUP BY v ORDER BY SUM(r) + SUM(c) DESC, v`;
   const rows = (await conn.runAndReadAll(sql)).getRowObjectsJS();
@@ -322,21 +353,22 @@ export async function categoricalSufficient(conn: DuckDBConnection, ref: string,
  * Counts of both samples in the bins `edges` defines (numpy.histogram's rule: half-open bins
  * [e_i, e_i+1), the last one closed; values outside are not counted), for PSI on numeric columns,
  * computed in DuckDB without loading the values: a value's bin is the number of edges at or below it.
+ * A weighted reference counts each row's weight.
  */
-export async function binnedCounts(conn: DuckDBConnection, ref: string, cur: string, column: string, edges: readonly number[]): Promise<{ ref: number[]; cur: number[] }> {
+export async function binnedCounts(conn: DuckDBConnection, ref: DriftSample, cur: string, column: string, edges: readonly number[]): Promise<{ ref: number[]; cur: number[] }> {
   if (edges.length < 2 || edges.some((e) => !Number.isFinite(e))) throw new RangeError("binnedCounts needs at least two finite edges");
   const c = sqlIdent(column);
   const k = edges.length - 1;
   // Edges as exact decimal text of the doubles (shortest round-trip), so DuckDB compares the same numbers.
   const list = `[${edges.map(dbl).join(", ")}]`;
-  const side = (rel: string) => `
-    SELECT LEAST(len(list_filter(${list}, e -> e <= x)), ${k}) AS b, COUNT(*)::BIGINT AS n
-    FROM (SELECT CAST(${c} AS DOUBLE) AS x FROM ${rel} WHERE ${c} IS NOT NULL AND isfinite(CAST(${c} AS DOUBLE)))
+  const side = (s: DriftSample) => `
+    SELECT LEAST(len(list_filter(${list}, e -> e <= x)), ${k}) AS b, ${weightOf(s) === undefined ? "COUNT(*)" : "SUM(w)"}::BIGINT AS n
+    FROM (SELECT CAST(${c} AS DOUBLE) AS x${weightOf(s) === undefined ? "" : `, ${weightOf(s)} AS w`} FROM ${relationOf(s)} WHERE ${c} IS NOT NULL AND isfinite(CAST(${c} AS DOUBLE)))
     WHERE x >= ${dbl(edges[0]!)} AND x <= ${dbl(edges[k]!)}
     GROUP BY b`;
-  const read = async (rel: string) => {
+  const read = async (s: DriftSample) => {
     const out = new Array<number>(k).fill(0);
-    for (const r of (await conn.runAndReadAll(side(rel))).getRowObjectsJS()) out[Number(r.b) - 1] = Number(r.n);
+    for (const r of (await conn.runAndReadAll(side(s))).getRowObjectsJS()) out[Number(r.b) - 1] = Number(r.n);
     return out;
   };
   return { ref: await read(ref), cur: await read(cur) };
