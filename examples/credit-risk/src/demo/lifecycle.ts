@@ -226,11 +226,10 @@ export async function runDemo(opts: DemoOptions): Promise<{ result: DemoResult; 
     const v2 = await addDatasetVersion(maya, { rows, seed: 4242, drift: 1, defaultRate: 0.2, message: "loan book 2026-H2 with outcomes (after the shift)" }, opts.dataDir);
     info(`fresh labelled data lands as ${DATASET}@v${v2.number} (what retraining will use)`);
     const alerts: DemoResult["alerts"] = {};
-    const seen = new Set<number>();
     const pollAlerts = async () => {
       for (const e of await maya.monitoring.alerts(DEPLOYMENT, { limit: 50 })) {
-        if (e.kind !== "fired" || seen.has(e.seq)) continue;
-        seen.add(e.seq);
+        // An event is recorded first and its actions once they have run: both rules here have actions, so wait for them.
+        if (e.kind !== "fired" || e.actions.length === 0) continue;
         if (e.rule === "data-drift") alerts.drift ??= e;
         if (e.rule === "auc-drop") alerts.performance ??= e;
       }
