@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cairn } from "@cairn/sdk";
 import type { ServerConfig } from "../src/platform/config.js";
 import { pushPipeline } from "../src/modules/pipelines/remote.js";
+import { estimatePerformance, fitIsotonic } from "../src/modules/monitoring/cbpe.js";
 import { describePg, freshPgSchema } from "./pg.js";
 import { http as call0, tempDir, testServer } from "./helpers.js";
 
@@ -188,6 +189,37 @@ function monitorsApi(backend: string, start: Start): void {
       expect(pts["performance.primary.n"]).toBeUndefined();
       expect(ran.body.events).toEqual([expect.objectContaining({ rule: "est-acc", kind: "fired" })]);
       expect((await call("DELETE", "/api/v1/deployments/scoring/monitors/perf-watch")).status).toBe(200);
+    });
+
+    it("calibrates the estimates on the reference window's labels when the monitor has one, not on the window's own", async () => {
+      const predict = async (id: string, x0: number) => expect((await call("POST", "/deployments/scoring/v2/models/scorer/infer", { id, inputs: [{ name: "x", datatype: "FP32", shape: [1, 2], data: [x0, 0.5] }] })).status).toBe(200);
+      // The reference: scores 0.125, 0.3, 0.6875, 0.875 labelled 0, 0, 1, 1; then two more whose labels contradict them.
+      const from = Date.now() - 1;
+      const ref = [[1.25, 0], [3, 0], [6.875, 1], [8.75, 1]] as const;
+      for (const [i, [x0]] of ref.entries()) await predict(`cal-${i}`, x0);
+      await sleep(5);
+      const to = Date.now();
+      await sleep(5);
+      await predict("cal-later-0", 1.25);
+      await predict("cal-later-1", 8.75);
+      const labels = [...ref.map(([, y], i) => ({ requestId: `cal-${i}`, label: y })), { requestId: "cal-later-0", label: 1 }, { requestId: "cal-later-1", label: 0 }];
+      for (let i = 0; i < 100 && (await call("GET", "/api/v1/models/scorer/inference-log?deployment=scoring&limit=1000")).body.records.filter((r: any) => String(r.requestId).startsWith("cal-")).length < 6; i++) await sleep(100);
+      expect((await call("POST", "/api/v1/deployments/scoring/feedback", { records: labels })).status).toBe(200);
+      // What calibrating on the reference's four labels gives, over every one-row prediction logged so far.
+      const logged = (await call("GET", "/api/v1/models/scorer/inference-log?deployment=scoring&limit=1000")).body.records as { outputs: { shape: number[]; data: number[] }[]; status: number; arm: string }[];
+      const scores = logged.filter((r) => r.status === 200 && r.arm === "primary" && r.outputs[0]!.shape[0] === 1).map((r) => r.outputs[0]!.data[0]!);
+      const expected = estimatePerformance(scores, { calibrate: fitIsotonic(ref.map(([x0]) => Math.fround(Math.fround(x0) / 10)), ref.map(([, y]) => y)) });
+      const fromAllLabels = estimatePerformance(scores, { calibrate: fitIsotonic([...ref.map(([x0]) => Math.fround(Math.fround(x0) / 10)), 0.125, 0.875], [...ref.map(([, y]) => y), 1, 0]) });
+      expect(expected.accuracy).not.toBeCloseTo(fromAllLabels.accuracy!, 3);
+      const spec = { name: "calibrated", windowSeconds: 3600, intervalSeconds: 3600, reference: { window: { from, to } }, columns: [{ name: "x[0]" }], performance: { task: "classification", output: "score" }, rules: [] };
+      expect((await call("POST", "/api/v1/deployments/scoring/monitors", spec)).status).toBe(201);
+      const ran = await call("POST", "/api/v1/deployments/scoring/monitors/calibrated/run");
+      expect(ran.status, JSON.stringify(ran.body)).toBe(200);
+      const pts = Object.fromEntries(ran.body.points.map((p: any) => [p.series, p.value]));
+      expect(pts["estimated.primary.n"]).toBe(scores.length);
+      expect(pts["estimated.primary.accuracy"]).toBeCloseTo(expected.accuracy!, 12);
+      expect(pts["estimated.primary.f1"]).toBeCloseTo(expected.f1!, 12);
+      expect((await call("DELETE", "/api/v1/deployments/scoring/monitors/calibrated")).status).toBe(200);
     });
   });
 }

@@ -163,7 +163,10 @@ export class MonitorService {
       }
     }
     if (spec.performance) {
-      const perf = await this.#o.performance(m.deployment, { from, to, task: spec.performance.task, threshold: spec.performance.threshold ?? 0.5, ...(spec.performance.output ? { output: spec.performance.output } : {}), ...(spec.performance.positive !== undefined ? { positive: String(spec.performance.positive) } : {}) });
+      // Label-free estimates are calibrated on the reference window's labels when the monitor has one
+      // (so a window is judged before its own labels arrive), else on the window's own labelled predictions.
+      const calibration = spec.reference && "window" in spec.reference ? { referenceFrom: spec.reference.window.from, referenceTo: spec.reference.window.to } : {};
+      const perf = await this.#o.performance(m.deployment, { from, to, task: spec.performance.task, threshold: spec.performance.threshold ?? 0.5, ...calibration, ...(spec.performance.output ? { output: spec.performance.output } : {}), ...(spec.performance.positive !== undefined ? { positive: String(spec.performance.positive) } : {}) });
       // Per arm: the version with the most labelled predictions in the window (one during a rollout).
       const best = new Map<string, { n: number; metrics: Record<string, unknown> }>();
       for (const s of perf.series) {
