@@ -312,7 +312,11 @@ export const MonitorSpec = z.object({
   reference: DriftReference.optional(),
   columns: DriftRequest.shape.columns,
   columnNames: DriftRequest.shape.columnNames,
-  /** Realized performance from labels (classification: positive class, threshold; or regression). */
+  /**
+   * Realized performance from labels (classification: positive class, threshold; or regression), and for
+   * classification label-free estimates, calibrated on the labels of the reference window when `reference`
+   * is a window, else on the window's own.
+   */
   performance: z.object({ task: PerformanceTask, output: z.string().max(256).optional(), positive: z.union([z.string(), z.number(), z.boolean()]).optional(), threshold: z.number().min(0).max(1).optional() }).optional(),
   rules: z.array(AlertRule).max(100).default([]),
 });
