@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cairn } from "@cairn/sdk";
 import type { ServerConfig } from "../src/platform/config.js";
 import { describePg, freshPgSchema } from "./pg.js";
-import { http, tempDir, testServer, authAdmin } from "./helpers.js";
+import { http, tempDir, testServer, authAdmin, waitFor } from "./helpers.js";
 
 type Server = Awaited<ReturnType<typeof testServer>> & { drop?: () => Promise<void> };
 type Start = (config?: Partial<ServerConfig>) => Promise<Server>;
@@ -42,15 +42,6 @@ function deploymentsApi(backend: string, start: Start): void {
     const call = (method: string, url: string, body?: unknown, headers: Headers = {}) => http(s.url, method, url, body, headers);
     const infer = (name: string, body: unknown, headers: Headers = {}, model = "scorer") => call("POST", `/deployments/${name}/v2/models/${model}/infer`, body, headers);
     const get = async (name: string) => (await call("GET", `/api/v1/deployments/${name}`)).body;
-    const waitFor = async <T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> => {
-      const until = Date.now() + ms;
-      for (;;) {
-        const v = await read();
-        if (ok(v)) return v;
-        if (Date.now() > until) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-        await sleep(50);
-      }
-    };
     const ready = (name: string) => waitFor(`${name} ready`, () => get(name), (d) => d.state === "ready");
 
     beforeAll(async () => {

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cairn } from "@cairn/sdk";
 import type { ServerConfig } from "../src/platform/config.js";
 import { describePg, freshPgSchema } from "./pg.js";
-import { http, tempDir, testServer, authAdmin } from "./helpers.js";
+import { http, tempDir, testServer, authAdmin, waitFor } from "./helpers.js";
 import { pgTestDb, sqliteTestDb, type TestDb } from "./db.js";
 import { mulberry32 as rng } from "./seeded.js";
 import { createInferenceLogStore } from "../src/modules/serving/store/inference-log-store.js";
@@ -59,15 +59,6 @@ function feedbackApi(backend: string, start: Start): void {
     let tmp: { dir: string; cleanup(): void };
     let t0: number;
     const call = (method: string, url: string, body?: unknown, headers: Headers = {}) => http(s.url, method, url, body, headers);
-    const waitFor = async <T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> => {
-      const until = Date.now() + ms;
-      for (;;) {
-        const v = await read();
-        if (ok(v)) return v;
-        if (Date.now() > until) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-        await sleep(50);
-      }
-    };
     const deploy = async (body: unknown) => {
       const r = await call("POST", "/api/v1/deployments", body);
       expect(r.status, JSON.stringify(r.body)).toBe(201);

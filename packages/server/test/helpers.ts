@@ -72,3 +72,17 @@ export function authAdmin(server: { url: string; bootstrapToken?: string | undef
   };
   return { admin, ac, tokenOf };
 }
+
+/**
+ * Polls `read` every 50 ms until `ok` accepts its value, and returns that value.
+ * @throws Error naming `what` and the last value read when `ms` pass first
+ */
+export async function waitFor<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await read();
+    if (ok(v)) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
